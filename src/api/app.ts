@@ -1,0 +1,63 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { AppError } from "../errors";
+import type { AppEnv } from "../env";
+import { agentsRouter } from "./agents";
+import { docsPage } from "./docs";
+import { healthRouter } from "./health";
+import { requireAuth } from "./middleware/auth";
+import { problemResponse, renderError } from "./problem";
+
+/** Largest request body the API reads. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+const PUBLIC_PATHS = new Set(["/api/v1/health", "/api/v1/openapi.json", "/api/v1/docs"]);
+
+export function buildApp() {
+  const app = new OpenAPIHono<AppEnv>();
+
+  app.use("*", async (c, next) => {
+    const requestId = c.req.header("cf-ray") ?? crypto.randomUUID();
+    c.set("requestId", requestId);
+    await next();
+    c.header("x-request-id", requestId);
+  });
+
+  app.use(
+    "/api/*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new AppError("payload_too_large", `Request bodies are limited to ${MAX_BODY_BYTES} bytes.`, { limitBytes: MAX_BODY_BYTES });
+      },
+    }),
+  );
+
+  app.use("/api/v1/*", async (c, next) => (PUBLIC_PATHS.has(c.req.path) ? next() : requireAuth(c, next)));
+
+  const v1 = new OpenAPIHono<AppEnv>();
+  v1.route("/", healthRouter);
+  v1.route("/agents", agentsRouter);
+  app.route("/api/v1", v1);
+
+  v1.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "An API key (tdk_…) or a JWT",
+  });
+  app.get("/api/v1/openapi.json", (c) =>
+    c.json(
+      v1.getOpenAPI31Document({
+        openapi: "3.1.0",
+        info: { title: "T-Developer Edge API", version: c.env.BUILD_VERSION ?? "dev", description: "Control plane for self-evolving agents." },
+        servers: [{ url: "/api/v1" }],
+      }),
+    ),
+  );
+  app.get("/api/v1/docs", (c) => c.html(docsPage));
+  app.get("/", (c) => c.redirect("/api/v1/docs"));
+
+  app.notFound((c) => problemResponse(new AppError("not_found", `No route for ${c.req.method} ${c.req.path}.`), c.get("requestId")));
+  app.onError(renderError);
+  return app;
+}

@@ -1,0 +1,45 @@
+import type { Squad } from "./squad/squad";
+import type { RateLimiter } from "./auth/rate-limiter";
+
+/** The one environment type: bindings, secrets and vars, as wrangler.toml and `wrangler secret put` define them. */
+export interface Env {
+  DB: D1Database;
+  SQUADS: DurableObjectNamespace<Squad>;
+  RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
+  MESSAGES: Queue<unknown>;
+  LOADER: WorkerLoader;
+
+  // secrets
+  ADMIN_API_KEY?: string;
+  JWT_SECRET?: string;
+  AWS_ACCESS_KEY_ID?: string;
+  AWS_SECRET_ACCESS_KEY?: string;
+  AWS_SESSION_TOKEN?: string;
+  MESSAGE_KEYS?: string;
+
+  // vars
+  BUILD_VERSION?: string;
+  RATE_LIMIT_CAPACITY?: string;
+  RATE_LIMIT_PER_MINUTE?: string;
+  JWT_ISSUER?: string;
+  JWT_AUDIENCE?: string;
+  /** A JWKS document (JSON) for RS256/EdDSA tokens. */
+  JWT_JWKS?: string;
+  /** Or a URL to fetch the JWKS from. */
+  JWT_JWKS_URL?: string;
+  AWS_REGION?: string;
+  BEDROCK_RUNTIME_ENDPOINT?: string;
+  BEDROCK_AGENT_RUNTIME_ENDPOINT?: string;
+}
+
+/** What the auth middleware establishes about the caller. */
+export interface Principal {
+  /** Stable id used for rate limiting and audit: `key:<id>`, `jwt:<sub>` or `admin`. */
+  id: string;
+  scopes: ReadonlySet<string>;
+}
+
+export interface AppEnv {
+  Bindings: Env;
+  Variables: { principal: Principal; requestId: string };
+}

@@ -1,0 +1,11 @@
+import { buildApp } from "./api/app";
+import type { Env } from "./env";
+
+export { Squad } from "./squad/squad";
+export { RateLimiter } from "./auth/rate-limiter";
+
+const app = buildApp();
+
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Env>;

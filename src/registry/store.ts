@@ -1,0 +1,408 @@
+import { and, asc, desc, eq, gt, inArray, or, sql, type SQL } from "drizzle-orm";
+import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
+import semver from "semver";
+import { AppError } from "../errors";
+import { newId } from "../ids";
+import { decodeCursor, encodeCursor, type Page } from "./cursor";
+import { agentVersions, agents, channels, dependencyEdges, deployments, type AgentRow, type AgentVersionRow } from "./schema";
+import { sizeSpec, versionSortKey, type AgentSpec, type SizedSpec } from "./spec";
+
+export type Db = DrizzleD1Database<Record<string, never>>;
+export const registryDb = (d1: D1Database): Db => drizzle(d1);
+
+export interface VersionSummary {
+  id: string;
+  agentId: string;
+  name: string;
+  version: string;
+  sizeBytes: number;
+  contentHash: string;
+  createdAt: string;
+  createdBy: string;
+  score: number | null;
+  parents: string[] | null;
+  operator: string | null;
+}
+
+export interface VersionDetail extends VersionSummary {
+  spec: AgentSpec;
+}
+
+export interface AgentView {
+  id: string;
+  name: string;
+  description: string;
+  kind: string;
+  capabilities: string[];
+  latestVersion: string;
+  retired: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export const agentView = (row: AgentRow): AgentView => ({
+  id: row.id,
+  name: row.name,
+  description: row.description,
+  kind: row.kind,
+  capabilities: row.capabilities,
+  latestVersion: row.latestVersion,
+  retired: row.retired,
+  createdAt: iso(row.createdAt),
+  updatedAt: iso(row.updatedAt),
+});
+
+const versionSummary = (row: AgentVersionRow, name: string): VersionSummary => ({
+  id: row.id,
+  agentId: row.agentId,
+  name,
+  version: row.version,
+  sizeBytes: row.sizeBytes,
+  contentHash: row.contentHash,
+  createdAt: iso(row.createdAt),
+  createdBy: row.createdBy,
+  score: row.score,
+  parents: row.parents ?? null,
+  operator: row.operator ?? null,
+});
+
+export const versionDetail = (row: AgentVersionRow, name: string): VersionDetail => ({
+  ...versionSummary(row, name),
+  spec: JSON.parse(row.spec) as AgentSpec,
+});
+
+const isUniqueViolation = (err: unknown) => /UNIQUE constraint failed/i.test(String((err as Error)?.message ?? err));
+
+/** Finds an agent by id or by name; retired agents are found only when asked for. */
+export async function findAgent(db: Db, idOrName: string, { includeRetired = false } = {}): Promise<AgentRow> {
+  const [row] = await db
+    .select()
+    .from(agents)
+    .where(or(eq(agents.id, idOrName), eq(agents.name, idOrName)))
+    .limit(1);
+  if (!row || (row.retired && !includeRetired)) throw new AppError("not_found", `No agent ${idOrName}.`);
+  return row;
+}
+
+export async function findVersion(db: Db, agentId: string, version: string): Promise<AgentVersionRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(agentVersions)
+    .where(and(eq(agentVersions.agentId, agentId), eq(agentVersions.version, version)))
+    .limit(1);
+  return row;
+}
+
+interface ResolvedDependency {
+  name: string;
+  range: string;
+  version: string;
+}
+
+/** Resolves each `name@range` to the highest registered version; 422 naming every missing one. */
+async function resolveDependencies(db: Db, spec: AgentSpec): Promise<ResolvedDependency[]> {
+  const wanted = spec.dependencies.map((d) => ({ name: d.slice(0, d.indexOf("@")), range: d.slice(d.indexOf("@") + 1) }));
+  if (wanted.length === 0) return [];
+  const rows = await db
+    .select({ name: agents.name, version: agentVersions.version })
+    .from(agentVersions)
+    .innerJoin(agents, eq(agents.id, agentVersions.agentId))
+    .where(and(inArray(agents.name, [...new Set(wanted.map((w) => w.name))]), eq(agents.retired, false)));
+  const missing: string[] = [];
+  const resolved: ResolvedDependency[] = [];
+  for (const w of wanted) {
+    const candidates = rows.filter((r) => r.name === w.name).map((r) => r.version);
+    const version = w.name === spec.name ? null : semver.maxSatisfying(candidates, w.range);
+    if (w.name === spec.name) throw new AppError("dependency_cycle", `Dependency cycle: ${spec.name} -> ${spec.name}.`, { cycle: [spec.name, spec.name] });
+    if (!version) missing.push(`${w.name}@${w.range}`);
+    else resolved.push({ ...w, version });
+  }
+  if (missing.length) {
+    throw new AppError("unresolved_dependency", `Unresolved dependencies: ${missing.join(", ")}.`, {
+      missing,
+      errors: missing.map((m) => ({ path: "dependencies", message: `${m} does not match any registered version` })),
+    });
+  }
+  return resolved;
+}
+
+/** Walks the resolved dependency graph from the new version's dependencies; a path back to its name is a cycle. */
+async function refuseCycles(db: Db, name: string, deps: ResolvedDependency[]): Promise<void> {
+  // parentOf maps `name@version` to the node that reached it; the root is the bare agent name.
+  const parentOf = new Map<string, string>();
+  let frontier = deps.map((d) => ({ name: d.name, version: d.version }));
+  for (const d of deps) parentOf.set(`${d.name}@${d.version}`, name);
+  while (frontier.length) {
+    const edges = await db
+      .select({ from: agents.name, fromVersion: agentVersions.version, to: dependencyEdges.dependsOnName, toVersion: dependencyEdges.resolvedVersion })
+      .from(dependencyEdges)
+      .innerJoin(agentVersions, eq(agentVersions.id, dependencyEdges.versionId))
+      .innerJoin(agents, eq(agents.id, agentVersions.agentId))
+      .where(or(...frontier.map((n) => and(eq(agents.name, n.name), eq(agentVersions.version, n.version)))));
+    const next: typeof frontier = [];
+    for (const e of edges) {
+      const fromKey = `${e.from}@${e.fromVersion}`;
+      if (e.to === name) {
+        const chain: string[] = [];
+        for (let k: string | undefined = fromKey; k !== undefined && k !== name; k = parentOf.get(k)) chain.unshift(k.slice(0, k.lastIndexOf("@")));
+        const cycle = [name, ...chain, name];
+        throw new AppError("dependency_cycle", `Dependency cycle: ${cycle.join(" -> ")}.`, { cycle });
+      }
+      const key = `${e.to}@${e.toVersion}`;
+      if (!parentOf.has(key)) {
+        parentOf.set(key, fromKey);
+        next.push({ name: e.to, version: e.toVersion });
+      }
+    }
+    frontier = next;
+  }
+}
+
+export interface PublishResult {
+  created: boolean;
+  agent: AgentRow;
+  version: AgentVersionRow;
+}
+
+function versionRow(agentId: string, sized: SizedSpec, actor: string, now: number, lineage?: { parents: string[]; operator: string }): AgentVersionRow {
+  return {
+    id: newId("ver", now),
+    agentId,
+    version: sized.spec.version,
+    sortKey: versionSortKey(sized.spec.version),
+    spec: sized.canonical,
+    sizeBytes: sized.sizeBytes,
+    contentHash: sized.contentHash,
+    createdAt: now,
+    createdBy: actor,
+    score: null,
+    scoredAt: null,
+    parents: lineage?.parents ?? null,
+    operator: lineage?.operator ?? null,
+  };
+}
+
+/** Same version again: identical content is idempotent, different content is a conflict. */
+function sameVersionOutcome(agent: AgentRow, existing: AgentVersionRow, sized: SizedSpec): PublishResult {
+  if (existing.contentHash !== sized.contentHash) {
+    throw new AppError(
+      "conflict",
+      `${agent.name}@${existing.version} already exists with different content (hash ${existing.contentHash}); versions are immutable, publish a new version.`,
+    );
+  }
+  return { created: false, agent, version: existing };
+}
+
+/** Registers a new agent with its first version, pointing `live` at it. */
+export async function createAgent(db: Db, spec: AgentSpec, actor: string): Promise<PublishResult> {
+  const sized = await sizeSpec(spec);
+  const [existing] = await db.select().from(agents).where(eq(agents.name, spec.name)).limit(1);
+  if (existing) return publishToExisting(db, existing, sized, actor, "create");
+  const deps = await resolveDependencies(db, spec);
+  const now = Date.now();
+  const agent: AgentRow = {
+    id: newId("agt", now),
+    name: spec.name,
+    description: spec.description,
+    kind: spec.kind,
+    capabilities: spec.capabilities,
+    latestVersion: spec.version,
+    retired: false,
+    createdAt: now,
+    updatedAt: now,
+  };
+  const version = versionRow(agent.id, sized, actor, now);
+  try {
+    await db.batch([
+      db.insert(agents).values(agent),
+      db.insert(agentVersions).values(version),
+      ...deps.map((d) => db.insert(dependencyEdges).values({ versionId: version.id, dependsOnName: d.name, range: d.range, resolvedVersion: d.version })),
+      db.insert(channels).values({ agentId: agent.id, channel: "live", version: spec.version, updatedAt: now, updatedBy: actor }),
+      db.insert(deployments).values({ id: newId("dep", now), agentId: agent.id, channel: "live", fromVersion: null, toVersion: spec.version, actor, reason: "first version", at: now }),
+    ]);
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    // Lost a race with a concurrent create of the same name: answer as if it had come first.
+    const [winner] = await db.select().from(agents).where(eq(agents.name, spec.name)).limit(1);
+    if (!winner) throw err;
+    return publishToExisting(db, winner, sized, actor, "create");
+  }
+  return { created: true, agent, version };
+}
+
+/** Publishes a new immutable version of an existing agent. */
+export async function publishVersion(
+  db: Db,
+  agent: AgentRow,
+  spec: AgentSpec,
+  actor: string,
+  lineage?: { parents: string[]; operator: string },
+): Promise<PublishResult> {
+  if (spec.name !== agent.name) {
+    throw new AppError("validation_failed", `The spec names ${spec.name} but this is agent ${agent.name}.`, {
+      errors: [{ path: "name", message: `must be ${agent.name}` }],
+    });
+  }
+  return publishToExisting(db, agent, await sizeSpec(spec), actor, "publish", lineage);
+}
+
+async function publishToExisting(
+  db: Db,
+  agent: AgentRow,
+  sized: SizedSpec,
+  actor: string,
+  mode: "create" | "publish",
+  lineage?: { parents: string[]; operator: string },
+): Promise<PublishResult> {
+  const existing = await findVersion(db, agent.id, sized.spec.version);
+  if (existing) return sameVersionOutcome(agent, existing, sized);
+  if (mode === "create") {
+    throw new AppError("conflict", `An agent named ${agent.name} already exists; publish new versions with PUT /api/v1/agents/${agent.id}.`);
+  }
+  if (agent.retired) throw new AppError("not_found", `No agent ${agent.name}.`);
+  const deps = await resolveDependencies(db, sized.spec);
+  await refuseCycles(db, agent.name, deps);
+  const now = Date.now();
+  const version = versionRow(agent.id, sized, actor, now, lineage);
+  const isLatest = semver.gt(sized.spec.version, agent.latestVersion);
+  const agentUpdate = isLatest
+    ? { latestVersion: sized.spec.version, kind: sized.spec.kind, capabilities: sized.spec.capabilities, description: sized.spec.description, updatedAt: now }
+    : { updatedAt: now };
+  try {
+    await db.batch([
+      db.insert(agentVersions).values(version),
+      ...deps.map((d) => db.insert(dependencyEdges).values({ versionId: version.id, dependsOnName: d.name, range: d.range, resolvedVersion: d.version })),
+      db.update(agents).set(agentUpdate).where(eq(agents.id, agent.id)),
+    ]);
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    // A concurrent publish of the same version won; exactly one write stands.
+    const winner = await findVersion(db, agent.id, sized.spec.version);
+    if (!winner) throw err;
+    return sameVersionOutcome(agent, winner, sized);
+  }
+  return { created: true, agent: { ...agent, ...agentUpdate }, version };
+}
+
+export async function updateDescription(db: Db, agent: AgentRow, description: string): Promise<AgentRow> {
+  const now = Date.now();
+  await db.update(agents).set({ description, updatedAt: now }).where(eq(agents.id, agent.id));
+  return { ...agent, description, updatedAt: now };
+}
+
+export async function retireAgent(db: Db, agent: AgentRow): Promise<void> {
+  await db.update(agents).set({ retired: true, updatedAt: Date.now() }).where(eq(agents.id, agent.id));
+}
+
+export interface AgentListQuery {
+  limit: number;
+  cursor?: string;
+  capability?: string;
+  kind?: string;
+  q?: string;
+}
+
+export async function listAgents(db: Db, query: AgentListQuery): Promise<Page<AgentView>> {
+  const filters: (SQL | undefined)[] = [eq(agents.retired, false)];
+  if (query.kind) filters.push(eq(agents.kind, query.kind));
+  if (query.capability) filters.push(sql`exists (select 1 from json_each(${agents.capabilities}) where value = ${query.capability})`);
+  if (query.q) {
+    const pattern = `%${query.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+    filters.push(or(sql`${agents.name} like ${pattern} escape '\\'`, sql`${agents.description} like ${pattern} escape '\\'`));
+  }
+  if (query.cursor) {
+    const [createdAt, id] = decodeCursor(query.cursor, ["number", "string"]) as [number, string];
+    filters.push(or(gt(agents.createdAt, createdAt), and(eq(agents.createdAt, createdAt), gt(agents.id, id))));
+  }
+  const rows = await db
+    .select()
+    .from(agents)
+    .where(and(...filters))
+    .orderBy(asc(agents.createdAt), asc(agents.id))
+    .limit(query.limit + 1);
+  const page = rows.slice(0, query.limit);
+  const last = page[page.length - 1];
+  return { items: page.map(agentView), nextCursor: rows.length > query.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+}
+
+export async function agentChannels(db: Db, agentId: string): Promise<Record<string, string>> {
+  const rows = await db.select().from(channels).where(eq(channels.agentId, agentId));
+  return Object.fromEntries(rows.map((r) => [r.channel, r.version]));
+}
+
+export async function listVersions(db: Db, agent: AgentRow, limit: number, cursor?: string): Promise<Page<VersionSummary>> {
+  const filters: (SQL | undefined)[] = [eq(agentVersions.agentId, agent.id)];
+  if (cursor) {
+    const [sortKey] = decodeCursor(cursor, ["string"]) as [string];
+    filters.push(sql`${agentVersions.sortKey} < ${sortKey}`);
+  }
+  const rows = await db
+    .select()
+    .from(agentVersions)
+    .where(and(...filters))
+    .orderBy(desc(agentVersions.sortKey))
+    .limit(limit + 1);
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return { items: page.map((r) => versionSummary(r, agent.name)), nextCursor: rows.length > limit && last ? encodeCursor([last.sortKey]) : null };
+}
+
+export async function getVersion(db: Db, agent: AgentRow, version: string): Promise<VersionDetail> {
+  const row = await findVersion(db, agent.id, version);
+  if (!row) throw new AppError("not_found", `${agent.name} has no version ${version}.`);
+  return versionDetail(row, agent.name);
+}
+
+/** Points a channel at a version and records the move in the deployment history, in one batch. */
+export async function moveChannel(
+  db: Db,
+  agent: AgentRow,
+  channel: string,
+  version: string,
+  actor: string,
+  reason?: string,
+): Promise<{ channel: string; version: string; previous: string | null; moved: boolean }> {
+  if (!(await findVersion(db, agent.id, version))) throw new AppError("not_found", `${agent.name} has no version ${version}.`);
+  const [current] = await db.select().from(channels).where(and(eq(channels.agentId, agent.id), eq(channels.channel, channel)));
+  const previous = current?.version ?? null;
+  if (previous === version) return { channel, version, previous, moved: false };
+  const now = Date.now();
+  await db.batch([
+    db
+      .insert(channels)
+      .values({ agentId: agent.id, channel, version, updatedAt: now, updatedBy: actor })
+      .onConflictDoUpdate({ target: [channels.agentId, channels.channel], set: { version, updatedAt: now, updatedBy: actor } }),
+    db.insert(deployments).values({ id: newId("dep", now), agentId: agent.id, channel, fromVersion: previous, toVersion: version, actor, reason: reason ?? null, at: now }),
+  ]);
+  return { channel, version, previous, moved: true };
+}
+
+export async function deploymentHistory(db: Db, agentId: string, limit = 100) {
+  const rows = await db.select().from(deployments).where(eq(deployments.agentId, agentId)).orderBy(desc(deployments.at), desc(deployments.id)).limit(limit);
+  return rows.map((r) => ({ ...r, at: iso(r.at) }));
+}
+
+/**
+ * Resolves `name`, `name@version` or `name#channel` to a runnable version:
+ * `name` alone means the `live` channel, else the latest version.
+ */
+export async function resolveAgentRef(db: Db, ref: string): Promise<{ agent: AgentRow; version: VersionDetail }> {
+  const match = /^([a-z][a-z0-9-]{0,62})(?:@([^#]+)|#([a-z0-9-]+))?$/.exec(ref);
+  if (!match) throw new AppError("validation_failed", `Agent reference ${ref} must be name, name@version or name#channel.`, { errors: [{ path: "agent", message: "invalid agent reference" }] });
+  const [, name, version, channel] = match as unknown as [string, string, string | undefined, string | undefined];
+  const agent = await findAgent(db, name);
+  let wanted = version;
+  if (!wanted) {
+    const map = await agentChannels(db, agent.id);
+    wanted = map[channel ?? "live"] ?? (channel ? undefined : agent.latestVersion);
+    if (!wanted) throw new AppError("not_found", `${name} has no channel ${channel}.`);
+  }
+  return { agent, version: await getVersion(db, agent, wanted) };
+}
+
+export async function setVersionScore(db: Db, versionId: string, score: number): Promise<void> {
+  await db.update(agentVersions).set({ score, scoredAt: Date.now() }).where(eq(agentVersions.id, versionId));
+}
+
