@@ -21,6 +21,7 @@ export default defineConfig(async () => {
     ],
     test: {
       setupFiles: ["./test/setup.ts"],
+      globalSetup: ["./test/global/openapi-validator.ts"],
       include: ["test/**/*.test.ts"],
       testTimeout: 30_000,
     },
