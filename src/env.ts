@@ -6,7 +6,12 @@ export interface Env {
   DB: D1Database;
   SQUADS: DurableObjectNamespace<Squad>;
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
+  /** Normal priority band (3–6) of the message queues; see src/messaging/address.ts. */
   MESSAGES: Queue<unknown>;
+  /** High priority band (7–9). */
+  MESSAGES_HIGH: Queue<unknown>;
+  /** Low priority band (0–2). */
+  MESSAGES_LOW: Queue<unknown>;
   LOADER: WorkerLoader;
 
   // secrets
@@ -30,6 +35,8 @@ export interface Env {
   AWS_REGION?: string;
   BEDROCK_RUNTIME_ENDPOINT?: string;
   BEDROCK_AGENT_RUNTIME_ENDPOINT?: string;
+  /** First retry delay of a failed message; later retries double it. */
+  MESSAGE_RETRY_BASE_SECONDS?: string;
 }
 
 /** What the auth middleware establishes about the caller. */

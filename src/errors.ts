@@ -24,6 +24,7 @@ export const errorCodes = {
   agent_failed: { status: 422, title: "Agent run failed" },
   agent_timeout: { status: 504, title: "Agent run timed out" },
   unavailable: { status: 503, title: "Service unavailable" },
+  messaging_not_configured: { status: 503, title: "Messaging is not configured" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

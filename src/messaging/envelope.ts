@@ -1,0 +1,167 @@
+import { z } from "@hono/zod-openapi";
+import { canonicalJson } from "../registry/canonical";
+
+/**
+ * The message envelope: cleartext metadata authenticated as AES-GCM additional data,
+ * the payload encrypted under the current key of the MESSAGE_KEYS ring.
+ */
+
+const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, "must be base64");
+
+export const KINDS = ["task", "run", "event", "delivery"] as const;
+export type MessageKind = (typeof KINDS)[number];
+
+export const envelopeSchema = z
+  .object({
+    v: z.literal(1),
+    id: z.string().regex(/^msg_[0-9a-f]{28}$/),
+    kind: z.enum(KINDS),
+    priority: z.number().int().min(0).max(9),
+    /** Address: `squad:<id>`, `agent:<ref>`, `topic:<name>` or `subscription:<id>`. */
+    to: z.string().min(3).max(300),
+    createdAt: z.number().int().nonnegative(),
+    expiresAt: z.number().int().nonnegative().optional(),
+    idempotencyKey: z.string().min(1).max(200).optional(),
+    kid: z.string().min(1).max(64),
+    iv: base64.length(16),
+    ciphertext: base64.min(24).max(200_000),
+  })
+  .strict();
+
+export type Envelope = z.infer<typeof envelopeSchema>;
+export type EnvelopeMeta = Omit<Envelope, "kid" | "iv" | "ciphertext">;
+
+/** What is encrypted: who sent it and what they sent. */
+export interface Sealed {
+  actor: string;
+  payload: unknown;
+}
+
+export type RefusalReason = "malformed" | "unknown_key" | "tampered" | "expired";
+export type Opened = { ok: true; envelope: Envelope; sealed: Sealed } | { ok: false; reason: RefusalReason; detail: string };
+
+// ---- key ring ------------------------------------------------------------------
+
+const keyRingSchema = z
+  .array(z.object({ kid: z.string().min(1).max(64), key: base64 }).strict())
+  .min(1)
+  .refine((keys) => new Set(keys.map((k) => k.kid)).size === keys.length, "kids must be unique");
+
+export interface KeyRing {
+  current: { kid: string; key: CryptoKey };
+  byKid: ReadonlyMap<string, CryptoKey>;
+}
+
+export class KeyRingError extends Error {
+  override readonly name = "KeyRingError";
+}
+
+const ringCache = new Map<string, Promise<KeyRing>>();
+
+/** Parses MESSAGE_KEYS (`[{kid, key: base64 of 32 bytes}, …]`, last = current); cached per isolate by its text. */
+export function keyRing(raw: string | undefined): Promise<KeyRing> {
+  if (!raw) return Promise.reject(new KeyRingError("MESSAGE_KEYS is not set: messaging needs a key ring secret."));
+  let ring = ringCache.get(raw);
+  if (!ring) {
+    ring = importRing(raw);
+    ringCache.set(raw, ring);
+    ring.catch(() => ringCache.delete(raw));
+  }
+  return ring;
+}
+
+async function importRing(raw: string): Promise<KeyRing> {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new KeyRingError("MESSAGE_KEYS is not JSON.");
+  }
+  const parsed = keyRingSchema.safeParse(json);
+  if (!parsed.success) throw new KeyRingError(`MESSAGE_KEYS is invalid: ${parsed.error.issues[0]?.message ?? "bad shape"}.`);
+  const byKid = new Map<string, CryptoKey>();
+  for (const { kid, key } of parsed.data) {
+    const bytes = decodeBase64(key);
+    if (!bytes || bytes.byteLength !== 32) throw new KeyRingError(`MESSAGE_KEYS key ${kid} must be base64 of exactly 32 bytes.`);
+    byKid.set(kid, await crypto.subtle.importKey("raw", bytes, "AES-GCM", false, ["encrypt", "decrypt"]));
+  }
+  const last = parsed.data[parsed.data.length - 1]!;
+  return { current: { kid: last.kid, key: byKid.get(last.kid)! }, byKid };
+}
+
+// ---- seal / open ---------------------------------------------------------------
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+/** The additional data: every cleartext field except the GCM inputs themselves, canonically ordered. */
+function additionalData(e: EnvelopeMeta & { kid: string }): Uint8Array {
+  const { v, id, kind, priority, to, createdAt, expiresAt, idempotencyKey, kid } = e;
+  return encoder.encode(canonicalJson({ v, id, kind, priority, to, createdAt, expiresAt, idempotencyKey, kid }));
+}
+
+export async function seal(ring: KeyRing, meta: EnvelopeMeta, sealed: Sealed): Promise<Envelope> {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const { kid, key } = ring.current;
+  const ciphertext = await crypto.subtle.encrypt(
+    { name: "AES-GCM", iv, additionalData: additionalData({ ...meta, kid }) },
+    key,
+    encoder.encode(JSON.stringify(sealed)),
+  );
+  return { ...meta, kid, iv: encodeBase64(iv), ciphertext: encodeBase64(new Uint8Array(ciphertext)) };
+}
+
+/** Authenticates and decrypts an envelope; anything short of that is refused with a reason. */
+export async function open(ring: KeyRing, raw: unknown, now = Date.now()): Promise<Opened> {
+  const parsed = envelopeSchema.safeParse(raw);
+  if (!parsed.success) return { ok: false, reason: "malformed", detail: `envelope: ${parsed.error.issues[0]?.path.join(".") || "body"} ${parsed.error.issues[0]?.message ?? ""}`.trim() };
+  const envelope = parsed.data;
+  const key = ring.byKid.get(envelope.kid);
+  if (!key) return { ok: false, reason: "unknown_key", detail: `no key with kid ${envelope.kid} in MESSAGE_KEYS` };
+  const iv = decodeBase64(envelope.iv);
+  const ciphertext = decodeBase64(envelope.ciphertext);
+  if (!iv || iv.byteLength !== 12 || !ciphertext) return { ok: false, reason: "malformed", detail: "iv or ciphertext is not canonical base64" };
+  let plain: ArrayBuffer;
+  try {
+    plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv, additionalData: additionalData(envelope) }, key, ciphertext);
+  } catch {
+    return { ok: false, reason: "tampered", detail: "authentication failed: metadata, iv or ciphertext was altered" };
+  }
+  const sealed = sealedSchema.safeParse(safeJson(plain));
+  // Authenticated but unreadable can only come from a producer bug; refuse it all the same.
+  if (!sealed.success) return { ok: false, reason: "malformed", detail: "sealed content is not {actor, payload}" };
+  if (envelope.expiresAt !== undefined && envelope.expiresAt <= now) {
+    return { ok: false, reason: "expired", detail: `expired at ${new Date(envelope.expiresAt).toISOString()}` };
+  }
+  return { ok: true, envelope, sealed: sealed.data as Sealed };
+}
+
+const sealedSchema = z.object({ actor: z.string(), payload: z.unknown() });
+
+function safeJson(bytes: ArrayBuffer): unknown {
+  try {
+    return JSON.parse(decoder.decode(bytes));
+  } catch {
+    return undefined;
+  }
+}
+
+// ---- base64 --------------------------------------------------------------------
+
+export function encodeBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+/** Strict: only the canonical encoding of some bytes decodes, so no two texts name the same bytes. */
+export function decodeBase64(text: string): Uint8Array | null {
+  let binary: string;
+  try {
+    binary = atob(text);
+  } catch {
+    return null;
+  }
+  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  return encodeBase64(bytes) === text ? bytes : null;
+}

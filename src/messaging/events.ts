@@ -1,0 +1,31 @@
+import { z } from "@hono/zod-openapi";
+import type { Env } from "../env";
+import { TOPIC_PATTERN } from "./address";
+import { sendMessage } from "./producer";
+
+/** What a topic message carries. */
+export const eventSchema = z.object({
+  type: z.string().regex(/^[a-z][a-z0-9_-]*(\.[a-z0-9_*-]+)*$/, "must be a dotted lowercase event type").max(100),
+  data: z.unknown(),
+});
+export type TopicEvent = z.infer<typeof eventSchema>;
+
+/** Topic that system events go to unless a caller names another. */
+export const SYSTEM_TOPIC = "system";
+
+/** Priority of system events: normal band, below interactive work. */
+const SYSTEM_EVENT_PRIORITY = 4;
+
+/**
+ * Publishes a system event (agent.published, channel.moved, …) to a topic. Delivery is the queue's
+ * business: this never throws into the caller's request path; problems are logged.
+ */
+export async function publishEvent(env: Env, topic: string, type: string, data: unknown): Promise<void> {
+  try {
+    if (!TOPIC_PATTERN.test(topic)) throw new Error(`invalid topic name ${JSON.stringify(topic)}`);
+    const event = eventSchema.parse({ type, data });
+    await sendMessage(env, { to: { topic }, priority: SYSTEM_EVENT_PRIORITY, payload: event, actor: "system" });
+  } catch (error) {
+    console.error(JSON.stringify({ at: "publishEvent", topic, type, error: error instanceof Error ? error.message : String(error) }));
+  }
+}

@@ -1,0 +1,76 @@
+import { z } from "@hono/zod-openapi";
+import type { Env } from "../env";
+import { AppError } from "../errors";
+import { newId } from "../ids";
+import { type Band, bandOf, formatTarget, kindFor, parseTarget, queueFor, type Target } from "./address";
+import { type Envelope, keyRing, KeyRingError, seal } from "./envelope";
+
+/** What travels on a band queue: the envelope plus delivery bookkeeping that is not part of the message. */
+export const queueBodySchema = z
+  .object({
+    v: z.literal(1),
+    envelope: z.unknown(),
+    /** Times a consumer put this message back without trying it (yielding to a higher band, open breaker). */
+    deferrals: z.number().int().min(0).max(1000).default(0),
+  })
+  .strict();
+export type QueueBody = z.input<typeof queueBodySchema>;
+
+export interface MessageDraft {
+  to: Target;
+  priority: number;
+  payload: unknown;
+  /** Principal id of whoever asked for the message; the consumer acts as them. */
+  actor: string;
+  idempotencyKey?: string;
+  expiresInMs?: number;
+}
+
+/** Largest batch Queues accepts in one sendBatch. */
+export const MAX_BATCH = 100;
+
+export async function sealDraft(env: Env, draft: MessageDraft, now = Date.now()): Promise<Envelope> {
+  const to = formatTarget(draft.to);
+  const ring = await keyRing(env.MESSAGE_KEYS).catch((e: unknown) => {
+    throw e instanceof KeyRingError ? new AppError("messaging_not_configured", e.message) : e;
+  });
+  return seal(
+    ring,
+    {
+      v: 1,
+      id: newId("msg", now),
+      kind: kindFor[parseTarget(to)!.type],
+      priority: draft.priority,
+      to,
+      createdAt: now,
+      expiresAt: draft.expiresInMs === undefined ? undefined : now + draft.expiresInMs,
+      idempotencyKey: draft.idempotencyKey,
+    },
+    { actor: draft.actor, payload: draft.payload },
+  );
+}
+
+/** The one producer path (API and internal callers): seals each draft and sends it to its band's queue. */
+export async function sendMessages(env: Env, drafts: readonly MessageDraft[]): Promise<string[]> {
+  if (drafts.length > MAX_BATCH) throw new AppError("bad_request", `At most ${MAX_BATCH} messages per batch.`);
+  const envelopes = await Promise.all(drafts.map((d) => sealDraft(env, d)));
+  await enqueueEnvelopes(env, envelopes);
+  return envelopes.map((e) => e.id);
+}
+
+export async function sendMessage(env: Env, draft: MessageDraft): Promise<string> {
+  const [id] = await sendMessages(env, [draft]);
+  return id!;
+}
+
+/** Sends already-sealed envelopes (replays, fan-out), grouped by band, one sendBatch per band. */
+export async function enqueueEnvelopes(env: Env, envelopes: readonly { priority: number }[], opts: { delaySeconds?: number; deferrals?: number } = {}) {
+  const byBand = new Map<Band, MessageSendRequest<QueueBody>[]>();
+  for (const envelope of envelopes) {
+    const band = bandOf(envelope.priority);
+    const list = byBand.get(band) ?? [];
+    list.push({ body: { v: 1, envelope, deferrals: opts.deferrals ?? 0 }, delaySeconds: opts.delaySeconds });
+    byBand.set(band, list);
+  }
+  await Promise.all([...byBand].map(([band, messages]) => queueFor(env, band).sendBatch(messages)));
+}

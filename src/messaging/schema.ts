@@ -1,0 +1,76 @@
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+/**
+ * One row per effect identity (`idem:<to>:<idempotencyKey>` or `msg:<id>`): claimed before the
+ * effect runs, marked done after, so a redelivered message finds `done` and has no second effect.
+ */
+export const messageReceipts = sqliteTable(
+  "message_receipts",
+  {
+    dedupKey: text("dedup_key").primaryKey(),
+    messageId: text("message_id").notNull(),
+    target: text("target").notNull(),
+    /** claimed: an attempt is running the effect; done: it finished; failed: the last attempt failed and may be reclaimed. */
+    status: text("status", { enum: ["claimed", "done", "failed"] }).notNull(),
+    claimToken: text("claim_token").notNull(),
+    claimedAt: integer("claimed_at").notNull(),
+    attempts: integer("attempts").notNull().default(1),
+    firstError: text("first_error"),
+    lastError: text("last_error"),
+    doneAt: integer("done_at"),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [index("message_receipts_message").on(t.messageId), index("message_receipts_updated").on(t.updatedAt)],
+);
+
+/** Messages that will not be delivered without help, kept for inspection and replay. */
+export const deadLetters = sqliteTable(
+  "dead_letters",
+  {
+    id: text("id").primaryKey(),
+    reason: text("reason").notNull(),
+    attempts: integer("attempts").notNull(),
+    firstError: text("first_error"),
+    lastError: text("last_error"),
+    target: text("target"),
+    kind: text("kind"),
+    priority: integer("priority"),
+    /** The envelope exactly as it arrived (still encrypted), so a replay sends the same bytes. */
+    envelope: text("envelope").notNull(),
+    queue: text("queue").notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    replayedAt: integer("replayed_at"),
+    replayCount: integer("replay_count").notNull().default(0),
+  },
+  (t) => [
+    index("dead_letters_order").on(t.createdAt, t.id),
+    index("dead_letters_reason").on(t.reason, t.createdAt),
+    index("dead_letters_target").on(t.target, t.createdAt),
+  ],
+);
+
+/** Who hears a topic's events: a squad (as a task), a signed webhook, or a WebSocket stream. */
+export const subscriptions = sqliteTable(
+  "subscriptions",
+  {
+    id: text("id").primaryKey(),
+    topic: text("topic").notNull(),
+    type: text("type", { enum: ["squad", "webhook"] }).notNull(),
+    /** Squad id or webhook URL. */
+    target: text("target").notNull(),
+    /** Event types to deliver (`agent.published`, `agent.*`); empty = all. */
+    eventTypes: text("event_types", { mode: "json" }).$type<string[]>().notNull(),
+    /** Webhook signing secret, sealed with the message key ring (never stored in clear). */
+    sealedSecret: text("sealed_secret"),
+    /** Squad subscriptions: the task fields the event is wrapped in. */
+    taskTemplate: text("task_template", { mode: "json" }).$type<Record<string, unknown>>(),
+    createdAt: integer("created_at").notNull(),
+    createdBy: text("created_by").notNull(),
+  },
+  (t) => [uniqueIndex("subscriptions_unique").on(t.topic, t.type, t.target), index("subscriptions_topic").on(t.topic, t.createdAt, t.id)],
+);
+
+export type ReceiptRow = typeof messageReceipts.$inferSelect;
+export type DeadLetterRow = typeof deadLetters.$inferSelect;
+export type SubscriptionRow = typeof subscriptions.$inferSelect;
