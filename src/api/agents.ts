@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { agentSpecSchema, semverString } from "../registry/spec";
 import {
-  agentChannels,
+  agentDetail,
   agentView,
   createAgent,
   deploymentHistory,
@@ -127,12 +127,7 @@ agentsRouter.openapi(
     request: { params: idParam },
     responses: { 200: json(agentDetailSchema, "The agent"), ...commonErrors, ...notFound },
   }),
-  async (c) => {
-    const db = registryDb(c.env.DB);
-    const agent = await findAgent(db, c.req.valid("param").id);
-    const [channels, latest] = await Promise.all([agentChannels(db, agent.id), getVersion(db, agent, agent.latestVersion)]);
-    return c.json({ ...agentView(agent), channels, latest }, 200);
-  },
+  async (c) => c.json(await agentDetail(registryDb(c.env.DB), c.req.valid("param").id), 200),
 );
 
 agentsRouter.openapi(

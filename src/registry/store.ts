@@ -327,6 +327,29 @@ export async function listAgents(db: Db, query: AgentListQuery): Promise<Page<Ag
   return { items: page.map(agentView), nextCursor: rows.length > query.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
 }
 
+/** An agent with its channels and latest version, read in one D1 round trip (the hot path of GET /agents/{id}). */
+export async function agentDetail(db: Db, idOrName: string) {
+  const match = or(eq(agents.id, idOrName), eq(agents.name, idOrName));
+  const [agentRows, channelRows, latestRows] = await db.batch([
+    db.select().from(agents).where(match).limit(1),
+    db.select({ channel: channels.channel, version: channels.version }).from(channels).innerJoin(agents, eq(agents.id, channels.agentId)).where(match),
+    db
+      .select({ version: agentVersions })
+      .from(agentVersions)
+      .innerJoin(agents, and(eq(agents.id, agentVersions.agentId), eq(agentVersions.version, agents.latestVersion)))
+      .where(match)
+      .limit(1),
+  ]);
+  const agent = agentRows[0];
+  const latest = latestRows[0]?.version;
+  if (!agent || agent.retired || !latest) throw new AppError("not_found", `No agent ${idOrName}.`);
+  return {
+    ...agentView(agent),
+    channels: Object.fromEntries(channelRows.map((r) => [r.channel, r.version])),
+    latest: versionDetail(latest, agent.name),
+  };
+}
+
 export async function agentChannels(db: Db, agentId: string): Promise<Record<string, string>> {
   const rows = await db.select().from(channels).where(eq(channels.agentId, agentId));
   return Object.fromEntries(rows.map((r) => [r.channel, r.version]));
