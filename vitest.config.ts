@@ -15,6 +15,10 @@ export default defineConfig(async () => {
             TEST_MIGRATIONS: migrations,
             ADMIN_API_KEY: TEST_ADMIN_KEY,
             JWT_SECRET: "test-jwt-secret-that-is-long-enough-for-hs256",
+            // Every test file calls the API with the admin key: a bucket too big to empty by accident, refilling
+            // slowly enough that test/rate-limit.test.ts can drain one and see 429 without racing the refill.
+            RATE_LIMIT_CAPACITY: "1000000",
+            RATE_LIMIT_PER_MINUTE: "1",
           },
         },
       }),

@@ -5,7 +5,9 @@ import type { AppEnv } from "../env";
 import { agentsRouter } from "./agents";
 import { docsPage } from "./docs";
 import { healthRouter } from "./health";
+import { keysRouter } from "./keys";
 import { requireAuth } from "./middleware/auth";
+import { rateLimit } from "./middleware/rate-limit";
 import { problemResponse, renderError } from "./problem";
 
 /** Largest request body the API reads. */
@@ -34,10 +36,13 @@ export function buildApp() {
   );
 
   app.use("/api/v1/*", async (c, next) => (PUBLIC_PATHS.has(c.req.path) ? next() : requireAuth(c, next)));
+  // After auth, so each credential has its own bucket.
+  app.use("/api/v1/*", async (c, next) => (PUBLIC_PATHS.has(c.req.path) ? next() : rateLimit(c, next)));
 
   const v1 = new OpenAPIHono<AppEnv>();
   v1.route("/", healthRouter);
   v1.route("/agents", agentsRouter);
+  v1.route("/keys", keysRouter);
   app.route("/api/v1", v1);
 
   v1.openAPIRegistry.registerComponent("securitySchemes", "bearer", {

@@ -1,4 +1,7 @@
 import type { Env, Principal } from "../env";
+import { registryDb } from "../registry/store";
+import { looksLikeJwt, jwtConfig, verifyJwt } from "./jwt";
+import { API_KEY_PREFIX, authenticateApiKey } from "./keys";
 import { SCOPES } from "./scopes";
 
 const encoder = new TextEncoder();
@@ -9,8 +12,17 @@ export async function secretEquals(a: string, b: string): Promise<boolean> {
   return crypto.subtle.timingSafeEqual(ha, hb);
 }
 
-/** Resolves a bearer token to a principal, or null when it proves nothing. */
-export async function authenticate(env: Env, token: string): Promise<Principal | null> {
-  if (env.ADMIN_API_KEY && (await secretEquals(token, env.ADMIN_API_KEY))) return { id: "admin", scopes: new Set(SCOPES) };
-  return null;
+export type AuthResult = { ok: true; principal: Principal } | { ok: false; reason: string };
+
+const ADMIN: Principal = { id: "admin", scopes: new Set(SCOPES) };
+
+/**
+ * Resolves a bearer token to a principal: the bootstrap ADMIN_API_KEY (every scope), an API key (`tdk_…`),
+ * or a JWT. A failure carries a short reason that is safe to show the caller.
+ */
+export async function authenticate(env: Env, token: string): Promise<AuthResult> {
+  if (env.ADMIN_API_KEY && (await secretEquals(token, env.ADMIN_API_KEY))) return { ok: true, principal: ADMIN };
+  if (token.startsWith(API_KEY_PREFIX)) return authenticateApiKey(registryDb(env.DB), token);
+  if (looksLikeJwt(token)) return verifyJwt(token, jwtConfig(env));
+  return { ok: false, reason: "unrecognised credential" };
 }

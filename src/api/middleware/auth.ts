@@ -4,25 +4,31 @@ import type { AppEnv } from "../../env";
 import type { Scope } from "../../auth/scopes";
 import { authenticate } from "../../auth/credentials";
 
-const challenge = { "WWW-Authenticate": 'Bearer realm="t-developer-edge"' };
+const REALM = 'Bearer realm="t-developer-edge"';
 
 /** Establishes the caller from `Authorization: Bearer …` (API key, JWT or the bootstrap admin key). */
 export const requireAuth = createMiddleware<AppEnv>(async (c, next) => {
   const header = c.req.header("authorization");
   const token = header?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
-  if (!token) throw new AppError("unauthorized", "Send credentials as Authorization: Bearer <api key or JWT>.", { headers: challenge });
-  const principal = await authenticate(c.env, token);
-  if (!principal) {
-    throw new AppError("unauthorized", "The credentials are invalid, expired or revoked.", {
-      headers: { "WWW-Authenticate": 'Bearer realm="t-developer-edge", error="invalid_token"' },
+  if (!token) throw new AppError("unauthorized", "Send credentials as Authorization: Bearer <api key or JWT>.", { headers: { "WWW-Authenticate": REALM } });
+  const result = await authenticate(c.env, token);
+  if (!result.ok) {
+    // RFC 6750 §3: the reason goes in error_description; it never echoes the token.
+    throw new AppError("unauthorized", `The credentials were refused: ${result.reason}.`, {
+      headers: { "WWW-Authenticate": `${REALM}, error="invalid_token", error_description="${result.reason}"` },
     });
   }
-  c.set("principal", principal);
+  c.set("principal", result.principal);
   await next();
 });
 
 export const requireScope = (scope: Scope) =>
   createMiddleware<AppEnv>(async (c, next) => {
-    if (!c.get("principal").scopes.has(scope)) throw new AppError("forbidden", `This operation needs the ${scope} scope.`, { requiredScope: scope });
+    if (!c.get("principal").scopes.has(scope)) {
+      throw new AppError("forbidden", `This operation needs the ${scope} scope.`, {
+        requiredScope: scope,
+        headers: { "WWW-Authenticate": `${REALM}, error="insufficient_scope", scope="${scope}"` },
+      });
+    }
     await next();
   });

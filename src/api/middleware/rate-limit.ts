@@ -1,0 +1,44 @@
+import { createMiddleware } from "hono/factory";
+import { bucketConfigFromVars, type BucketConfig, type BucketDecision } from "../../auth/token-bucket";
+import type { AppEnv, Env } from "../../env";
+import { AppError } from "../../errors";
+
+// Parsed once per isolate per distinct pair of vars, not per request.
+let cachedConfig: { capacity?: string; perMinute?: string; config: BucketConfig } | undefined;
+
+export function rateLimitConfig(env: Env): BucketConfig {
+  const { RATE_LIMIT_CAPACITY: capacity, RATE_LIMIT_PER_MINUTE: perMinute } = env;
+  const cached = cachedConfig;
+  if (cached && cached.capacity === capacity && cached.perMinute === perMinute) return cached.config;
+  const config = bucketConfigFromVars(capacity, perMinute);
+  cachedConfig = { capacity, perMinute, config };
+  return config;
+}
+
+/** The bucket that rate-limits one principal. */
+export const rateLimiterFor = (env: Env, principalId: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(principalId));
+
+/** IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers), as most clients read them today. */
+export function rateLimitHeaders(d: BucketDecision, config: BucketConfig): Record<string, string> {
+  return {
+    "RateLimit-Limit": String(d.limit),
+    "RateLimit-Remaining": String(d.remaining),
+    "RateLimit-Reset": String(d.resetSeconds),
+    "RateLimit-Policy": `${config.capacity};w=${Math.ceil((config.capacity * 60) / config.refillPerMinute)}`,
+  };
+}
+
+/** One token per request from the caller's bucket, after authentication; a single Durable Object call. */
+export const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
+  const config = rateLimitConfig(c.env);
+  const decision = await rateLimiterFor(c.env, c.get("principal").id).take(config);
+  const headers = rateLimitHeaders(decision, config);
+  if (!decision.allowed) {
+    throw new AppError("rate_limited", `Rate limit of ${config.capacity} requests (refilling ${config.refillPerMinute}/min) reached; retry in ${decision.retryAfterSeconds} s.`, {
+      retryAfterSeconds: decision.retryAfterSeconds,
+      headers: { ...headers, "Retry-After": String(decision.retryAfterSeconds) },
+    });
+  }
+  await next();
+  for (const [name, value] of Object.entries(headers)) c.header(name, value);
+});
