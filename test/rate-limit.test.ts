@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { rateLimitConfig, rateLimiterFor } from "../src/api/middleware/rate-limit";
 import { RateLimiter } from "../src/auth/rate-limiter";
-import { bucketConfigFromVars, refill, takeTokens, type BucketConfig } from "../src/auth/token-bucket";
+import { bucketConfigFromVars, refill, takeTokens, type BucketConfig, type BucketDecision } from "../src/auth/token-bucket";
 import { api } from "./helpers";
 
 const config: BucketConfig = { capacity: 10, refillPerMinute: 60 }; // one token per second
@@ -77,7 +77,9 @@ describe("RateLimiter Durable Object", () => {
     const stub = rateLimiterFor(env, "test:persist");
     expect((await stub.take(config)).remaining).toBe(9);
     expect((await stub.take(config, 3)).remaining).toBe(6);
-    const afterRestart = await runInDurableObject(stub, (_instance: RateLimiter, state) => {
+    // The stub is typed with the app's Env, runInDurableObject with the test Env (which adds TEST_MIGRATIONS).
+    const untyped = stub as unknown as DurableObjectStub;
+    const afterRestart = await runInDurableObject<DurableObject, BucketDecision>(untyped, (_instance, state) => {
       // A new instance over the same storage is what the runtime builds after eviction: memory is gone, storage is not.
       const fresh = new RateLimiter(state, env);
       return fresh.take(config);
