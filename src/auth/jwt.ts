@@ -1,4 +1,15 @@
-import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type FetchImplementation,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+} from "jose";
 import type { Env, Principal } from "../env";
 import { isScope } from "./scopes";
 
@@ -12,6 +23,8 @@ export interface JwtConfig {
   jwksUrl?: string;
   issuer?: string;
   audience?: string;
+  /** How the JWKS URL is fetched; the global fetch unless a caller (a test) supplies another. */
+  jwksFetch?: FetchImplementation;
 }
 
 export const jwtConfig = (env: Env): JwtConfig => ({
@@ -61,7 +74,9 @@ function asymmetricKeySet(config: JwtConfig): JWTVerifyGetKey | undefined {
   let keySet = keySets.get(source);
   if (!keySet) {
     // A malformed JWKS is a deployment error: let it surface as a 500 with the cause logged.
-    keySet = config.jwks ? createLocalJWKSet(JSON.parse(config.jwks)) : createRemoteJWKSet(new URL(source));
+    keySet = config.jwks
+      ? createLocalJWKSet(JSON.parse(config.jwks))
+      : createRemoteJWKSet(new URL(source), config.jwksFetch ? { [customFetch]: config.jwksFetch } : {});
     keySets.set(source, keySet);
   }
   return keySet;
