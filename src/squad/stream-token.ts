@@ -1,0 +1,40 @@
+import { SignJWT, jwtVerify } from "jose";
+
+/**
+ * Short-lived stream tokens for browsers (which cannot set headers on a WebSocket). Each squad signs with
+ * its own random key kept in its storage, so a token only ever opens the stream of the squad that issued it.
+ */
+export const STREAM_TOKEN_TTL_SECONDS = 120;
+
+/** Header the API sets on the stream upgrade it forwards after authenticating a bearer credential itself. */
+export const STREAM_PRINCIPAL_HEADER = "x-tdev-stream-principal";
+
+export function newStreamKey(): string {
+  return btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
+}
+
+const keyBytes = (key: string) => Uint8Array.from(atob(key), (c) => c.charCodeAt(0));
+const audience = (squadId: string) => `squad:${squadId}`;
+
+export async function issueStreamToken(key: string, squadId: string, principal: string, now = Date.now()): Promise<{ token: string; expiresAt: string }> {
+  const iat = Math.floor(now / 1000);
+  const exp = iat + STREAM_TOKEN_TTL_SECONDS;
+  const token = await new SignJWT({ scope: "stream" })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(principal)
+    .setAudience(audience(squadId))
+    .setIssuedAt(iat)
+    .setExpirationTime(exp)
+    .sign(keyBytes(key));
+  return { token, expiresAt: new Date(exp * 1000).toISOString() };
+}
+
+/** The principal the token was issued to, or null if it is forged, expired or for another squad. */
+export async function verifyStreamToken(key: string, squadId: string, token: string): Promise<string | null> {
+  try {
+    const { payload } = await jwtVerify(token, keyBytes(key), { algorithms: ["HS256"], audience: audience(squadId) });
+    return payload.scope === "stream" && typeof payload.sub === "string" ? payload.sub : null;
+  } catch {
+    return null;
+  }
+}
