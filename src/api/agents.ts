@@ -1,4 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../env";
+import { publishEvent, SYSTEM_TOPIC } from "../messaging/events";
 import { agentSpecSchema, semverString } from "../registry/spec";
 import {
   agentDetail,
@@ -73,6 +76,10 @@ export const agentsRouter = newRouter();
 
 agentsRouter.use("*", async (c, next) => requireScope(c.req.method === "GET" ? "agents:read" : "agents:write")(c, next));
 
+/** System events go out after the response; publishEvent never throws into the request. */
+const announce = (c: Context<AppEnv>, type: string, data: Record<string, unknown>) =>
+  c.executionCtx.waitUntil(publishEvent(c.env, SYSTEM_TOPIC, type, { ...data, actor: c.get("principal").id }));
+
 const published = (r: Awaited<ReturnType<typeof createAgent>>) => ({
   id: r.agent.id,
   name: r.agent.name,
@@ -94,6 +101,7 @@ agentsRouter.openapi(
   }),
   async (c) => {
     const result = await createAgent(registryDb(c.env.DB), c.req.valid("json"), c.get("principal").id);
+    if (result.created) announce(c, "agent.published", published(result));
     return c.json(published(result), result.created ? 201 : 200);
   },
 );
@@ -146,6 +154,7 @@ agentsRouter.openapi(
     const body = c.req.valid("json");
     if (!("version" in body)) return c.json(agentView(await updateDescription(db, agent, body.description)), 200);
     const result = await publishVersion(db, agent, body, c.get("principal").id);
+    if (result.created) announce(c, "agent.published", published(result));
     return c.json(published(result), result.created ? 201 : 200);
   },
 );
@@ -219,7 +228,10 @@ agentsRouter.openapi(
     const db = registryDb(c.env.DB);
     const { id, channel } = c.req.valid("param");
     const { version, reason } = c.req.valid("json");
-    return c.json(await moveChannel(db, await findAgent(db, id), channel, version, c.get("principal").id, reason), 200);
+    const agent = await findAgent(db, id);
+    const move = await moveChannel(db, agent, channel, version, c.get("principal").id, reason);
+    if (move.moved) announce(c, "channel.moved", { agent: agent.name, agentId: agent.id, ...move, reason: reason ?? null });
+    return c.json(move, 200);
   },
 );
 
