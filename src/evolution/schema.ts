@@ -42,6 +42,8 @@ export const evolutionRuns = sqliteTable(
     error: text("error"),
     createdAt: integer("created_at").notNull(),
     createdBy: text("created_by").notNull(),
+    /** Last progress; a run that stays quiet too long is resumed by the cron. */
+    updatedAt: integer("updated_at").notNull().default(0),
     finishedAt: integer("finished_at"),
   },
   (t) => [uniqueIndex("evolution_runs_slot").on(t.agentId, t.slot), index("evolution_runs_agent").on(t.agentId, t.createdAt)],
