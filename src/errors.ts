@@ -23,6 +23,9 @@ export const errorCodes = {
   circuit_open: { status: 503, title: "Circuit open" },
   agent_failed: { status: 422, title: "Agent run failed" },
   agent_timeout: { status: 504, title: "Agent run timed out" },
+  agent_module_invalid: { status: 422, title: "Agent module invalid" },
+  agent_output_invalid: { status: 422, title: "Agent output invalid" },
+  agent_output_too_large: { status: 422, title: "Agent output too large" },
   unavailable: { status: 503, title: "Service unavailable" },
   messaging_not_configured: { status: 503, title: "Messaging is not configured" },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -3,6 +3,7 @@ import type { Env } from "./env";
 
 export { Squad } from "./squad/squad";
 export { RateLimiter } from "./auth/rate-limiter";
+export { EgressGate } from "./runtime/host";
 
 const app = buildApp();
 

@@ -1,0 +1,97 @@
+import { EventStreamCodec } from "@smithy/eventstream-codec";
+import { AppError } from "../errors";
+import type { Env } from "../env";
+import { bedrockProblemType, signedBedrockCall } from "./client";
+
+export interface InvokeAgentRequest {
+  agentId: string;
+  aliasId: string;
+  sessionId: string;
+  inputText: string;
+  deadline?: number;
+}
+
+export interface InvokeAgentResult {
+  text: string;
+  sessionId: string;
+  chunks: number;
+  latencyMs: number;
+}
+
+const utf8Decoder = new TextDecoder();
+const utf8Encoder = new TextEncoder();
+
+function base64Bytes(b64: string): Uint8Array {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+const headerString = (headers: Record<string, { type: string; value: unknown }>, name: string) => {
+  const h = headers[name];
+  return h && h.type === "string" ? String(h.value) : undefined;
+};
+
+/**
+ * Reads an InvokeAgent event stream: `chunk` events carry {"bytes": base64}, joined into the answer;
+ * an `exception` message becomes a bedrock_error naming its AWS code. Decoding is @smithy/eventstream-codec's.
+ */
+export async function collectAgentStream(body: ReadableStream<Uint8Array>, agentKey: string): Promise<{ text: string; chunks: number }> {
+  // One codec per stream: it buffers partial messages.
+  const codec = new EventStreamCodec((bytes) => utf8Decoder.decode(bytes), (text) => utf8Encoder.encode(text));
+  const parts: Uint8Array[] = [];
+  let chunks = 0;
+  const handle = (message: { headers: Record<string, { type: string; value: unknown }>; body: Uint8Array }) => {
+    const messageType = headerString(message.headers, ":message-type");
+    if (messageType === "exception" || messageType === "error") {
+      const code = headerString(message.headers, ":exception-type") ?? headerString(message.headers, ":error-code") ?? "UnknownError";
+      const awsCode = code.charAt(0).toUpperCase() + code.slice(1);
+      let detail = utf8Decoder.decode(message.body);
+      try {
+        detail = (JSON.parse(detail) as { message?: string }).message ?? detail;
+      } catch {
+        // keep the raw text
+      }
+      throw new AppError("bedrock_error", `Bedrock agent ${agentKey} streamed ${awsCode}: ${detail.slice(0, 500)}`, { type: bedrockProblemType(awsCode), awsErrorCode: awsCode });
+    }
+    if (headerString(message.headers, ":event-type") !== "chunk") return;
+    const payload = JSON.parse(utf8Decoder.decode(message.body)) as { bytes?: string };
+    if (payload.bytes) parts.push(base64Bytes(payload.bytes));
+    chunks++;
+  };
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    codec.feed(value);
+    for (const message of codec.getAvailableMessages().getMessages()) handle(message as never);
+  }
+  codec.endOfStream();
+  for (const message of codec.getAvailableMessages().getMessages()) handle(message as never);
+  const total = parts.reduce((n, p) => n + p.byteLength, 0);
+  const joined = new Uint8Array(total);
+  let offset = 0;
+  for (const p of parts) {
+    joined.set(p, offset);
+    offset += p.byteLength;
+  }
+  return { text: utf8Decoder.decode(joined), chunks };
+}
+
+/** InvokeAgent (POST /agents/{agentId}/agentAliases/{aliasId}/sessions/{sessionId}/text) on bedrock-agent-runtime via signed fetch. */
+export async function invokeAgent(env: Env, req: InvokeAgentRequest): Promise<InvokeAgentResult> {
+  const key = `agent:${req.agentId}/${req.aliasId}`;
+  const started = Date.now();
+  const { response } = await signedBedrockCall(env, {
+    endpoint: "agent-runtime",
+    path: `/agents/${encodeURIComponent(req.agentId)}/agentAliases/${encodeURIComponent(req.aliasId)}/sessions/${encodeURIComponent(req.sessionId)}/text`,
+    body: { inputText: req.inputText },
+    breakerKey: key,
+    accept: "application/vnd.amazon.eventstream",
+    deadline: req.deadline,
+  });
+  if (!response.body) throw new AppError("bedrock_error", `Bedrock agent ${key} answered without a body.`, { type: "/problems/bedrock-malformed-response" });
+  const { text, chunks } = await collectAgentStream(response.body, key);
+  return { text, sessionId: response.headers.get("x-amz-bedrock-agent-session-id") ?? req.sessionId, chunks, latencyMs: Date.now() - started };
+}

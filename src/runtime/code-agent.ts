@@ -1,0 +1,87 @@
+import { exports } from "cloudflare:workers";
+import type { Env } from "../env";
+import type { AgentSpec } from "../registry/spec";
+import type { RunHost } from "./host";
+import { parseOutput } from "./limits";
+import { SANDBOX_REVISION, sandboxModules, type SandboxReply, type SandboxRequest } from "./sandbox-modules";
+
+type CodeSpec = Extract<AgentSpec, { kind: "code" }>;
+
+/** Dynamic Workers run with this date; it must not be newer than the bundled workerd accepts. */
+const SANDBOX_COMPATIBILITY_DATE = "2026-04-20";
+/** Extra wall-clock time the host waits past the sandbox's own deadline before giving up on it. */
+const HOST_GRACE_MS = 250;
+
+export type CodeRunOutcome =
+  | { ok: true; output: unknown; isolate: string }
+  | { ok: false; reason: "threw" | "timeout" | "bad_output" | "too_large" | "bad_module"; detail: string; isolate?: string };
+
+interface SandboxStub {
+  run(request: SandboxRequest, host: RunHost): Promise<SandboxReply>;
+}
+
+interface EgressFactory {
+  EgressGate(options: { props: { hosts: string[] } }): Fetcher;
+}
+
+/**
+ * The isolate id: the version's content hash (so a new version, even with the same code, never
+ * reuses an old isolate) and the sandbox revision (so new host code never reuses old wrappers).
+ */
+export const isolateId = (contentHash: string) => `agent:${SANDBOX_REVISION}:${contentHash}`;
+
+function workerCode(spec: CodeSpec): WorkerLoaderWorkerCode {
+  const { mainModule, modules } = sandboxModules(spec.code);
+  const hosts = spec.permissions.network;
+  return {
+    compatibilityDate: SANDBOX_COMPATIBILITY_DATE,
+    mainModule,
+    modules,
+    // No network unless the spec names hosts; then only through the allowlisting gate.
+    globalOutbound: hosts.length ? (exports as unknown as EgressFactory).EgressGate({ props: { hosts } }) : null,
+    // Nothing in env: the only capabilities are the per-run host passed to run().
+    env: {},
+    // Enforced by Cloudflare in production; local workerd ignores it, so the instrumented ticks stop loops there.
+    limits: { cpuMs: Math.min(spec.timeoutMs ?? 5_000, 30_000) },
+  };
+}
+
+/** Runs one code agent in its Dynamic Worker; every way it can go wrong becomes a reason, never a throw. */
+export async function runCodeAgent(
+  env: Env,
+  spec: CodeSpec,
+  contentHash: string,
+  run: { runId: string; input: unknown; timeoutMs: number; host: RunHost },
+): Promise<CodeRunOutcome> {
+  const worker = env.LOADER.get(isolateId(contentHash), () => workerCode(spec));
+  const sandbox = worker.getEntrypoint("AgentSandbox") as unknown as SandboxStub;
+  const request: SandboxRequest = { runId: run.runId, input: run.input, params: spec.params, timeoutMs: run.timeoutMs, models: spec.permissions.models.length > 0 };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hostTimeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), run.timeoutMs + HOST_GRACE_MS);
+  });
+  const started = Date.now();
+  let reply: SandboxReply | "timeout";
+  try {
+    reply = await Promise.race([sandbox.run(request, run.host), hostTimeout]);
+  } catch (err) {
+    const message = String((err as Error)?.message ?? err);
+    // A module that fails at load (a missing import such as node:fs, a top-level throw) rejects the call itself.
+    return { ok: false, reason: "bad_module", detail: `The agent module could not be loaded: ${message.replace(/^Failed to start Worker:\s*/i, "").slice(0, 1000)}` };
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    run.host.close();
+  }
+  if (reply === "timeout" || Date.now() - started > run.timeoutMs + HOST_GRACE_MS) {
+    return { ok: false, reason: "timeout", detail: `The run did not finish within ${run.timeoutMs} ms.` };
+  }
+  if (!reply || typeof reply !== "object") return { ok: false, reason: "bad_output", detail: "The sandbox answered nothing." };
+  if (!reply.ok) {
+    const reason = (["threw", "timeout", "bad_output", "too_large", "bad_module"] as const).find((r) => r === reply.kind) ?? "threw";
+    const detail = reason === "timeout" ? `The run did not finish within ${run.timeoutMs} ms.` : String(reply.message).slice(0, 2000);
+    return { ok: false, reason, detail, isolate: String(reply.isolate) };
+  }
+  const parsed = parseOutput(reply.json);
+  if (!parsed.ok) return { ok: false, reason: parsed.reason, detail: parsed.detail };
+  return { ok: true, output: parsed.value, isolate: String(reply.isolate) };
+}

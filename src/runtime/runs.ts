@@ -1,0 +1,95 @@
+import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { AppError } from "../errors";
+import { decodeCursor, encodeCursor, type Page } from "../registry/cursor";
+import { runs, type RunRow } from "./schema";
+
+export interface RunView {
+  id: string;
+  agentId: string | null;
+  agent: string;
+  version: string;
+  kind: string;
+  contentHash: string;
+  actor: string;
+  source: string;
+  sessionId: string | null;
+  status: "succeeded" | "failed";
+  input: unknown;
+  output: unknown;
+  error: { code: string; type: string | null; detail: string } | null;
+  limitViolation: boolean;
+  modelId: string | null;
+  stopReason: string | null;
+  usage: { inputTokens: number; outputTokens: number; totalTokens: number } | null;
+  logs: string[];
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+}
+
+const db = (d1: D1Database) => drizzle(d1);
+const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
+
+export function runView(row: RunRow): RunView {
+  return {
+    id: row.id,
+    agentId: row.agentId,
+    agent: row.agentName,
+    version: row.version,
+    kind: row.kind,
+    contentHash: row.contentHash,
+    actor: row.actor,
+    source: row.source,
+    sessionId: row.sessionId,
+    status: row.status,
+    input: parseJson(row.input),
+    output: parseJson(row.output),
+    error: row.errorCode ? { code: row.errorCode, type: row.errorType, detail: row.errorDetail ?? "" } : null,
+    limitViolation: row.limitViolation,
+    modelId: row.modelId,
+    stopReason: row.stopReason,
+    usage: row.totalTokens === null ? null : { inputTokens: row.inputTokens ?? 0, outputTokens: row.outputTokens ?? 0, totalTokens: row.totalTokens },
+    logs: row.logs ?? [],
+    startedAt: new Date(row.startedAt).toISOString(),
+    finishedAt: new Date(row.finishedAt).toISOString(),
+    durationMs: row.durationMs,
+  };
+}
+
+export async function recordRun(d1: D1Database, row: RunRow): Promise<void> {
+  await db(d1).insert(runs).values(row);
+}
+
+export async function getRun(d1: D1Database, id: string): Promise<RunView> {
+  const [row] = await db(d1).select().from(runs).where(eq(runs.id, id)).limit(1);
+  if (!row) throw new AppError("not_found", `No run ${id}.`);
+  return runView(row);
+}
+
+export interface RunListQuery {
+  agent?: string;
+  status?: "succeeded" | "failed";
+  limit: number;
+  cursor?: string;
+}
+
+/** Newest first; the cursor is the (startedAt, id) of the last run seen. */
+export async function listRuns(d1: D1Database, query: RunListQuery): Promise<Page<RunView>> {
+  const filters: (SQL | undefined)[] = [];
+  if (query.agent) filters.push(eq(runs.agentName, query.agent));
+  if (query.status) filters.push(eq(runs.status, query.status));
+  if (query.cursor) {
+    const [startedAt, id] = decodeCursor(query.cursor, ["number", "string"]) as [number, string];
+    filters.push(or(lt(runs.startedAt, startedAt), and(eq(runs.startedAt, startedAt), lt(runs.id, id))));
+  }
+  const rows = await db(d1)
+    .select()
+    .from(runs)
+    .where(filters.length ? and(...filters) : undefined)
+    .orderBy(desc(runs.startedAt), desc(runs.id))
+    .limit(query.limit + 1);
+  const page = rows.slice(0, query.limit);
+  const last = page[page.length - 1];
+  return { items: page.map(runView), nextCursor: rows.length > query.limit && last ? encodeCursor([last.startedAt, last.id]) : null };
+}
