@@ -12,6 +12,8 @@ export interface Env {
   MESSAGES_HIGH: Queue<unknown>;
   /** Low priority band (0–2). */
   MESSAGES_LOW: Queue<unknown>;
+  /** Evolution runs: generation planning and candidate evaluations (src/evolution/queue.ts). */
+  EVOLUTION: Queue<import("./evolution/messages").EvolutionMessage>;
   LOADER: WorkerLoader;
 
   // secrets

@@ -27,6 +27,8 @@ export const errorCodes = {
   agent_output_invalid: { status: 422, title: "Agent output invalid" },
   agent_output_too_large: { status: 422, title: "Agent output too large" },
   unavailable: { status: 503, title: "Service unavailable" },
+  budget_exceeded: { status: 422, title: "Evolution budget exceeded" },
+  not_evolvable: { status: 422, title: "Agent has no evolution policy" },
   messaging_not_configured: { status: 503, title: "Messaging is not configured" },
 } as const satisfies Record<string, { status: number; title: string }>;
 

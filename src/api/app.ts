@@ -3,6 +3,8 @@ import { bodyLimit } from "hono/body-limit";
 import { AppError } from "../errors";
 import type { AppEnv } from "../env";
 import { agentsRouter } from "./agents";
+import { evolutionRouter } from "./evolution";
+import { suitesRouter } from "./suites";
 import { docsPage } from "./docs";
 import { healthRouter } from "./health";
 import { keysRouter } from "./keys";
@@ -43,6 +45,9 @@ export function buildApp() {
   v1.route("/", healthRouter);
   v1.route("/agents", agentsRouter);
   v1.route("/keys", keysRouter);
+  // Full paths (/suites, /agents/{id}/evolution, /evolution/...) after agentsRouter, whose routes they do not overlap.
+  v1.route("/", suitesRouter);
+  v1.route("/", evolutionRouter);
   app.route("/api/v1", v1);
 
   v1.openAPIRegistry.registerComponent("securitySchemes", "bearer", {

@@ -27,10 +27,13 @@ export interface GateCase {
   heldOut: boolean;
 }
 
+/** What the gate reads of each case result. */
+export type GateResult = Pick<CaseResult, "caseId" | "score" | "uncertain" | "limitViolation">;
+
 export interface GateInput {
-  child: { spec: AgentSpec; cases: readonly CaseResult[] };
+  child: { spec: AgentSpec; cases: readonly GateResult[] };
   /** The live version the child must beat, scored on the same suite. */
-  live: { spec: AgentSpec; cases: readonly CaseResult[] };
+  live: { spec: AgentSpec; cases: readonly GateResult[] };
   cases: readonly GateCase[];
   policy: { minImprovement: number; maxSizeBytes: number };
 }

@@ -1,0 +1,210 @@
+import { and, count, desc, eq, lt, or, sql, type SQL } from "drizzle-orm";
+import type { Env } from "../env";
+import { AppError } from "../errors";
+import { newId } from "../ids";
+import { publishEvent } from "../messaging/events";
+import { decodeCursor, encodeCursor } from "../registry/cursor";
+import { agentChannels, findAgent, moveChannel, registryDb, type Db } from "../registry/store";
+import { evolutionApprovals, evolutionCandidates, evolutionPolicies, evolutionRuns, type ApprovalRow } from "../evolution/schema";
+import { canaryDecision } from "./canary";
+import { liveTally } from "./tally";
+import { promotions, type PromotionRow } from "./schema";
+
+export const EVOLUTION_TOPIC = "evolution";
+export const DEPLOYMENT_TOPIC = "deployments";
+const DEFAULT_WINDOW = 20;
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** Moves a version onto canary and opens its promotion record; an older open canary is superseded. */
+export async function promoteToCanary(
+  env: Env,
+  p: { agentId: string; version: string; runId?: string; candidateId?: string; mode: "auto" | "approved"; actor: string; window?: number },
+): Promise<PromotionRow> {
+  const d = registryDb(env.DB);
+  const agent = await findAgent(d, p.agentId, { includeRetired: true });
+  const channels = await agentChannels(d, agent.id);
+  const previousLive = channels.live ?? agent.latestVersion;
+  const now = Date.now();
+  const row: PromotionRow = {
+    id: newId("prm", now),
+    agentId: agent.id,
+    version: p.version,
+    previousLive,
+    runId: p.runId ?? null,
+    candidateId: p.candidateId ?? null,
+    mode: p.mode,
+    status: "canary",
+    canaryWindow: p.window ?? DEFAULT_WINDOW,
+    canarySince: now,
+    detail: null,
+    createdAt: now,
+    decidedAt: null,
+  };
+  await moveChannel(d, agent, "canary", p.version, p.actor, p.mode === "auto" ? `evolution: passed the safety gate (run ${p.runId})` : `evolution: approved by ${p.actor}`);
+  await d.batch([
+    d.update(promotions).set({ status: "superseded", decidedAt: now, detail: `superseded by ${p.version}` }).where(and(eq(promotions.agentId, agent.id), eq(promotions.status, "canary"))),
+    d.insert(promotions).values(row),
+  ]);
+  await publishEvent(env, EVOLUTION_TOPIC, "evolution.promoted", { agentId: agent.id, agent: agent.name, version: p.version, channel: "canary", mode: p.mode, runId: p.runId ?? null, previousLive });
+  return row;
+}
+
+/** Holds a published child that widens permissions until a person approves or rejects it. */
+export async function requestApproval(env: Env, a: { agentId: string; runId: string; candidateId: string; version: string; reasons: string[] }): Promise<string> {
+  const d = registryDb(env.DB);
+  const id = newId("apr");
+  await d.insert(evolutionApprovals).values({ id, ...a, status: "pending", createdAt: Date.now(), decidedAt: null, decidedBy: null, note: null }).onConflictDoNothing();
+  const [row] = await d.select({ id: evolutionApprovals.id }).from(evolutionApprovals).where(eq(evolutionApprovals.candidateId, a.candidateId));
+  await publishEvent(env, EVOLUTION_TOPIC, "evolution.approval.requested", { approvalId: row!.id, ...a });
+  return row!.id;
+}
+
+export const approvalView = (r: ApprovalRow) => ({
+  id: r.id,
+  agentId: r.agentId,
+  runId: r.runId,
+  candidateId: r.candidateId,
+  version: r.version,
+  reasons: r.reasons,
+  status: r.status as "pending" | "approved" | "rejected",
+  createdAt: iso(r.createdAt)!,
+  decidedAt: iso(r.decidedAt),
+  decidedBy: r.decidedBy,
+  note: r.note,
+});
+
+export async function listApprovals(d: Db, q: { limit: number; cursor?: string; status?: string; agentId?: string }) {
+  const filters: (SQL | undefined)[] = [];
+  if (q.status) filters.push(eq(evolutionApprovals.status, q.status));
+  if (q.agentId) filters.push(eq(evolutionApprovals.agentId, q.agentId));
+  if (q.cursor) {
+    const [createdAt, id] = decodeCursor(q.cursor, ["number", "string"]) as [number, string];
+    filters.push(or(lt(evolutionApprovals.createdAt, createdAt), and(eq(evolutionApprovals.createdAt, createdAt), lt(evolutionApprovals.id, id))));
+  }
+  const rows = await d
+    .select()
+    .from(evolutionApprovals)
+    .where(and(...filters))
+    .orderBy(desc(evolutionApprovals.createdAt), desc(evolutionApprovals.id))
+    .limit(q.limit + 1);
+  const page = rows.slice(0, q.limit);
+  const last = page[page.length - 1];
+  return { items: page.map(approvalView), nextCursor: rows.length > q.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+}
+
+/** Approve → the version goes to canary (a human-approved promotion); reject → it stays published but unused. Decided once. */
+export async function decideApproval(env: Env, id: string, decision: "approve" | "reject", actor: string, note?: string) {
+  const d = registryDb(env.DB);
+  const [row] = await d.select().from(evolutionApprovals).where(eq(evolutionApprovals.id, id));
+  if (!row) throw new AppError("not_found", `No approval ${id}.`);
+  const status = decision === "approve" ? "approved" : "rejected";
+  const decided = await d
+    .update(evolutionApprovals)
+    .set({ status, decidedAt: Date.now(), decidedBy: actor, note: note ?? null })
+    .where(and(eq(evolutionApprovals.id, id), eq(evolutionApprovals.status, "pending")))
+    .returning();
+  if (decided.length === 0) {
+    if (row.status === status) return approvalView(row); // the same decision again is a no-op
+    throw new AppError("conflict", `Approval ${id} was already ${row.status}.`);
+  }
+  if (decision === "approve") {
+    const [policy] = await d.select().from(evolutionPolicies).where(eq(evolutionPolicies.agentId, row.agentId));
+    await promoteToCanary(env, { agentId: row.agentId, version: row.version, runId: row.runId, candidateId: row.candidateId, mode: "approved", actor, window: policy?.policy.canary.window });
+  } else {
+    await publishEvent(env, EVOLUTION_TOPIC, "evolution.approval.rejected", { approvalId: id, agentId: row.agentId, version: row.version, actor });
+  }
+  return approvalView(decided[0]!);
+}
+
+/**
+ * Judges every open canary on its live results (see canaryDecision): promotes it to live, rolls
+ * it back (canary returns to the previous live version), or leaves it waiting. Idempotent: a
+ * promotion is decided once, by whoever moves it out of `canary` first.
+ */
+export async function reviewCanaries(env: Env): Promise<{ promoted: string[]; rolledBack: string[]; waiting: string[] }> {
+  const d = registryDb(env.DB);
+  const open = await d.select().from(promotions).where(eq(promotions.status, "canary"));
+  const out = { promoted: [] as string[], rolledBack: [] as string[], waiting: [] as string[] };
+  for (const p of open) {
+    const canary = await liveTally(d, p.agentId, p.version, p.canarySince, p.canaryWindow);
+    const live = await liveTally(d, p.agentId, p.previousLive, 0, p.canaryWindow);
+    const { decision, detail } = canaryDecision(canary, live, p.canaryWindow);
+    if (decision === "wait") {
+      out.waiting.push(p.id);
+      continue;
+    }
+    const status = decision === "promote" ? "live" : "rolled_back";
+    const claimed = await d
+      .update(promotions)
+      .set({ status, detail, decidedAt: Date.now() })
+      .where(and(eq(promotions.id, p.id), eq(promotions.status, "canary")))
+      .returning({ id: promotions.id });
+    if (claimed.length === 0) continue;
+    const agent = await findAgent(d, p.agentId, { includeRetired: true });
+    if (decision === "promote") {
+      await moveChannel(d, agent, "live", p.version, "evolution", `canary → live: ${detail}`);
+      await publishEvent(env, EVOLUTION_TOPIC, "evolution.promoted", { agentId: agent.id, agent: agent.name, version: p.version, channel: "live", mode: p.mode, previousLive: p.previousLive, detail });
+      out.promoted.push(p.id);
+    } else {
+      await moveChannel(d, agent, "canary", p.previousLive, "evolution", `rollback: ${detail}`);
+      const event = { agentId: agent.id, agent: agent.name, version: p.version, restored: p.previousLive, channel: "canary", detail };
+      await publishEvent(env, EVOLUTION_TOPIC, "evolution.rolled_back", event);
+      await publishEvent(env, DEPLOYMENT_TOPIC, "deployment.rolled_back", event);
+      out.rolledBack.push(p.id);
+    }
+  }
+  return out;
+}
+
+export const promotionView = (p: PromotionRow) => ({
+  id: p.id,
+  agentId: p.agentId,
+  version: p.version,
+  previousLive: p.previousLive,
+  runId: p.runId,
+  mode: p.mode,
+  status: p.status,
+  canaryWindow: p.canaryWindow,
+  detail: p.detail,
+  createdAt: iso(p.createdAt)!,
+  decidedAt: iso(p.decidedAt),
+});
+
+/**
+ * Measured evolution figures: the autonomy ratio is automatic promotions over all promotions
+ * (to canary; null before the first), then promotions by outcome, rollbacks, gate blocks by
+ * rule, approvals by status and runs by status.
+ */
+export async function evolutionStats(d: Db, agentId?: string) {
+  const forAgent = (column: typeof promotions.agentId | typeof evolutionApprovals.agentId | typeof evolutionRuns.agentId | typeof evolutionCandidates.agentId) =>
+    agentId ? eq(column, agentId) : undefined;
+  const promotionRows = await d.select({ mode: promotions.mode, status: promotions.status, n: count() }).from(promotions).where(forAgent(promotions.agentId)).groupBy(promotions.mode, promotions.status);
+  const approvalRows = await d.select({ status: evolutionApprovals.status, n: count() }).from(evolutionApprovals).where(forAgent(evolutionApprovals.agentId)).groupBy(evolutionApprovals.status);
+  const runRows = await d.select({ status: evolutionRuns.status, n: count() }).from(evolutionRuns).where(forAgent(evolutionRuns.agentId)).groupBy(evolutionRuns.status);
+  const gated = await d
+    .select({ gate: evolutionCandidates.gate })
+    .from(evolutionCandidates)
+    .where(and(sql`${evolutionCandidates.gate} is not null`, forAgent(evolutionCandidates.agentId)));
+  const evaluatedRows = await d.select({ status: evolutionCandidates.status, n: count() }).from(evolutionCandidates).where(forAgent(evolutionCandidates.agentId)).groupBy(evolutionCandidates.status);
+  const total = promotionRows.reduce((n, r) => n + r.n, 0);
+  const auto = promotionRows.filter((r) => r.mode === "auto").reduce((n, r) => n + r.n, 0);
+  const sumBy = (rows: { status: string; n: number }[]) => rows.reduce<Record<string, number>>((acc, r) => ((acc[r.status] = (acc[r.status] ?? 0) + r.n), acc), {});
+  const blocksByRule: Record<string, number> = {};
+  let blocked = 0;
+  for (const { gate } of gated) {
+    if (!gate || gate.decision !== "blocked") continue;
+    blocked++;
+    for (const c of gate.checks) if (!c.ok) blocksByRule[c.rule] = (blocksByRule[c.rule] ?? 0) + 1;
+  }
+  return {
+    autonomyRatio: total ? auto / total : null,
+    promotions: { total, automatic: auto, approved: total - auto, byStatus: sumBy(promotionRows) },
+    rollbacks: promotionRows.filter((r) => r.status === "rolled_back").reduce((n, r) => n + r.n, 0),
+    blocks: { total: blocked, byRule: blocksByRule },
+    gated: gated.length,
+    approvals: sumBy(approvalRows),
+    runs: sumBy(runRows),
+    candidates: sumBy(evaluatedRows),
+  };
+}

@@ -1,0 +1,269 @@
+import { and, desc, eq, inArray, lt, or, type SQL } from "drizzle-orm";
+import { AppError } from "../errors";
+import { newId } from "../ids";
+import { canonicalJson, sha256Hex } from "../registry/canonical";
+import { decodeCursor, encodeCursor, type Page } from "../registry/cursor";
+import { agentVersions } from "../registry/schema";
+import { findAgent, setVersionScore, type Db } from "../registry/store";
+import { evaluationCases, evaluations, suites, type EvaluationRow, type SuiteRow } from "./schema";
+import { isRegression, type CaseResult } from "./score";
+import { splitCases } from "./split";
+import type { Suite, SuiteInput } from "./suite";
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export const suiteOf = (row: SuiteRow): Suite => ({
+  id: row.id,
+  name: row.name,
+  agentId: row.agentId,
+  cases: row.cases,
+  contentHash: row.contentHash,
+  ...(row.judges ? { judges: row.judges } : {}),
+});
+
+export function suiteView(row: SuiteRow, withCases = false) {
+  const split = splitCases(row.cases.map((c) => c.id));
+  return {
+    id: row.id,
+    name: row.name,
+    agentId: row.agentId,
+    description: row.description,
+    caseCount: row.caseCount,
+    guardCases: row.cases.filter((c) => c.guard).map((c) => c.id),
+    heldOutCases: [...split.heldOut],
+    contentHash: row.contentHash,
+    judges: row.judges ?? null,
+    createdAt: iso(row.createdAt),
+    createdBy: row.createdBy,
+    ...(withCases ? { cases: row.cases } : {}),
+  };
+}
+
+const isUniqueViolation = (err: unknown) => /UNIQUE constraint failed/i.test(String((err as Error)?.message ?? err));
+
+/** Creates a suite; the same name with the same content is idempotent, with other content a conflict. */
+export async function createSuite(db: Db, input: SuiteInput, actor: string): Promise<{ created: boolean; row: SuiteRow }> {
+  const agent = await findAgent(db, input.agent);
+  const contentHash = await sha256Hex(canonicalJson({ cases: input.cases, judges: input.judges ?? null }));
+  const existing = await findSuiteByName(db, input.name);
+  const settle = (row: SuiteRow) => {
+    if (row.contentHash !== contentHash || row.agentId !== agent.id) throw new AppError("conflict", `A suite named ${input.name} already exists with other content; suites are immutable, create one under a new name.`);
+    return { created: false, row };
+  };
+  if (existing) return settle(existing);
+  const now = Date.now();
+  const row: SuiteRow = {
+    id: newId("ste", now),
+    name: input.name,
+    agentId: agent.id,
+    description: input.description,
+    judges: input.judges ?? null,
+    cases: input.cases,
+    caseCount: input.cases.length,
+    contentHash,
+    createdAt: now,
+    createdBy: actor,
+  };
+  try {
+    await db.insert(suites).values(row);
+  } catch (err) {
+    const winner = isUniqueViolation(err) ? await findSuiteByName(db, input.name) : undefined;
+    if (!winner) throw err;
+    return settle(winner);
+  }
+  return { created: true, row };
+}
+
+async function findSuiteByName(db: Db, name: string): Promise<SuiteRow | undefined> {
+  const [row] = await db.select().from(suites).where(eq(suites.name, name)).limit(1);
+  return row;
+}
+
+export async function findSuite(db: Db, idOrName: string): Promise<SuiteRow> {
+  const [row] = await db
+    .select()
+    .from(suites)
+    .where(or(eq(suites.id, idOrName), eq(suites.name, idOrName)))
+    .limit(1);
+  if (!row) throw new AppError("not_found", `No suite ${idOrName}.`);
+  return row;
+}
+
+/** The suite to score an agent with: the one named, else the agent's newest. */
+export async function suiteForAgent(db: Db, agentId: string, idOrName?: string): Promise<SuiteRow> {
+  if (idOrName) {
+    const row = await findSuite(db, idOrName);
+    if (row.agentId !== agentId) throw new AppError("validation_failed", `Suite ${row.name} scores another agent.`, { errors: [{ path: "suite", message: "belongs to another agent" }] });
+    return row;
+  }
+  const [row] = await db.select().from(suites).where(eq(suites.agentId, agentId)).orderBy(desc(suites.createdAt)).limit(1);
+  if (!row) throw new AppError("not_found", "This agent has no evaluation suite; create one with POST /api/v1/suites.");
+  return row;
+}
+
+export async function listSuites(db: Db, query: { limit: number; cursor?: string; agentId?: string }): Promise<Page<ReturnType<typeof suiteView>>> {
+  const filters: (SQL | undefined)[] = [];
+  if (query.agentId) filters.push(eq(suites.agentId, query.agentId));
+  if (query.cursor) {
+    const [createdAt, id] = decodeCursor(query.cursor, ["number", "string"]) as [number, string];
+    filters.push(or(lt(suites.createdAt, createdAt), and(eq(suites.createdAt, createdAt), lt(suites.id, id))));
+  }
+  const rows = await db
+    .select()
+    .from(suites)
+    .where(and(...filters))
+    .orderBy(desc(suites.createdAt), desc(suites.id))
+    .limit(query.limit + 1);
+  const page = rows.slice(0, query.limit);
+  const last = page[page.length - 1];
+  return { items: page.map((r) => suiteView(r)), nextCursor: rows.length > query.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+}
+
+export interface EvaluationSummary {
+  score: number;
+  trainScore: number;
+  heldOutScore: number;
+  counted: number;
+  uncertain: number;
+  passed: number;
+  total: number;
+  tokens: number;
+}
+
+/** Stores one evaluation with its per-case results in one batch, and makes its score the version's. */
+export async function saveEvaluation(
+  db: Db,
+  e: { agentId: string; version: string; versionId?: string; suite: Suite; summary: EvaluationSummary; cases: CaseResult[]; source: string; actor: string },
+): Promise<EvaluationRow> {
+  const now = Date.now();
+  const row: EvaluationRow = {
+    id: newId("evl", now),
+    agentId: e.agentId,
+    version: e.version,
+    suiteId: e.suite.id,
+    suiteHash: e.suite.contentHash,
+    ...e.summary,
+    source: e.source,
+    createdAt: now,
+    createdBy: e.actor,
+  };
+  await db.batch([
+    db.insert(evaluations).values(row),
+    ...e.cases.map((c) =>
+      db.insert(evaluationCases).values({
+        evaluationId: row.id,
+        caseId: c.caseId,
+        score: c.score,
+        passed: c.passed,
+        uncertain: c.uncertain,
+        status: c.status,
+        durationMs: Math.round(c.durationMs),
+        tokens: c.tokens,
+        limitViolation: c.limitViolation,
+        detail: { checks: c.checks, ...(c.error ? { error: c.error } : {}), ...(c.output !== undefined ? { output: c.output } : {}) },
+      }),
+    ),
+  ]);
+  if (e.versionId) await setVersionScore(db, e.versionId, e.summary.score);
+  return row;
+}
+
+export async function evaluationCasesOf(db: Db, evaluationIds: string[]): Promise<Map<string, CaseResult[]>> {
+  const out = new Map<string, CaseResult[]>();
+  if (evaluationIds.length === 0) return out;
+  const rows = await db.select().from(evaluationCases).where(inArray(evaluationCases.evaluationId, evaluationIds));
+  for (const r of rows) {
+    const list = out.get(r.evaluationId) ?? [];
+    list.push({
+      caseId: r.caseId,
+      score: r.score,
+      passed: r.passed,
+      uncertain: r.uncertain,
+      status: r.status as CaseResult["status"],
+      durationMs: r.durationMs,
+      tokens: r.tokens,
+      limitViolation: r.limitViolation,
+      checks: r.detail.checks as CaseResult["checks"],
+      ...(r.detail.error ? { error: r.detail.error } : {}),
+      ...(r.detail.output !== undefined ? { output: r.detail.output } : {}),
+    });
+    out.set(r.evaluationId, list);
+  }
+  return out;
+}
+
+export async function getEvaluation(db: Db, id: string) {
+  const [row] = await db.select().from(evaluations).where(eq(evaluations.id, id)).limit(1);
+  if (!row) throw new AppError("not_found", `No evaluation ${id}.`);
+  const cases = (await evaluationCasesOf(db, [row.id])).get(row.id) ?? [];
+  return { ...evaluationView(row), cases };
+}
+
+export const evaluationView = (r: EvaluationRow) => ({
+  id: r.id,
+  agentId: r.agentId,
+  version: r.version,
+  suiteId: r.suiteId,
+  score: r.score,
+  trainScore: r.trainScore,
+  heldOutScore: r.heldOutScore,
+  counted: r.counted,
+  uncertain: r.uncertain,
+  passed: r.passed,
+  total: r.total,
+  tokens: r.tokens,
+  source: r.source,
+  createdAt: iso(r.createdAt),
+});
+
+/**
+ * Score history of an agent, newest first, each evaluation flagged when it is a regression: its
+ * version scores significantly below its parent's latest evaluation on the same suite (paired
+ * sign test over the cases, see `isRegression`). A version's parent is its lineage parent when it
+ * was evolved, else the version published before it.
+ */
+export async function scoreHistory(db: Db, agentId: string, query: { limit: number; cursor?: string }) {
+  const filters: (SQL | undefined)[] = [eq(evaluations.agentId, agentId)];
+  if (query.cursor) {
+    const [createdAt, id] = decodeCursor(query.cursor, ["number", "string"]) as [number, string];
+    filters.push(or(lt(evaluations.createdAt, createdAt), and(eq(evaluations.createdAt, createdAt), lt(evaluations.id, id))));
+  }
+  const rows = await db
+    .select()
+    .from(evaluations)
+    .where(and(...filters))
+    .orderBy(desc(evaluations.createdAt), desc(evaluations.id))
+    .limit(query.limit + 1);
+  const page = rows.slice(0, query.limit);
+  const versions = await db
+    .select({ version: agentVersions.version, sortKey: agentVersions.sortKey, parents: agentVersions.parents })
+    .from(agentVersions)
+    .where(eq(agentVersions.agentId, agentId));
+  const ordered = [...versions].sort((a, b) => (a.sortKey < b.sortKey ? -1 : 1));
+  const parentOf = (version: string): string | undefined => {
+    const v = ordered.find((x) => x.version === version);
+    if (v?.parents?.length) return v.parents[0];
+    const i = ordered.findIndex((x) => x.version === version);
+    return i > 0 ? ordered[i - 1]!.version : undefined;
+  };
+  const parentVersions = [...new Set(page.map((r) => parentOf(r.version)).filter((v): v is string => !!v))];
+  const parentEvals = parentVersions.length
+    ? await db
+        .select()
+        .from(evaluations)
+        .where(and(eq(evaluations.agentId, agentId), inArray(evaluations.version, parentVersions)))
+        .orderBy(desc(evaluations.createdAt))
+    : [];
+  const latestParentEval = (version: string, suiteHash: string) => parentEvals.find((e) => e.version === version && e.suiteHash === suiteHash);
+  const pairs = page.map((r) => {
+    const pv = parentOf(r.version);
+    return { row: r, parentVersion: pv, parent: pv ? latestParentEval(pv, r.suiteHash) : undefined };
+  });
+  const cases = await evaluationCasesOf(db, [...new Set(pairs.flatMap((p) => (p.parent ? [p.row.id, p.parent.id] : [])))]);
+  const items = pairs.map(({ row, parentVersion, parent }) => {
+    const flag = parent ? isRegression({ score: row.score, cases: cases.get(row.id) }, { score: parent.score, cases: cases.get(parent.id) }) : { regression: false, pValue: null };
+    return { ...evaluationView(row), parentVersion: parentVersion ?? null, parentScore: parent?.score ?? null, regression: flag.regression, pValue: flag.pValue };
+  });
+  const last = page[page.length - 1];
+  return { items, nextCursor: rows.length > query.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+}

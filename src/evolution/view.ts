@@ -1,0 +1,73 @@
+import { and, asc, desc, eq, lt, or, type SQL } from "drizzle-orm";
+import { decodeCursor, encodeCursor } from "../registry/cursor";
+import type { Db } from "../registry/store";
+import { getRun } from "./run";
+import { evolutionCandidates, evolutionGenerations, evolutionRuns, type EvolutionRunRow } from "./schema";
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+const runSummary = (r: EvolutionRunRow) => ({
+  id: r.id,
+  agentId: r.agentId,
+  status: (r.status === "finishing" ? "running" : r.status) as "queued" | "running" | "completed" | "failed",
+  trigger: r.trigger,
+  slot: r.slot,
+  seed: r.seed,
+  baseVersion: r.baseVersion,
+  suiteId: r.suiteId,
+  generation: Math.min(r.generation, r.generations),
+  generations: r.generations,
+  budget: { maxEvaluations: r.policy.budget.maxEvaluations, maxTokens: r.policy.budget.maxTokens, evaluationsUsed: r.evaluationsUsed, tokensUsed: r.tokensUsed },
+  outcome: r.outcome ?? null,
+  error: r.error,
+  createdAt: iso(r.createdAt)!,
+  finishedAt: iso(r.finishedAt),
+});
+
+/** A run as GET /evolution/runs/{id} shows it: status, each generation's spread, every candidate and why it was kept or dropped. */
+export async function runView(d: Db, runId: string) {
+  const run = await getRun(d, runId);
+  const generations = await d.select().from(evolutionGenerations).where(eq(evolutionGenerations.runId, runId)).orderBy(asc(evolutionGenerations.generation));
+  const candidates = await d.select().from(evolutionCandidates).where(eq(evolutionCandidates.runId, runId)).orderBy(asc(evolutionCandidates.generation), asc(evolutionCandidates.slotIndex));
+  return {
+    ...runSummary(run),
+    generationStats: generations.map((g) => ({ generation: g.generation, best: g.best, median: g.median, worst: g.worst, evaluated: g.evaluated, survivors: g.survivors })),
+    candidates: candidates.map((c) => ({
+      id: c.id,
+      generation: c.generation,
+      operator: c.operator,
+      parents: c.parents,
+      sourceVersion: c.sourceVersion,
+      status: c.status,
+      trainScore: c.trainScore,
+      heldOutScore: c.heldOutScore,
+      score: c.score,
+      sizeBytes: c.sizeBytes,
+      cost: c.cost,
+      reusedFrom: c.reusedFrom,
+      kept: c.kept,
+      reason: c.reason,
+      gate: c.gate ? { decision: c.gate.decision, reasons: c.gate.reasons, checks: c.gate.checks, heldOut: c.gate.heldOut } : null,
+      version: c.version,
+    })),
+  };
+}
+
+export async function listRuns(d: Db, q: { limit: number; cursor?: string; agentId?: string; status?: string }) {
+  const filters: (SQL | undefined)[] = [];
+  if (q.agentId) filters.push(eq(evolutionRuns.agentId, q.agentId));
+  if (q.status) filters.push(eq(evolutionRuns.status, q.status));
+  if (q.cursor) {
+    const [createdAt, id] = decodeCursor(q.cursor, ["number", "string"]) as [number, string];
+    filters.push(or(lt(evolutionRuns.createdAt, createdAt), and(eq(evolutionRuns.createdAt, createdAt), lt(evolutionRuns.id, id))));
+  }
+  const rows = await d
+    .select()
+    .from(evolutionRuns)
+    .where(and(...filters))
+    .orderBy(desc(evolutionRuns.createdAt), desc(evolutionRuns.id))
+    .limit(q.limit + 1);
+  const page = rows.slice(0, q.limit);
+  const last = page[page.length - 1];
+  return { items: page.map(runSummary), nextCursor: rows.length > q.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+}
