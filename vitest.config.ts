@@ -1,11 +1,25 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import path from "node:path";
 import { defineConfig } from "vitest/config";
+import { createServer } from "node:net";
+import { TEST_AWS } from "./test/fixtures/bedrock-server";
+
+/** A free loopback port for the Bedrock fixture, chosen here so the worker's bindings can name it. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 export const TEST_ADMIN_KEY = "test-admin-key";
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+  // test/global/bedrock.ts starts the local Bedrock fixture on this port.
+  process.env.BEDROCK_FIXTURE_PORT ??= String(await freePort());
+  const bedrockUrl = `http://127.0.0.1:${process.env.BEDROCK_FIXTURE_PORT}`;
   return {
     plugins: [
       cloudflareTest({
@@ -19,13 +33,22 @@ export default defineConfig(async () => {
             // slowly enough that test/rate-limit.test.ts can drain one and see 429 without racing the refill.
             RATE_LIMIT_CAPACITY: "1000000",
             RATE_LIMIT_PER_MINUTE: "1",
+            // Bedrock: test-only credentials the local fixture checks signatures against; fast retries and a short breaker cooldown.
+            AWS_REGION: TEST_AWS.region,
+            AWS_ACCESS_KEY_ID: TEST_AWS.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: TEST_AWS.secretAccessKey,
+            BEDROCK_RUNTIME_ENDPOINT: bedrockUrl,
+            BEDROCK_AGENT_RUNTIME_ENDPOINT: bedrockUrl,
+            BEDROCK_RETRY_BASE_MS: "2",
+            BEDROCK_RETRY_MAX_MS: "20",
+            BEDROCK_BREAKER_COOLDOWN_MS: "300",
           },
         },
       }),
     ],
     test: {
       setupFiles: ["./test/setup.ts"],
-      globalSetup: ["./test/global/openapi-validator.ts"],
+      globalSetup: ["./test/global/openapi-validator.ts", "./test/global/bedrock.ts"],
       include: ["test/**/*.test.ts"],
       testTimeout: 30_000,
     },

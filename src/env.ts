@@ -37,6 +37,13 @@ export interface Env {
   AWS_REGION?: string;
   BEDROCK_RUNTIME_ENDPOINT?: string;
   BEDROCK_AGENT_RUNTIME_ENDPOINT?: string;
+  /** Bedrock call tuning (src/models/config.ts): attempts, backoff, breaker, per-attempt timeout. */
+  BEDROCK_MAX_ATTEMPTS?: string;
+  BEDROCK_RETRY_BASE_MS?: string;
+  BEDROCK_RETRY_MAX_MS?: string;
+  BEDROCK_BREAKER_THRESHOLD?: string;
+  BEDROCK_BREAKER_COOLDOWN_MS?: string;
+  BEDROCK_CALL_TIMEOUT_MS?: string;
   /** First retry delay of a failed message; later retries double it. */
   MESSAGE_RETRY_BASE_SECONDS?: string;
 }

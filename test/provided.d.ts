@@ -4,5 +4,7 @@ declare module "vitest" {
   /** Values the Node-side global setups hand to tests through provide/inject. */
   export interface ProvidedContext {
     openapiValidatorUrl: string;
+    /** The local Bedrock fixture (test/fixtures/bedrock-server.ts); its control endpoints live under /__control. */
+    bedrockUrl: string;
   }
 }

@@ -1,4 +1,4 @@
-import { EventStreamCodec } from "@smithy/eventstream-codec";
+import { EventStreamCodec, getChunkedStream } from "@smithy/core/event-streams";
 import { AppError } from "../errors";
 import type { Env } from "../env";
 import { bedrockProblemType, signedBedrockCall } from "./client";
@@ -35,10 +35,9 @@ const headerString = (headers: Record<string, { type: string; value: unknown }>,
 
 /**
  * Reads an InvokeAgent event stream: `chunk` events carry {"bytes": base64}, joined into the answer;
- * an `exception` message becomes a bedrock_error naming its AWS code. Decoding is @smithy/eventstream-codec's.
+ * an `exception` message becomes a bedrock_error naming its AWS code. Framing and decoding are @smithy's.
  */
 export async function collectAgentStream(body: ReadableStream<Uint8Array>, agentKey: string): Promise<{ text: string; chunks: number }> {
-  // One codec per stream: it buffers partial messages.
   const codec = new EventStreamCodec((bytes) => utf8Decoder.decode(bytes), (text) => utf8Encoder.encode(text));
   const parts: Uint8Array[] = [];
   let chunks = 0;
@@ -60,15 +59,8 @@ export async function collectAgentStream(body: ReadableStream<Uint8Array>, agent
     if (payload.bytes) parts.push(base64Bytes(payload.bytes));
     chunks++;
   };
-  const reader = body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    codec.feed(value);
-    for (const message of codec.getAvailableMessages().getMessages()) handle(message as never);
-  }
-  codec.endOfStream();
-  for (const message of codec.getAvailableMessages().getMessages()) handle(message as never);
+  // getChunkedStream reassembles whole messages from the byte stream; the codec decodes each one.
+  for await (const message of getChunkedStream(body as unknown as AsyncIterable<Uint8Array>)) handle(codec.decode(message) as never);
   const total = parts.reduce((n, p) => n + p.byteLength, 0);
   const joined = new Uint8Array(total);
   let offset = 0;
