@@ -33,6 +33,10 @@ export default defineConfig(async () => {
             // slowly enough that test/rate-limit.test.ts can drain one and see 429 without racing the refill.
             RATE_LIMIT_CAPACITY: "1000000",
             RATE_LIMIT_PER_MINUTE: "1",
+            // Messaging: a fixed test-only key ring (never a production key) and immediate retries,
+            // so a poison message exhausts its retries through the real local queue in well under a second.
+            MESSAGE_KEYS: JSON.stringify([{ kid: "test-1", key: "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=" }]),
+            MESSAGE_RETRY_BASE_SECONDS: "0",
             // Bedrock: test-only credentials the local fixture checks signatures against; fast retries and a short breaker cooldown.
             AWS_REGION: TEST_AWS.region,
             AWS_ACCESS_KEY_ID: TEST_AWS.accessKeyId,

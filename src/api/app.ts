@@ -3,6 +3,9 @@ import { bodyLimit } from "hono/body-limit";
 import { AppError } from "../errors";
 import type { AppEnv } from "../env";
 import { agentsRouter } from "./agents";
+import { deadLettersRouter } from "./dead-letters";
+import { messagesRouter } from "./messages";
+import { topicsRouter } from "./topics";
 import { evolutionRouter } from "./evolution";
 import { suitesRouter } from "./suites";
 import { docsPage } from "./docs";
@@ -44,6 +47,9 @@ export function buildApp() {
   const v1 = new OpenAPIHono<AppEnv>();
   v1.route("/", healthRouter);
   v1.route("/agents", agentsRouter);
+  v1.route("/messages", messagesRouter);
+  v1.route("/dead-letters", deadLettersRouter);
+  v1.route("/topics", topicsRouter);
   v1.route("/keys", keysRouter);
   // Full paths (/suites, /agents/{id}/evolution, /evolution/...) after agentsRouter, whose routes they do not overlap.
   v1.route("/", suitesRouter);

@@ -148,20 +148,40 @@ function safeJson(bytes: ArrayBuffer): unknown {
 
 // ---- base64 --------------------------------------------------------------------
 
+// Uint8Array.fromBase64 / toBase64 (ES2026) are native in workerd; TypeScript's libs do not type them yet.
+const native = Uint8Array as unknown as { fromBase64(text: string, opts: { lastChunkHandling: "strict" }): Uint8Array };
+
 export function encodeBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
+  return (bytes as unknown as { toBase64(): string }).toBase64();
 }
 
 /** Strict: only the canonical encoding of some bytes decodes, so no two texts name the same bytes. */
 export function decodeBase64(text: string): Uint8Array | null {
-  let binary: string;
+  // fromBase64 skips whitespace; the pattern does not, and "strict" refuses non-zero padding bits.
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return null;
   try {
-    binary = atob(text);
+    return native.fromBase64(text, { lastChunkHandling: "strict" });
   } catch {
     return null;
   }
-  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
-  return encodeBase64(bytes) === text ? bytes : null;
+}
+
+// ---- small secrets at rest (webhook signing secrets) -------------------------------
+
+/** Seals a short secret under the current key as `kid.iv.ciphertext`, bound to `context` (e.g. the subscription id). */
+export async function sealSecret(ring: KeyRing, secret: string, context: string): Promise<string> {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const { kid, key } = ring.current;
+  const data = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: encoder.encode(context) }, key, encoder.encode(secret));
+  return [kid, encodeBase64(iv), encodeBase64(new Uint8Array(data))].join(".");
+}
+
+export async function openSecret(ring: KeyRing, sealed: string, context: string): Promise<string> {
+  const [kid, iv, data] = sealed.split(".");
+  const key = kid ? ring.byKid.get(kid) : undefined;
+  const ivBytes = iv ? decodeBase64(iv) : null;
+  const dataBytes = data ? decodeBase64(data) : null;
+  if (!key || !ivBytes || !dataBytes) throw new KeyRingError(`sealed secret uses an unknown key or is malformed (kid ${kid ?? "?"})`);
+  const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: ivBytes, additionalData: encoder.encode(context) }, key, dataBytes);
+  return new TextDecoder().decode(plain);
 }

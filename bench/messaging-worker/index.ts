@@ -1,0 +1,81 @@
+// Benchmark worker for bench/messaging.mjs. Runs inside workerd (wrangler dev):
+//   POST /floor?n=   raw queue floor: send n tiny messages, a consumer that only acks counts them
+//   POST /e2e?n=&priority=   the real path: sendMessages (seal) -> band queue -> handleQueue (open, D1 claim,
+//                    effect, D1 settle); the effect is the real topic fan-out (a D1 read of subscribers)
+//   POST /crypto?n=&bytes=   n seal+open round trips of a payload of `bytes`; timed from outside against n=0
+import type { Env } from "../../src/env";
+import { handleQueue } from "../../src/messaging/consumer";
+import { deliver, type Deliver } from "../../src/messaging/deliver";
+import { keyRing, open, seal } from "../../src/messaging/envelope";
+import { type MessageDraft, sendMessages } from "../../src/messaging/producer";
+
+type BenchEnv = Env & { FLOOR: Queue<{ run: string }> };
+
+const counts = new Map<string, number>();
+const bump = (run: string) => counts.set(run, (counts.get(run) ?? 0) + 1);
+
+async function until(run: string, n: number, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  while ((counts.get(run) ?? 0) < n) {
+    if (Date.now() > deadline) throw new Error(`run ${run}: ${counts.get(run) ?? 0}/${n} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const counting: Deliver = async (env, d) => {
+  const result = await deliver(env, d);
+  const run = (d.sealed.payload as { data?: { run?: string } }).data?.run;
+  if (result.ok && run) bump(run);
+  return result;
+};
+
+export default {
+  async fetch(request: Request, env: BenchEnv): Promise<Response> {
+    const url = new URL(request.url);
+    const n = Number(url.searchParams.get("n") ?? "0");
+    const run = crypto.randomUUID();
+    const started = Date.now();
+    if (url.pathname === "/floor") {
+      for (let i = 0; i < n; i += 100) {
+        await env.FLOOR.sendBatch(Array.from({ length: Math.min(100, n - i) }, () => ({ body: { run } })));
+      }
+      await until(run, n);
+      return Response.json({ n, ms: Date.now() - started });
+    }
+    if (url.pathname === "/e2e") {
+      const priority = Number(url.searchParams.get("priority") ?? "5");
+      for (let i = 0; i < n; i += 100) {
+        const drafts: MessageDraft[] = Array.from({ length: Math.min(100, n - i) }, (_, k) => ({
+          to: { topic: "bench" },
+          priority,
+          actor: "bench",
+          payload: { type: "bench.tick", data: { run, i: i + k } },
+        }));
+        await sendMessages(env, drafts);
+      }
+      await until(run, n);
+      return Response.json({ n, ms: Date.now() - started });
+    }
+    if (url.pathname === "/crypto") {
+      const bytes = Number(url.searchParams.get("bytes") ?? "256");
+      const ring = await keyRing(env.MESSAGE_KEYS);
+      const payload = { blob: "x".repeat(bytes) };
+      for (let i = 0; i < n; i++) {
+        const envelope = await seal(ring, { v: 1, id: "msg_0190000000001234567890abcdef", kind: "event", priority: 5, to: "topic:bench", createdAt: 1 }, { actor: "bench", payload });
+        const opened = await open(ring, envelope);
+        if (!opened.ok) throw new Error(`round trip failed: ${opened.reason}`);
+      }
+      return Response.json({ n, bytes });
+    }
+    return new Response("not found", { status: 404 });
+  },
+
+  async queue(batch: MessageBatch<unknown>, env: BenchEnv, ctx: ExecutionContext) {
+    if (batch.queue === "bench-floor") {
+      for (const m of batch.messages) bump((m.body as { run: string }).run);
+      batch.ackAll();
+      return;
+    }
+    await handleQueue(batch, env, ctx, counting);
+  },
+} satisfies ExportedHandler<BenchEnv>;

@@ -1,0 +1,169 @@
+import type { Env } from "../env";
+import { type Band, bandOfQueue, DEAD_LETTER_QUEUE, higherBands, queueFor } from "./address";
+import { type DeadLetterDraft, recordDeadLetters, storeDeadLetterBatch } from "./dead-letters";
+import { deliver as defaultDeliver, type Deliver, type Delivery, type EffectResult } from "./deliver";
+import { envelopeSchema, type KeyRing, keyRing, open } from "./envelope";
+import { circuitDelaySeconds, MAX_CIRCUIT_DEFERRALS, MAX_YIELDS, priorityLevels, retryBase, retryDelaySeconds } from "./policy";
+import { type QueueBody, queueBodySchema } from "./producer";
+import { claimAll, dedupKeyOf, type Settlement, settleAll } from "./receipts";
+
+/** The Worker's `queue` handler: band queues run effects, the dead-letter queue stores what is left. */
+export async function handleQueue(batch: MessageBatch<unknown>, env: Env, _ctx: ExecutionContext, deliver: Deliver = defaultDeliver): Promise<void> {
+  if (batch.queue === DEAD_LETTER_QUEUE) return storeDeadLetterBatch(batch, env);
+  const band = bandOfQueue(batch.queue);
+  if (!band) {
+    console.error(JSON.stringify({ at: "handleQueue", error: `no consumer for queue ${batch.queue}` }));
+    batch.retryAll({ delaySeconds: 60 });
+    return;
+  }
+  await consumeBand(batch, env, band, deliver);
+}
+
+interface Item {
+  message: Message<unknown>;
+  body: { v: 1; envelope: unknown; deferrals: number };
+}
+
+interface Ready extends Delivery {
+  message: Message<unknown>;
+  deferrals: number;
+  priority: number;
+  createdAt: number;
+  id: string;
+}
+
+async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, deliver: Deliver): Promise<void> {
+  const now = Date.now();
+  let ring: KeyRing;
+  try {
+    ring = await keyRing(env.MESSAGE_KEYS);
+  } catch (error) {
+    // Nothing can be opened without keys: put everything back (it dead-letters if never fixed).
+    console.error(JSON.stringify({ at: "consumeBand", queue: batch.queue, error: String(error) }));
+    batch.retryAll({ delaySeconds: 60 });
+    return;
+  }
+  const dead: DeadLetterDraft[] = [];
+  const deadMessages: Message<unknown>[] = [];
+  const refuse = (message: Message<unknown>, draft: Omit<DeadLetterDraft, "queue" | "attempts">) => {
+    dead.push({ ...draft, attempts: message.attempts, queue: batch.queue });
+    deadMessages.push(message);
+  };
+
+  // 1. Bodies: anything that is not our shape is refused at once, without burning retries.
+  const items: Item[] = [];
+  for (const message of batch.messages) {
+    const body = queueBodySchema.safeParse(message.body);
+    if (body.success) items.push({ message, body: body.data });
+    else refuse(message, { ...unauthenticated(message.body, `qm_${message.id}`), reason: "malformed", firstError: "queue body is not {v:1, envelope}", lastError: "queue body is not {v:1, envelope}" });
+  }
+
+  // 2. Lower bands let higher bands with a backlog go first (at most MAX_YIELDS times per message).
+  let runnable = items;
+  const yielding = runnable.filter((i) => i.body.deferrals < MAX_YIELDS);
+  if (yielding.length > 0 && (await higherBandsBusy(env, band))) {
+    if (await resend(env, band, yielding, 1)) {
+      for (const i of yielding) i.message.ack();
+      runnable = runnable.filter((i) => i.body.deferrals >= MAX_YIELDS);
+    }
+  }
+
+  // 3. Authenticate and decrypt.
+  const opened = await Promise.all(runnable.map(async (i) => ({ item: i, result: await open(ring, i.body.envelope, now) })));
+  const ready: Ready[] = [];
+  const shared = new Map<string, Promise<unknown>>();
+  for (const { item, result } of opened) {
+    if (result.ok) {
+      const e = result.envelope;
+      ready.push({ message: item.message, deferrals: item.body.deferrals, envelope: e, sealed: result.sealed, dedupKey: dedupKeyOf(e), shared, priority: e.priority, createdAt: e.createdAt, id: e.id });
+    } else {
+      // An expired envelope authenticated, so its id is trustworthy; refused ones keep the queue's id.
+      const fallback = result.reason === "expired" ? undefined : `qm_${item.message.id}`;
+      refuse(item.message, { ...unauthenticated(item.body.envelope, fallback), reason: result.reason, firstError: result.detail, lastError: result.detail });
+    }
+  }
+
+  // 4. Claim every dedup key (one D1 batch); duplicates are acknowledged without an effect.
+  const claims = await claimAll(env.DB, ready.map((r) => ({ dedupKey: r.dedupKey, messageId: r.id, target: r.envelope.to })), now);
+  const claimed: (Ready & { token: string })[] = [];
+  ready.forEach((r, i) => {
+    const claim = claims[i]!;
+    if (claim.state === "claimed") claimed.push({ ...r, token: claim.token });
+    else if (claim.state === "duplicate") r.message.ack();
+    else r.message.retry({ delaySeconds: Math.ceil(claim.retryInMs / 1000) });
+  });
+
+  // 5. Effects, highest priority level first; one level runs concurrently.
+  const results = new Map<Ready, EffectResult>();
+  for (const level of priorityLevels(claimed)) {
+    const outcomes = await Promise.all(level.map((r) => deliver(env, r).catch((e: unknown): EffectResult => ({ ok: false, retry: true, error: String(e) }))));
+    level.forEach((r, i) => results.set(r, outcomes[i]!));
+  }
+
+  // 6. Record how each ended, then acknowledge or retry.
+  const settlements: Settlement[] = [];
+  const deferred: (typeof claimed)[number][] = [];
+  const retries: { message: Message<unknown>; delaySeconds: number }[] = [];
+  const acks: Message<unknown>[] = [];
+  const base = retryBase(env.MESSAGE_RETRY_BASE_SECONDS);
+  for (const r of claimed) {
+    const result = results.get(r)!;
+    const key = { dedupKey: r.dedupKey, token: r.token };
+    if (result.ok) {
+      settlements.push({ ...key, outcome: "done" });
+      acks.push(r.message);
+    } else if (result.circuitOpen && r.deferrals < MAX_CIRCUIT_DEFERRALS) {
+      settlements.push({ ...key, outcome: "released" });
+      deferred.push(r);
+    } else if (result.retry) {
+      settlements.push({ ...key, outcome: "failed", error: result.error });
+      retries.push({ message: r.message, delaySeconds: retryDelaySeconds(r.message.attempts, base) });
+    } else {
+      settlements.push({ ...key, outcome: "failed", error: result.error });
+      refuse(r.message, { id: r.id, target: r.envelope.to, kind: r.envelope.kind, priority: r.priority, envelope: r.envelope, reason: "rejected", firstError: result.error, lastError: result.error });
+    }
+  }
+  await Promise.all([settleAll(env.DB, settlements), recordDeadLetters(env.DB, dead)]);
+  for (const m of deadMessages) m.ack();
+  for (const m of acks) m.ack();
+  for (const { message, delaySeconds } of retries) message.retry({ delaySeconds });
+  // An open breaker is not the message's fault: re-send it later (a fresh delivery does not count as
+  // a Queues attempt) instead of retry(), which would count towards max_retries.
+  for (const r of deferred) {
+    const sent = await resend(env, band, [{ message: r.message, body: { v: 1, envelope: r.envelope, deferrals: r.deferrals } }], circuitDelaySeconds(r.deferrals, base));
+    if (sent) r.message.ack();
+    else r.message.retry({ delaySeconds: circuitDelaySeconds(r.deferrals, base) });
+  }
+}
+
+/** Metadata of an envelope that did not authenticate: shown for inspection, trusted for nothing. */
+function unauthenticated(raw: unknown, fallbackId: string | undefined): Pick<DeadLetterDraft, "id" | "target" | "kind" | "priority" | "envelope"> {
+  const loose = envelopeSchema.partial().safeParse(raw);
+  const e = loose.success ? loose.data : {};
+  return { id: fallbackId ?? e.id ?? "unknown", target: e.to ?? null, kind: e.kind ?? null, priority: e.priority ?? null, envelope: raw };
+}
+
+async function higherBandsBusy(env: Env, band: Band): Promise<boolean> {
+  const above = higherBands(band);
+  if (above.length === 0) return false;
+  try {
+    const metrics = await Promise.all(above.map((b) => queueFor(env, b).metrics()));
+    return metrics.some((m) => m.backlogCount > 0);
+  } catch (error) {
+    // Metrics are an optimisation; without them the bands simply run side by side.
+    console.warn(JSON.stringify({ at: "higherBandsBusy", error: String(error) }));
+    return false;
+  }
+}
+
+/** Puts messages back on their band with one more deferral; false if the send failed. */
+async function resend(env: Env, band: Band, items: readonly Pick<Item, "message" | "body">[], delaySeconds: number): Promise<boolean> {
+  const messages: MessageSendRequest<QueueBody>[] = items.map((i) => ({ body: { v: 1, envelope: i.body.envelope, deferrals: i.body.deferrals + 1 }, delaySeconds }));
+  try {
+    await queueFor(env, band).sendBatch(messages);
+    return true;
+  } catch (error) {
+    console.error(JSON.stringify({ at: "resend", band, error: String(error) }));
+    return false;
+  }
+}

@@ -1,0 +1,123 @@
+import type { Env } from "../env";
+import { AppError, type Outcome } from "../errors";
+import { executeAgent } from "../runtime/execute";
+import type { TaskRequest } from "../squad/task";
+import { parseTarget, kindFor } from "./address";
+import type { Envelope, Sealed } from "./envelope";
+import { eventSchema } from "./events";
+import { keyRing, openSecret } from "./envelope";
+import { MAX_BATCH, sendMessages, type MessageDraft } from "./producer";
+import { findSubscription, matchesEventType, subscriptionsOf } from "./subscriptions";
+import type { SubscriptionRow } from "./schema";
+import { postWebhook } from "./webhooks";
+
+/** One authenticated message, claimed and ready for its effect. */
+export interface Delivery {
+  envelope: Envelope;
+  sealed: Sealed;
+  /** The receipt key, handed on to targets that dedupe too (squads). */
+  dedupKey: string;
+  /** Reads that the messages of one batch share (a topic's subscribers), made once per batch. */
+  shared?: Map<string, Promise<unknown>>;
+}
+
+/**
+ * How an effect ended. `retry` failures go back on the queue with backoff; the rest are
+ * dead-lettered at once as `rejected`. `circuitOpen` asks for a delay that does not count as a failure.
+ */
+export type EffectResult = { ok: true } | { ok: false; retry: boolean; circuitOpen?: boolean; error: string };
+
+export type Deliver = (env: Env, delivery: Delivery) => Promise<EffectResult>;
+
+/** Codes that mean the target will never accept this message as it is. */
+const PERMANENT_CODES = new Set(["validation_failed", "bad_request", "not_found", "forbidden", "conflict", "spec_too_large"]);
+
+/** Runs a message's effect on its target. */
+export const deliver: Deliver = async (env, d) => {
+  const target = parseTarget(d.envelope.to);
+  if (!target) return { ok: false, retry: false, error: `unknown address ${d.envelope.to}` };
+  if (kindFor[target.type] !== d.envelope.kind) return { ok: false, retry: false, error: `a ${target.type} does not take ${d.envelope.kind} messages` };
+  try {
+    switch (target.type) {
+      case "squad":
+        return await submitToSquad(env, target.name, d.sealed.payload as TaskRequest, d.dedupKey);
+      case "agent":
+        return await runAgent(env, target.name, d);
+      case "topic":
+        return await fanOut(env, target.name, d);
+      case "subscription":
+        return await deliverToSubscription(env, target.name, d);
+    }
+  } catch (error) {
+    if (error instanceof AppError) return { ok: false, retry: !PERMANENT_CODES.has(error.code), circuitOpen: error.code === "circuit_open", error: `${error.code}: ${error.detail}` };
+    return { ok: false, retry: true, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
+  }
+};
+
+/** Squad RPC as the cross-area contract names it. */
+interface SquadTasks {
+  submitTask(body: TaskRequest, opts?: { idempotencyKey?: string }): Promise<Outcome<{ taskId: string; duplicate: boolean }>>;
+}
+
+async function submitToSquad(env: Env, squadId: string, task: TaskRequest, dedupKey: string): Promise<EffectResult> {
+  const stub = env.SQUADS.get(env.SQUADS.idFromName(squadId)) as unknown as SquadTasks;
+  const outcome = await stub.submitTask(task, { idempotencyKey: dedupKey });
+  if (outcome.ok) return { ok: true };
+  return { ok: false, retry: !PERMANENT_CODES.has(outcome.code), circuitOpen: outcome.code === "circuit_open", error: `${outcome.code}: ${outcome.detail}` };
+}
+
+async function runAgent(env: Env, ref: string, d: Delivery): Promise<EffectResult> {
+  const result = await executeAgent(env, { agent: ref, input: d.sealed.payload, actor: d.sealed.actor, source: "queue", sessionId: d.envelope.id });
+  if (result.status === "succeeded") return { ok: true };
+  const code = result.error?.code ?? "agent_failed";
+  return { ok: false, retry: true, circuitOpen: code === "circuit_open", error: `${code}: ${result.error?.detail ?? "agent run failed"} (run ${result.runId})` };
+}
+
+/** A topic message becomes one delivery message per matching subscription, each retried on its own. */
+async function fanOut(env: Env, topic: string, d: Delivery): Promise<EffectResult> {
+  const event = eventSchema.safeParse(d.sealed.payload);
+  if (!event.success) return { ok: false, retry: false, error: "topic payload is not {type, data}" };
+  const key = `subscriptions:${topic}`;
+  let all = d.shared?.get(key) as Promise<SubscriptionRow[]> | undefined;
+  if (!all) {
+    all = subscriptionsOf(env.DB, topic);
+    d.shared?.set(key, all);
+  }
+  const subscribers = (await all).filter((s) => matchesEventType(s.eventTypes, event.data.type));
+  const now = Date.now();
+  const drafts: MessageDraft[] = subscribers.map((s) => ({
+    to: { subscription: s.id },
+    priority: d.envelope.priority,
+    payload: { topic, event: { id: d.envelope.id, type: event.data.type, data: event.data.data, time: new Date(d.envelope.createdAt).toISOString() } },
+    actor: d.sealed.actor,
+    // Scoped to the subscription, so a repeated fan-out of this event delivers once per subscriber.
+    idempotencyKey: d.envelope.id,
+    expiresInMs: d.envelope.expiresAt === undefined ? undefined : Math.max(1, d.envelope.expiresAt - now),
+  }));
+  for (let i = 0; i < drafts.length; i += MAX_BATCH) await sendMessages(env, drafts.slice(i, i + MAX_BATCH));
+  return { ok: true };
+}
+
+interface SubscriptionPayload {
+  topic: string;
+  event: { id: string; type: string; data: unknown; time: string };
+}
+
+async function deliverToSubscription(env: Env, subscriptionId: string, d: Delivery): Promise<EffectResult> {
+  const sub = await findSubscription(env.DB, subscriptionId);
+  // Unsubscribed since the fan-out: nothing is owed to anyone.
+  if (!sub) return { ok: true };
+  const payload = d.sealed.payload as SubscriptionPayload;
+  if (sub.type === "squad") {
+    return submitToSquad(env, sub.target, { ...(sub.taskTemplate as Omit<TaskRequest, "input">), input: payload.event } as TaskRequest, d.dedupKey);
+  }
+  if (!sub.sealedSecret) return { ok: false, retry: false, error: `subscription ${sub.id} has no signing secret` };
+  const secret = await openSecret(await keyRing(env.MESSAGE_KEYS), sub.sealedSecret, sub.id);
+  const outcome = await postWebhook({
+    url: sub.target,
+    secret,
+    body: JSON.stringify(payload),
+    headers: { "X-TDev-Event": payload.event.type, "X-TDev-Topic": payload.topic, "X-TDev-Delivery": d.envelope.id },
+  });
+  return outcome.ok ? { ok: true } : { ok: false, retry: !outcome.permanent, error: outcome.error };
+}

@@ -1,0 +1,133 @@
+import { z } from "@hono/zod-openapi";
+import { and, asc, eq, gt, or } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import type { Env } from "../env";
+import { AppError } from "../errors";
+import { newId } from "../ids";
+import { decodeCursor, encodeCursor, type Page } from "../registry/cursor";
+import { encodeBase64, keyRing, KeyRingError, sealSecret } from "./envelope";
+import { subscriptions, type SubscriptionRow } from "./schema";
+
+const eventTypePattern = z.string().regex(/^([a-z][a-z0-9_-]*)(\.([a-z0-9_-]+|\*))*$/, "an event type, optionally ending in .*").max(100);
+
+/** Task fields a squad subscription wraps each event in (the event becomes the task's input). */
+export const taskTemplateSchema = z
+  .object({
+    capability: z.string().regex(/^[a-z0-9][a-z0-9:._-]{0,63}$/).optional(),
+    agent: z.string().min(1).max(64).optional(),
+    priority: z.number().int().min(0).max(9).optional(),
+    timeoutMs: z.number().int().min(10).max(300_000).optional(),
+    retries: z.number().int().min(0).max(10).optional(),
+  })
+  .strict()
+  .refine((t) => (t.capability === undefined) !== (t.agent === undefined), { message: "give exactly one of capability or agent", path: ["capability"] })
+  .openapi("SubscriptionTaskTemplate");
+
+export const subscriptionRequestSchema = z
+  .discriminatedUnion("type", [
+    z
+      .object({
+        type: z.literal("webhook"),
+        url: z.url({ protocol: /^https?$/ }).max(2000).openapi({ description: "Receives POSTs signed with X-TDev-Signature." }),
+        eventTypes: z.array(eventTypePattern).max(50).default([]),
+      })
+      .strict(),
+    z
+      .object({
+        type: z.literal("squad"),
+        squad: z.string().regex(/^sqd_[0-9a-z]+$/, "must be a squad id (sqd_…)"),
+        task: taskTemplateSchema,
+        eventTypes: z.array(eventTypePattern).max(50).default([]),
+      })
+      .strict(),
+  ])
+  .openapi("SubscriptionRequest");
+export type SubscriptionRequest = z.infer<typeof subscriptionRequestSchema>;
+
+export interface SubscriptionView {
+  id: string;
+  topic: string;
+  type: "squad" | "webhook";
+  target: string;
+  eventTypes: string[];
+  task: Record<string, unknown> | null;
+  createdAt: string;
+  createdBy: string;
+}
+
+const view = (r: SubscriptionRow): SubscriptionView => ({
+  id: r.id,
+  topic: r.topic,
+  type: r.type,
+  target: r.target,
+  eventTypes: r.eventTypes,
+  task: r.taskTemplate ?? null,
+  createdAt: new Date(r.createdAt).toISOString(),
+  createdBy: r.createdBy,
+});
+
+/** `agent.*` matches `agent.published`; an empty list matches everything. */
+export function matchesEventType(patterns: readonly string[], type: string): boolean {
+  return patterns.length === 0 || patterns.some((p) => (p.endsWith(".*") ? type.startsWith(p.slice(0, -1)) : p === type));
+}
+
+/** Creates a subscription. Webhooks get a signing secret, returned here once and stored sealed. */
+export async function createSubscription(env: Env, topic: string, req: SubscriptionRequest, actor: string, now = Date.now()) {
+  const id = newId("sub", now);
+  const target = req.type === "webhook" ? req.url : req.squad;
+  let secret: string | undefined;
+  let sealedSecret: string | null = null;
+  if (req.type === "webhook") {
+    const ring = await keyRing(env.MESSAGE_KEYS).catch((e: unknown) => {
+      throw e instanceof KeyRingError ? new AppError("messaging_not_configured", e.message) : e;
+    });
+    secret = `whsec_${encodeBase64(crypto.getRandomValues(new Uint8Array(32))).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "")}`;
+    sealedSecret = await sealSecret(ring, secret, id);
+  }
+  const row = {
+    id,
+    topic,
+    type: req.type,
+    target,
+    eventTypes: req.eventTypes,
+    sealedSecret,
+    taskTemplate: req.type === "squad" ? req.task : null,
+    createdAt: now,
+    createdBy: actor,
+  };
+  const inserted = await drizzle(env.DB).insert(subscriptions).values(row).onConflictDoNothing().returning();
+  if (inserted.length === 0) throw new AppError("conflict", `Topic ${topic} already has a ${req.type} subscription for ${target}.`);
+  return { ...view(inserted[0]!), ...(secret ? { secret } : {}) };
+}
+
+export async function listSubscriptions(d1: D1Database, topic: string, limit: number, cursor?: string): Promise<Page<SubscriptionView>> {
+  const filters = [eq(subscriptions.topic, topic)];
+  if (cursor) {
+    const [at, id] = decodeCursor(cursor, ["number", "string"]) as [number, string];
+    filters.push(or(gt(subscriptions.createdAt, at), and(eq(subscriptions.createdAt, at), gt(subscriptions.id, id)))!);
+  }
+  const rows = await drizzle(d1)
+    .select()
+    .from(subscriptions)
+    .where(and(...filters))
+    .orderBy(asc(subscriptions.createdAt), asc(subscriptions.id))
+    .limit(limit + 1);
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return { items: page.map(view), nextCursor: rows.length > limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+}
+
+export async function deleteSubscription(d1: D1Database, topic: string, id: string): Promise<void> {
+  const result = await drizzle(d1).delete(subscriptions).where(and(eq(subscriptions.topic, topic), eq(subscriptions.id, id)));
+  if (result.meta.changes === 0) throw new AppError("not_found", `Topic ${topic} has no subscription ${id}.`);
+}
+
+export async function findSubscription(d1: D1Database, id: string): Promise<SubscriptionRow | undefined> {
+  const [row] = await drizzle(d1).select().from(subscriptions).where(eq(subscriptions.id, id));
+  return row;
+}
+
+/** Every subscription of a topic (fan-out reads them all, once per batch). */
+export async function subscriptionsOf(d1: D1Database, topic: string): Promise<SubscriptionRow[]> {
+  return drizzle(d1).select().from(subscriptions).where(eq(subscriptions.topic, topic)).orderBy(asc(subscriptions.createdAt));
+}

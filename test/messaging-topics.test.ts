@@ -1,0 +1,85 @@
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it } from "vitest";
+import { publishEvent } from "../src/messaging/events";
+import { matchesEventType } from "../src/messaging/subscriptions";
+import { verifySignature } from "../src/messaging/webhooks";
+import { api } from "./helpers";
+import { hmacHex, waitFor, webhookReceiver } from "./messaging-helpers";
+
+let receiver: ReturnType<typeof webhookReceiver> | undefined;
+afterEach(() => receiver?.restore());
+
+describe("event bus: topics, subscriptions, signed webhooks", () => {
+  it("delivers a published event to a webhook once, signed with the subscription's secret", async () => {
+    receiver = webhookReceiver();
+    const sub = await api("POST", "/api/v1/topics/orders/subscriptions", { body: { type: "webhook", url: "https://hooks.test/orders", eventTypes: ["order.*"] } });
+    expect(sub.status).toBe(201);
+    expect(sub.json).toMatchObject({ topic: "orders", type: "webhook", target: "https://hooks.test/orders", eventTypes: ["order.*"] });
+    const secret: string = sub.json.secret;
+    expect(secret).toMatch(/^whsec_/);
+
+    const published = await api("POST", "/api/v1/topics/orders/events", { body: { type: "order.created", data: { n: 7 } } });
+    expect(published.status).toBe(202);
+    const ignored = await api("POST", "/api/v1/topics/orders/events", { body: { type: "invoice.sent", data: {} } });
+    expect(ignored.status).toBe(202);
+
+    const [hit] = await waitFor(() => receiver!.to("/orders").length > 0 && receiver!.to("/orders"), 20_000, "webhook delivery");
+    const body = JSON.parse(hit!.body);
+    expect(body).toMatchObject({ topic: "orders", event: { id: published.json.id, type: "order.created", data: { n: 7 } } });
+    expect(hit!.headers["x-tdev-event"]).toBe("order.created");
+    // Check the signature independently of the code that made it.
+    const [, t, v1] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(hit!.headers["x-tdev-signature"]!)!;
+    expect(v1).toBe(await hmacHex(secret, `${t}.${hit!.body}`));
+    expect(await verifySignature(secret, hit!.headers["x-tdev-signature"]!, hit!.body)).toBe(true);
+    expect(await verifySignature(secret, hit!.headers["x-tdev-signature"]!, hit!.body.replace("7", "8"))).toBe(false);
+    expect(await verifySignature("whsec_other", hit!.headers["x-tdev-signature"]!, hit!.body)).toBe(false);
+
+    // Give a stray second delivery the time it would need, then check there was none.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(receiver.to("/orders")).toHaveLength(1);
+  });
+
+  it("publishEvent from other areas reaches subscribers and never throws", async () => {
+    receiver = webhookReceiver();
+    await api("POST", "/api/v1/topics/system/subscriptions", { body: { type: "webhook", url: "https://hooks.test/system" } });
+    await publishEvent(env, "system", "agent.published", { name: "echo", version: "1.0.0" });
+    const [hit] = await waitFor(() => receiver!.to("/system").length > 0 && receiver!.to("/system"), 20_000, "system event");
+    expect(JSON.parse(hit!.body).event).toMatchObject({ type: "agent.published", data: { name: "echo" } });
+    // Delivery problems are logged, not thrown into the caller.
+    await expect(publishEvent(env, "Bad Topic!", "x", {})).resolves.toBeUndefined();
+    await expect(publishEvent({ ...env, MESSAGE_KEYS: undefined }, "system", "agent.published", {})).resolves.toBeUndefined();
+  });
+
+  it("lists and deletes subscriptions; conflicts and bad input are problems", async () => {
+    const a = await api("POST", "/api/v1/topics/list-me/subscriptions", { body: { type: "webhook", url: "https://hooks.test/a" } });
+    const b = await api("POST", "/api/v1/topics/list-me/subscriptions", { body: { type: "squad", squad: "sqd_abc123", task: { capability: "echo" } } });
+    expect([a.status, b.status]).toEqual([201, 201]);
+    expect(b.json.secret).toBeUndefined();
+    const again = await api("POST", "/api/v1/topics/list-me/subscriptions", { body: { type: "webhook", url: "https://hooks.test/a" } });
+    expect(again.status).toBe(409);
+
+    const page1 = await api("GET", "/api/v1/topics/list-me/subscriptions?limit=1");
+    expect(page1.json.items).toHaveLength(1);
+    expect(page1.json.items[0].secret).toBeUndefined();
+    const page2 = await api("GET", `/api/v1/topics/list-me/subscriptions?limit=1&cursor=${page1.json.nextCursor}`);
+    expect(page2.json).toMatchObject({ items: [{ id: b.json.id, task: { capability: "echo" } }], nextCursor: null });
+
+    expect((await api("DELETE", `/api/v1/topics/list-me/subscriptions/${a.json.id}`)).status).toBe(204);
+    expect((await api("DELETE", `/api/v1/topics/list-me/subscriptions/${a.json.id}`)).status).toBe(404);
+    expect((await api("GET", "/api/v1/topics/list-me/subscriptions")).json.items).toHaveLength(1);
+
+    const bad = await api("POST", "/api/v1/topics/list-me/subscriptions", { body: { type: "webhook", url: "ftp://x" } });
+    expect(bad.status).toBe(422);
+    expect((await api("POST", "/api/v1/topics/BAD/subscriptions", { body: { type: "webhook", url: "https://hooks.test/x" } })).status).toBe(422);
+    expect((await api("POST", "/api/v1/topics/t/subscriptions", { body: { type: "squad", squad: "sqd_x", task: {} } })).status).toBe(422);
+    expect((await api("POST", "/api/v1/topics/t/events", { body: { type: "Not A Type", data: 1 } })).status).toBe(422);
+  });
+
+  it("matches event types exactly or by prefix wildcard", () => {
+    expect(matchesEventType([], "anything")).toBe(true);
+    expect(matchesEventType(["agent.*"], "agent.published")).toBe(true);
+    expect(matchesEventType(["agent.*"], "agents.published")).toBe(false);
+    expect(matchesEventType(["channel.moved"], "channel.moved")).toBe(true);
+    expect(matchesEventType(["channel.moved"], "channel.moved.back")).toBe(false);
+  });
+});
