@@ -1,0 +1,101 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { AppError } from "../src/errors";
+import { sealDraft } from "../src/messaging/producer";
+import { api, codeSpec } from "./helpers";
+import { waitFor } from "./messaging-helpers";
+
+const runsOf = (sessionId: string) =>
+  env.DB.prepare("SELECT status, source, actor, error_code FROM runs WHERE session_id = ? ORDER BY started_at").bind(sessionId).all().then((r) => r.results);
+
+describe("POST /api/v1/messages", () => {
+  it("runs an agent from a message, acting as the sender", async () => {
+    expect((await api("POST", "/api/v1/agents", { body: codeSpec("msg-echo") })).status).toBe(201);
+    const sent = await api("POST", "/api/v1/messages", { body: { to: { agent: "msg-echo" }, priority: 8, payload: { hello: "queue" } } });
+    expect(sent.status).toBe(202);
+    expect(sent.json.id).toMatch(/^msg_[0-9a-f]{28}$/);
+    const runs = await waitFor(async () => {
+      const r = await runsOf(sent.json.id);
+      return r.length > 0 && r;
+    }, 20_000, "the agent run");
+    expect(runs).toEqual([{ status: "succeeded", source: "queue", actor: "admin", error_code: null }]);
+  });
+
+  it("an agent's failure is the message's failure: retried, then dead-lettered with the run's error", async () => {
+    const failing = codeSpec("msg-fails", "1.0.0", { code: "export default { async run() { throw new Error('boom'); } };" });
+    expect((await api("POST", "/api/v1/agents", { body: failing })).status).toBe(201);
+    const sent = await api("POST", "/api/v1/messages", { body: { to: { agent: "msg-fails" }, priority: 9, payload: {} } });
+    expect(sent.status).toBe(202);
+    const letter = await waitFor(async () => {
+      const res = await api("GET", `/api/v1/dead-letters/${sent.json.id}`);
+      return res.status === 200 && res.json;
+    }, 30_000, "the dead letter");
+    expect(letter).toMatchObject({ reason: "max_retries", attempts: 6, target: "agent:msg-fails", kind: "run", priority: 9 });
+    expect(letter.lastError).toMatch(/boom/);
+    const runs = await runsOf(sent.json.id);
+    expect(runs).toHaveLength(6);
+    expect(runs.every((r) => r.status === "failed")).toBe(true);
+  });
+
+  it("sends a batch of up to 100, in order, all or none", async () => {
+    await api("POST", "/api/v1/agents", { body: codeSpec("msg-batch") });
+    const ok = await api("POST", "/api/v1/messages/batch", {
+      body: {
+        messages: [
+          { to: { agent: "msg-batch" }, priority: 7, payload: 1 },
+          { to: { topic: "batch-topic" }, payload: { type: "batch.sent", data: 2 } },
+          { to: { agent: "msg-batch" }, priority: 0, payload: 3, idempotencyKey: "k-3" },
+        ],
+      },
+    });
+    expect(ok.status).toBe(202);
+    expect(ok.json.ids).toHaveLength(3);
+    expect(new Set(ok.json.ids).size).toBe(3);
+    await waitFor(async () => (await runsOf(ok.json.ids[0])).length === 1, 20_000, "first run");
+
+    const tooMany = await api("POST", "/api/v1/messages/batch", { body: { messages: Array.from({ length: 101 }, () => ({ to: { topic: "t" }, payload: { type: "x", data: 0 } })) } });
+    expect(tooMany.status).toBe(422);
+    const oneBad = await api("POST", "/api/v1/messages/batch", {
+      body: { messages: [{ to: { agent: "msg-batch" }, payload: "fine", idempotencyKey: "never-sent" }, { to: { agent: "no-such-agent" }, payload: 1 }] },
+    });
+    expect(oneBad.status).toBe(404);
+    await new Promise((r) => setTimeout(r, 1500));
+    const receipts = await env.DB.prepare("SELECT count(*) AS n FROM message_receipts WHERE dedup_key = ?").bind("idem:agent:msg-batch:never-sent").first();
+    expect(receipts).toEqual({ n: 0 });
+  });
+
+  it("refuses bad input with a problem naming the field, and changes nothing", async () => {
+    const cases: [unknown, number, string?][] = [
+      [{ to: { agent: "msg-echo" }, priority: 10, payload: 1 }, 422, "priority"],
+      [{ to: { agent: "msg-echo" }, kind: "task", payload: 1 }, 422, "kind"],
+      [{ to: { squad: "sqd_abc" }, payload: { input: 1 } }, 422, "payload.capability"],
+      [{ to: { squad: "not-a-squad" }, payload: {} }, 422, "to"],
+      [{ to: { topic: "t" }, payload: { data: 1 } }, 422, "payload.type"],
+      [{ to: { agent: "nope-not-registered" }, payload: 1 }, 404],
+      [{ to: { agent: "msg-echo", topic: "t" }, payload: 1 }, 422],
+      [{ to: { agent: "msg-echo" }, payload: 1, expiresInMs: 0 }, 422, "expiresInMs"],
+    ];
+    for (const [body, status, path] of cases) {
+      const res = await api("POST", "/api/v1/messages", { body });
+      expect(res.status, JSON.stringify(body)).toBe(status);
+      expect(res.headers.get("content-type")).toContain("application/problem+json");
+      if (path) expect(res.json.errors.map((e: { path: string }) => e.path).join(" "), JSON.stringify(body)).toContain(path);
+    }
+    expect((await api("POST", "/api/v1/messages", { body: { to: { topic: "t" }, payload: { type: "x", data: 1 } }, token: null })).status).toBe(401);
+  });
+
+  it("needs the squads:run scope", async () => {
+    const key = await api("POST", "/api/v1/keys", { body: { name: "reader", scopes: ["agents:read"] } });
+    expect(key.status).toBe(201);
+    const res = await api("POST", "/api/v1/messages", { body: { to: { topic: "t" }, payload: { type: "x", data: 1 } }, token: key.json.key });
+    expect(res.status).toBe(403);
+    expect((await api("GET", "/api/v1/dead-letters", { token: key.json.key })).status).toBe(403);
+    expect((await api("GET", "/api/v1/topics/t/subscriptions", { token: key.json.key })).status).toBe(403);
+  });
+
+  it("without MESSAGE_KEYS, producing is a clear 'not configured' error", async () => {
+    const err = await sealDraft({ ...env, MESSAGE_KEYS: undefined }, { to: { topic: "t" }, priority: 5, payload: {}, actor: "x" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect(err).toMatchObject({ code: "messaging_not_configured" });
+  });
+});
