@@ -1,28 +1,183 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { agentSpecSchema } from "../src/registry/spec";
 import { runSpec } from "../src/runtime/execute";
+import { getRun } from "../src/runtime/runs";
 
-const spec = (name: string, code: string, extra: Record<string, unknown> = {}) =>
-  agentSpecSchema.parse({ name, version: "1.0.0", kind: "code", code, ...extra });
+const fixture = inject("bedrockUrl");
+const fixtureHost = new URL(fixture).host;
+
+const spec = (name: string, code: string, extra: Record<string, unknown> = {}) => agentSpecSchema.parse({ name, version: "1.0.0", kind: "code", code, ...extra });
 
 const run = (name: string, code: string, input: unknown = {}, extra: Record<string, unknown> = {}, timeoutMs?: number) =>
   runSpec(env, spec(name, code, extra), input, { actor: "test", source: "test", timeoutMs });
 
+const agent = (body: string) => `export default { async run(input, ctx) { ${body} } };`;
+
 describe("code agents in Dynamic Worker sandboxes", () => {
   it("runs a module's run(input, ctx) and returns its JSON output", async () => {
-    const r = await run("echo", "export default { async run(input, ctx) { return { got: input, p: ctx.params.greeting }; } };", { a: 1 }, { params: { greeting: "hi" } });
+    const r = await run("echo", agent("return { got: input, p: ctx.params.greeting };"), { a: 1 }, { params: { greeting: "hi" } });
     expect(r.error).toBeUndefined();
-    expect(r.status).toBe("succeeded");
-    expect(r.output).toEqual({ got: { a: 1 }, p: "hi" });
+    expect(r).toMatchObject({ status: "succeeded", output: { got: { a: 1 }, p: "hi" }, agent: "echo", version: "1.0.0" });
   });
 
+  it("records the run with its logs", async () => {
+    const r = await run("logger", agent("ctx.log('hello', { n: 1 }); await ctx.log('second'); return 'done';"));
+    const stored = await getRun(env.DB, r.runId);
+    expect(stored).toMatchObject({ status: "succeeded", output: "done", source: "test", actor: "test" });
+    expect(stored.logs).toEqual(['hello {"n":1}', "second"]);
+  });
+
+  it("checks the input against the spec's inputSchema", async () => {
+    const inputSchema = { type: "object", required: ["text"], properties: { text: { type: "string", maxLength: 5 } } };
+    const bad = await run("typed", agent("return input.text;"), { text: "far too long" }, { inputSchema });
+    expect(bad.error).toMatchObject({ code: "validation_failed" });
+    expect(bad.error?.errors?.[0]?.path).toBe("input.text");
+    const good = await run("typed", agent("return input.text;"), { text: "ok" }, { inputSchema });
+    expect(good.output).toBe("ok");
+  });
+});
+
+describe("limits", () => {
   it("stops a CPU-bound infinite loop at the timeout, and the system keeps serving", async () => {
-    const r = await run("spinner", "export default { async run() { while (true) {} } };", {}, {}, 200);
-    expect(r.status).toBe("failed");
-    expect(r.error?.code).toBe("agent_timeout");
-    expect(r.limitViolation).toBe(true);
-    const after = await run("after-spin", "export default { async run() { return 'alive'; } };");
+    const r = await run("spinner", agent("while (true) {}"), {}, {}, 200);
+    expect(r).toMatchObject({ status: "failed", error: { code: "agent_timeout" }, limitViolation: true });
+    const after = await run("after-spin", agent("return 'alive';"));
     expect(after.output).toBe("alive");
+  });
+
+  it("stops loops that swallow the limit in catch blocks, recursion, and microtask loops", async () => {
+    const swallow = await run("swallower", agent("for (;;) { try { for (;;) {} } catch {} finally { } }"), {}, {}, 150);
+    expect(swallow.error?.code).toBe("agent_timeout");
+    const micro = await run("microtasks", agent("for (;;) { await null; }"), {}, {}, 150);
+    expect(micro.error?.code).toBe("agent_timeout");
+    const arrows = await run("arrows", agent("const f = () => [1, 2, 3].map((x) => x + 1); for (;;) f();"), {}, {}, 150);
+    expect(arrows.error?.code).toBe("agent_timeout");
+  });
+
+  it("stops an infinite loop in top-level module code", async () => {
+    const r = await run("top-spinner", "while (true) {}\nexport default { async run() { return 1; } };");
+    expect(r.status).toBe("failed");
+    expect(r.error?.code).toBe("agent_module_invalid");
+  });
+
+  it("times out an agent that never returns", async () => {
+    const r = await run("sleeper", agent("await new Promise(() => {});"), {}, {}, 100);
+    expect(r).toMatchObject({ error: { code: "agent_timeout" }, limitViolation: true });
+  });
+
+  it("uses the spec's timeout by default and never lets a request lengthen it", async () => {
+    const r = await run("slow-spec", agent("await new Promise(() => {});"), {}, { timeoutMs: 100 }, 25_000);
+    expect(r.error?.code).toBe("agent_timeout");
+    expect(r.durationMs).toBeLessThan(5_000);
+  });
+
+  it("refuses output over 256 KB", async () => {
+    const r = await run("big", agent("return 'x'.repeat(300 * 1024);"));
+    expect(r).toMatchObject({ status: "failed", error: { code: "agent_output_too_large" }, limitViolation: true });
+  });
+
+  it.each([
+    ["a function", "return () => 1;"],
+    ["a cyclic object", "const a = {}; a.self = a; return a;"],
+    ["a BigInt", "return { n: 10n };"],
+    ["a symbol", "return Symbol('x');"],
+  ])("refuses %s as output", async (_what, body) => {
+    const r = await run("garbage", agent(body));
+    expect(r).toMatchObject({ status: "failed", error: { code: "agent_output_invalid" } });
+  });
+
+  it("reports a thrown error", async () => {
+    const r = await run("thrower", agent("throw new TypeError('boom');"));
+    expect(r).toMatchObject({ status: "failed", error: { code: "agent_failed", detail: "The agent threw: TypeError: boom" } });
+    const odd = await run("odd-thrower", agent("throw { toString() { throw new Error('nested'); } };"));
+    expect(odd.error?.code).toBe("agent_failed");
+  });
+
+  it.each([
+    ["a syntax error", "export default { async run( { return 1; } };"],
+    ["no run function", "export default { go() {} };"],
+    ["no default export", "export const run = () => 1;"],
+  ])("refuses a module with %s", async (_what, code) => {
+    const r = await run("broken", code);
+    expect(r).toMatchObject({ status: "failed", error: { code: "agent_module_invalid" } });
+  });
+});
+
+describe("escape attempts are contained", () => {
+  it("has no network when permissions.network is empty", async () => {
+    const r = await run("fetcher", agent(`return (await fetch(${JSON.stringify(`${fixture}/__echo/a`)})).status;`));
+    expect(r.status).toBe("failed");
+    expect(r.error?.detail).toMatch(/not permitted to access the internet/);
+    const sockets = await run("connector", agent("const { connect } = await import('cloudflare:sockets'); const s = connect('127.0.0.1:80'); await s.opened; return 'open';"));
+    expect(sockets.status).toBe("failed");
+  });
+
+  it("lets a granted host through the gate and refuses every other one", async () => {
+    const network = { permissions: { network: [fixtureHost], models: [], maxTokensPerRun: 100 } };
+    const ok = await run("granted", agent(`const r = await fetch(${JSON.stringify(`${fixture}/__echo/hello`)}); return { status: r.status, body: await r.json() };`), {}, network);
+    expect(ok.output).toMatchObject({ status: 200, body: { path: "/__echo/hello" } });
+    const otherPort = `http://127.0.0.1:${Number(new URL(fixture).port) + 1}/x`;
+    for (const url of ["http://example.com/", otherPort, `http://localhost:${new URL(fixture).port}/__echo/x`]) {
+      const denied = await run("granted", agent(`const r = await fetch(${JSON.stringify(url)}); return { status: r.status, gate: r.headers.get('x-tdev-egress') };`), {}, network);
+      expect(denied.output).toEqual({ status: 403, gate: "denied" });
+    }
+  });
+
+  it("has no node builtins, process or require", async () => {
+    const fs = await run("node-fs", "import fs from 'node:fs';\nexport default { async run() { return fs.readFileSync('/etc/passwd', 'utf8'); } };");
+    expect(fs).toMatchObject({ status: "failed", error: { code: "agent_module_invalid" } });
+    expect(fs.error?.detail).toMatch(/node:fs/);
+    const dyn = await run("node-dyn", agent("const m = await import('node:child_process'); return typeof m;"));
+    expect(dyn.status).toBe("failed");
+    const globals = await run("node-globals", agent("return [typeof process, typeof require, typeof Buffer, typeof __dirname];"));
+    expect(globals.output).toEqual(["undefined", "undefined", "undefined", "undefined"]);
+  });
+
+  it("cannot generate code from strings", async () => {
+    const e = await run("evaluator", agent("return eval('1 + 1');"));
+    expect(e.error?.detail).toMatch(/EvalError|Code generation from strings disallowed/);
+    const f = await run("function-ctor", agent("return new Function('return 1')();"));
+    expect(f.error?.detail).toMatch(/EvalError|Code generation from strings disallowed/);
+    const g = await run("indirect-ctor", agent("return (async function(){}).constructor('return 1')();"));
+    expect(g.status).toBe("failed");
+  });
+
+  it("cannot reach another agent's data or the host's bindings", async () => {
+    const writer = await run("writer", "let secret;\nexport default { async run(input) { secret = input.secret; globalThis.shared = input.secret; return 'stored'; } };", { secret: "writer-secret" });
+    expect(writer.output).toBe("stored");
+    const reader = await run(
+      "reader",
+      "import { env } from 'cloudflare:workers';\nexport default { async run(input, ctx) { return { shared: globalThis.shared ?? null, env: Object.keys(env), ctx: Object.keys(ctx).sort(), caches: await caches.default.match('http://x').then(() => 'open', (e) => 'closed') }; } };",
+    );
+    expect(reader.output).toEqual({ shared: null, env: [], ctx: ["log", "model", "params"], caches: "closed" });
+  });
+
+  it("cannot tamper with ctx", async () => {
+    const r = await run("tamperer", agent("ctx.model = async () => 'free tokens'; return 'tampered';"), {}, { permissions: { network: [], models: ["m1"], maxTokensPerRun: 10 } });
+    expect(r).toMatchObject({ status: "failed", error: { code: "agent_failed" } });
+    expect(r.error?.detail).toMatch(/read only|read-only|Cannot assign/);
+    const params = await run("params-tamperer", agent("ctx.params.limit = 1e9; return ctx.params.limit;"), {}, { params: { limit: 1 } });
+    expect(params.status).toBe("failed");
+  });
+
+  it("is held to its allowed models and token budget by the host, whatever it asks", async () => {
+    const permissions = { network: [], models: ["sandbox-model-a"], maxTokensPerRun: 12 };
+    const other = await run("greedy", agent("try { await ctx.model({ modelId: 'anthropic.claude-opus', prompt: 'hi' }); return 'called'; } catch (e) { return e.message; }"), {}, { permissions });
+    expect(other.output).toMatch(/not permitted/);
+    expect(other.limitViolation).toBe(true);
+    const spender = await run(
+      "spender",
+      agent("const out = []; for (let i = 0; i < 5; i++) { try { const r = await ctx.model({ prompt: 'one two three four five', maxTokens: 1000 }); out.push(r.usage.totalTokens); } catch (e) { out.push(e.message); break; } } return out;"),
+      {},
+      { permissions },
+    );
+    const out = spender.output as (number | string)[];
+    expect(out.slice(0, 2)).toEqual([11, 11]);
+    expect(String(out[2])).toMatch(/token budget of 12 is spent/);
+    expect(spender.limitViolation).toBe(true);
+    expect(spender.usage?.totalTokens).toBe(22);
+    const noModels = await run("no-models", agent("return typeof ctx.model;"));
+    expect(noModels.output).toBe("undefined");
   });
 });

@@ -3,6 +3,8 @@ import { bodyLimit } from "hono/body-limit";
 import { AppError } from "../errors";
 import type { AppEnv } from "../env";
 import { agentsRouter } from "./agents";
+import { executeRouter, modelsRouter } from "./execute";
+import { runsRouter } from "./runs";
 import { deadLettersRouter } from "./dead-letters";
 import { messagesRouter } from "./messages";
 import { topicsRouter } from "./topics";
@@ -47,6 +49,9 @@ export function buildApp() {
   const v1 = new OpenAPIHono<AppEnv>();
   v1.route("/", healthRouter);
   v1.route("/agents", agentsRouter);
+  v1.route("/execute", executeRouter);
+  v1.route("/runs", runsRouter);
+  v1.route("/models", modelsRouter);
   v1.route("/messages", messagesRouter);
   v1.route("/dead-letters", deadLettersRouter);
   v1.route("/topics", topicsRouter);

@@ -66,8 +66,13 @@ export async function runCodeAgent(
     reply = await Promise.race([sandbox.run(request, run.host), hostTimeout]);
   } catch (err) {
     const message = String((err as Error)?.message ?? err);
-    // A module that fails at load (a missing import such as node:fs, a top-level throw) rejects the call itself.
-    return { ok: false, reason: "bad_module", detail: `The agent module could not be loaded: ${message.replace(/^Failed to start Worker:\s*/i, "").slice(0, 1000)}` };
+    // A promise that can never settle is detected by the runtime, which cancels the call.
+    if (/hung|never generate a response/i.test(message)) return { ok: false, reason: "timeout", detail: `The run never finished (it awaited something that can never settle); its limit was ${run.timeoutMs} ms.` };
+    // A module that fails at load (a missing import such as node:fs, a top-level throw or loop) rejects the call itself.
+    if (/Failed to start Worker|No such module/i.test(message)) {
+      return { ok: false, reason: "bad_module", detail: `The agent module could not be loaded: ${message.replace(/^Failed to start Worker:\s*/i, "").slice(0, 1000)}` };
+    }
+    return { ok: false, reason: "threw", detail: message.slice(0, 2000) };
   } finally {
     if (timer !== undefined) clearTimeout(timer);
     run.host.close();

@@ -12,7 +12,7 @@ import { MAX_OUTPUT_BYTES, SYSTEM_MAX_TIMEOUT_MS } from "./limits";
  */
 
 /** Bumped whenever the generated modules change, so no isolate built by older code is reused. */
-export const SANDBOX_REVISION = "3";
+export const SANDBOX_REVISION = "4";
 
 /** Operations a run may perform per millisecond of its timeout: a backstop where the clock does not advance during execution. */
 const FUEL_PER_MS = 1_000_000;
@@ -99,14 +99,17 @@ export class AgentSandbox extends WorkerEntrypoint {
     try {
       const agent = agentModule.default;
       if (!agent || typeof agent.run !== "function") return fail("bad_module", "The module's default export has no run(input, ctx) function.");
+      // Log calls are RPCs to the host; the run answers only once they have all arrived.
+      const pending = [];
       const ctx = freeze({
         params: freeze(params),
-        log: (...args) => { host.log(args.map(logArg)); },
+        log: (...args) => { const p = host.log(args.map(logArg)); pending.push(p); return p; },
         model: models ? (req) => host.model(req) : undefined,
       });
       let output;
       try {
         output = await agent.run(input, ctx);
+        await Promise.allSettled(pending);
       } catch (err) {
         if (timedOut(runId, err)) return fail("timeout", "The run exceeded its time limit.");
         return fail("threw", describe(err));

@@ -1,0 +1,66 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { getRun, listRuns } from "../runtime/runs";
+import { newRouter } from "./factory";
+import { requireScope } from "./middleware/auth";
+import { bearer, commonErrors, json, notFound, pageOf, pageQuery } from "./openapi-common";
+
+const runSchema = z
+  .object({
+    id: z.string(),
+    agentId: z.string().nullable(),
+    agent: z.string(),
+    version: z.string(),
+    kind: z.string(),
+    contentHash: z.string(),
+    actor: z.string(),
+    source: z.string(),
+    sessionId: z.string().nullable(),
+    status: z.enum(["succeeded", "failed"]),
+    input: z.unknown(),
+    output: z.unknown(),
+    error: z.object({ code: z.string(), type: z.string().nullable(), detail: z.string() }).nullable(),
+    limitViolation: z.boolean(),
+    modelId: z.string().nullable(),
+    stopReason: z.string().nullable(),
+    usage: z.object({ inputTokens: z.number().int(), outputTokens: z.number().int(), totalTokens: z.number().int() }).nullable(),
+    logs: z.array(z.string()),
+    startedAt: z.string(),
+    finishedAt: z.string(),
+    durationMs: z.number().int(),
+  })
+  .openapi("Run");
+
+export const runsRouter = newRouter();
+
+runsRouter.use("*", requireScope("agents:read"));
+
+runsRouter.openapi(
+  createRoute({
+    method: "get",
+    path: "/",
+    tags: ["runs"],
+    security: bearer,
+    summary: "List runs, newest first",
+    request: {
+      query: pageQuery.extend({
+        agent: z.string().max(63).optional().openapi({ description: "Only runs of this agent name" }),
+        status: z.enum(["succeeded", "failed"]).optional(),
+      }),
+    },
+    responses: { 200: json(pageOf(runSchema, "RunPage"), "A page of runs"), ...commonErrors },
+  }),
+  async (c) => c.json(await listRuns(c.env.DB, c.req.valid("query")), 200),
+);
+
+runsRouter.openapi(
+  createRoute({
+    method: "get",
+    path: "/{id}",
+    tags: ["runs"],
+    security: bearer,
+    summary: "Get one run: who ran what, how it ended, timings, tokens, logs",
+    request: { params: z.object({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" } }) }) },
+    responses: { 200: json(runSchema, "The run"), ...commonErrors, ...notFound },
+  }),
+  async (c) => c.json(await getRun(c.env.DB, c.req.valid("param").id), 200),
+);
