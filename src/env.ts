@@ -1,11 +1,14 @@
 import type { Squad } from "./squad/squad";
 import type { RateLimiter } from "./auth/rate-limiter";
+import type { TopicStream } from "./messaging/stream";
 
 /** The one environment type: bindings, secrets and vars, as wrangler.toml and `wrangler secret put` define them. */
 export interface Env {
   DB: D1Database;
   SQUADS: DurableObjectNamespace<Squad>;
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
+  /** One per topic: the WebSocket streams of its websocket subscriptions. */
+  TOPIC_STREAMS: DurableObjectNamespace<TopicStream>;
   /** Normal priority band (3–6) of the message queues; see src/messaging/address.ts. */
   MESSAGES: Queue<unknown>;
   /** High priority band (7–9). */

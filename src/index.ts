@@ -7,6 +7,7 @@ import { handleEvolutionBatch } from "./evolution/queue";
 
 export { Squad } from "./squad/squad";
 export { RateLimiter } from "./auth/rate-limiter";
+export { TopicStream } from "./messaging/stream";
 export { EgressGate } from "./runtime/host";
 
 const app = buildApp();

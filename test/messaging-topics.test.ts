@@ -1,9 +1,9 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { publishEvent } from "../src/messaging/events";
 import { matchesEventType } from "../src/messaging/subscriptions";
 import { verifySignature } from "../src/messaging/webhooks";
-import { api } from "./helpers";
+import { ADMIN_KEY, api } from "./helpers";
 import { hmacHex, waitFor, webhookReceiver } from "./messaging-helpers";
 
 let receiver: ReturnType<typeof webhookReceiver> | undefined;
@@ -18,7 +18,7 @@ describe("event bus: topics, subscriptions, signed webhooks", () => {
     const secret: string = sub.json.secret;
     expect(secret).toMatch(/^whsec_/);
 
-    const published = await api("POST", "/api/v1/topics/orders/events", { body: { type: "order.created", data: { n: 7 } } });
+    const published = await api("POST", "/api/v1/topics/orders/events", { body: { type: "order.created", data: { n: 7 }, priority: 8 } });
     expect(published.status).toBe(202);
     const ignored = await api("POST", "/api/v1/topics/orders/events", { body: { type: "invoice.sent", data: {} } });
     expect(ignored.status).toBe(202);
@@ -73,6 +73,38 @@ describe("event bus: topics, subscriptions, signed webhooks", () => {
     expect((await api("POST", "/api/v1/topics/BAD/subscriptions", { body: { type: "webhook", url: "https://hooks.test/x" } })).status).toBe(422);
     expect((await api("POST", "/api/v1/topics/t/subscriptions", { body: { type: "squad", squad: "sqd_x", task: {} } })).status).toBe(422);
     expect((await api("POST", "/api/v1/topics/t/events", { body: { type: "Not A Type", data: 1 } })).status).toBe(422);
+  });
+
+  it("streams matching events to a WebSocket subscription while it is connected", async () => {
+    const sub = await api("POST", "/api/v1/topics/live/subscriptions", { body: { type: "websocket", eventTypes: ["tick.*"] } });
+    expect(sub.status).toBe(201);
+    expect(sub.json).toMatchObject({ type: "websocket", target: sub.json.id, stream: `/api/v1/topics/live/subscriptions/${sub.json.id}/stream` });
+
+    const connect = (headers: Record<string, string>) => exports.default.fetch(new Request(`http://localhost${sub.json.stream}`, { headers }));
+    expect((await connect({ upgrade: "websocket" })).status).toBe(401);
+    expect((await connect({ authorization: `Bearer ${ADMIN_KEY}` })).status).toBe(400);
+    const res = await connect({ upgrade: "websocket", authorization: `Bearer ${ADMIN_KEY}` });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    ws.accept();
+    const frames: string[] = [];
+    ws.addEventListener("message", (e) => frames.push(e.data as string));
+    const streams = env.TOPIC_STREAMS.get(env.TOPIC_STREAMS.idFromName("live"));
+    expect(await streams.connections(sub.json.id)).toBe(1);
+
+    ws.send("ping");
+    await waitFor(() => frames.includes("pong"), 5_000, "pong");
+    await api("POST", "/api/v1/topics/live/events", { body: { type: "other.thing", data: 0, priority: 8 } });
+    await api("POST", "/api/v1/topics/live/events", { body: { type: "tick.one", data: { n: 1 }, priority: 8 } });
+    const [frame] = await waitFor(() => {
+      const events = frames.filter((f) => f !== "pong").map((f) => JSON.parse(f));
+      return events.length > 0 && events;
+    }, 20_000, "a stream frame");
+    expect(frame).toMatchObject({ subscription: sub.json.id, topic: "live", event: { type: "tick.one", data: { n: 1 } } });
+    ws.close(1000, "done");
+
+    const missing = await exports.default.fetch(new Request("http://localhost/api/v1/topics/live/subscriptions/sub_nope/stream", { headers: { upgrade: "websocket", authorization: `Bearer ${ADMIN_KEY}` } }));
+    expect(missing.status).toBe(404);
   });
 
   it("matches event types exactly or by prefix wildcard", () => {

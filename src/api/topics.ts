@@ -2,7 +2,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { TOPIC_PATTERN } from "../messaging/address";
 import { eventSchema } from "../messaging/events";
 import { sendMessage } from "../messaging/producer";
-import { createSubscription, deleteSubscription, listSubscriptions, subscriptionRequestSchema, taskTemplateSchema } from "../messaging/subscriptions";
+import { AppError } from "../errors";
+import { createSubscription, deleteSubscription, findSubscription, listSubscriptions, subscriptionRequestSchema, taskTemplateSchema } from "../messaging/subscriptions";
 import { newRouter } from "./factory";
 import { requireScope } from "./middleware/auth";
 import { bearer, commonErrors, conflict, json, jsonBody, notFound, pageOf, pageQuery, problemSchema } from "./openapi-common";
@@ -16,8 +17,9 @@ const subscriptionSchema = z
   .object({
     id: z.string(),
     topic: z.string(),
-    type: z.enum(["squad", "webhook"]),
-    target: z.string().openapi({ description: "Webhook URL or squad id" }),
+    type: z.enum(["squad", "webhook", "websocket"]),
+    target: z.string().openapi({ description: "Webhook URL, squad id, or (websocket) the subscription id" }),
+    stream: z.string().nullable().openapi({ description: "WebSocket subscriptions: the path to open a WebSocket on (same bearer credentials)." }),
     eventTypes: z.array(z.string()),
     task: taskTemplateSchema.nullable(),
     createdAt: z.string(),
@@ -48,8 +50,11 @@ topicsRouter.openapi(
     path: "/{topic}/subscriptions",
     tags,
     security: bearer,
-    summary: "Subscribe a squad or a signed webhook to a topic",
-    description: "Webhook deliveries carry `X-TDev-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, t + '.' + body)>` and are retried with backoff.",
+    summary: "Subscribe a squad, a signed webhook or a WebSocket stream to a topic",
+    description:
+      "Webhook deliveries carry `X-TDev-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, t + '.' + body)>` and are retried with backoff. " +
+      "Squads get each event as the input of a task built from `task`. WebSocket subscriptions answer a `stream` path: " +
+      "GET it with `Upgrade: websocket` to receive each event as a JSON text frame while connected (send `ping` to keep alive).",
     request: { params: topicParam, body: jsonBody(subscriptionRequestSchema) },
     responses: { 201: json(createdSchema, "Subscribed"), ...commonErrors, ...conflict, ...notConfigured },
   }),
@@ -105,3 +110,13 @@ topicsRouter.openapi(
     return c.json({ id }, 202);
   },
 );
+
+/** The WebSocket stream of a websocket subscription (an upgrade, so outside the OpenAPI document). */
+topicsRouter.get("/:topic/subscriptions/:id/stream", async (c) => {
+  const parsed = subscriptionParam.safeParse(c.req.param());
+  const sub = parsed.success ? await findSubscription(c.env.DB, parsed.data.id, parsed.data.topic) : undefined;
+  if (!sub || sub.type !== "websocket") throw new AppError("not_found", "No websocket subscription here; create one with type websocket first.");
+  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new AppError("bad_request", "Open this path with a WebSocket upgrade (Upgrade: websocket).");
+  const stub = c.env.TOPIC_STREAMS.get(c.env.TOPIC_STREAMS.idFromName(sub.topic));
+  return stub.fetch(new Request(`https://topic-stream/?subscription=${encodeURIComponent(sub.id)}`, { headers: { upgrade: "websocket" } }));
+});

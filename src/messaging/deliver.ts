@@ -111,6 +111,11 @@ async function deliverToSubscription(env: Env, subscriptionId: string, d: Delive
   if (sub.type === "squad") {
     return submitToSquad(env, sub.target, { ...(sub.taskTemplate as Omit<TaskRequest, "input">), input: payload.event } as TaskRequest, d.dedupKey);
   }
+  if (sub.type === "websocket") {
+    // Live only: with nobody connected there is nothing to deliver, and that is not a failure.
+    await env.TOPIC_STREAMS.get(env.TOPIC_STREAMS.idFromName(sub.topic)).broadcast({ subscription: sub.id, ...payload });
+    return { ok: true };
+  }
   if (!sub.sealedSecret) return { ok: false, retry: false, error: `subscription ${sub.id} has no signing secret` };
   const secret = await openSecret(await keyRing(env.MESSAGE_KEYS), sub.sealedSecret, sub.id);
   const outcome = await postWebhook({

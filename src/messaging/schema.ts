@@ -50,14 +50,14 @@ export const deadLetters = sqliteTable(
   ],
 );
 
-/** Who hears a topic's events: a squad (as a task), a signed webhook, or a WebSocket stream. */
+/** Who hears a topic's events: a squad (as a task), a signed webhook, or a WebSocket stream (live only). */
 export const subscriptions = sqliteTable(
   "subscriptions",
   {
     id: text("id").primaryKey(),
     topic: text("topic").notNull(),
-    type: text("type", { enum: ["squad", "webhook"] }).notNull(),
-    /** Squad id or webhook URL. */
+    type: text("type", { enum: ["squad", "webhook", "websocket"] }).notNull(),
+    /** Squad id, webhook URL, or (websocket) the subscription's own id. */
     target: text("target").notNull(),
     /** Event types to deliver (`agent.published`, `agent.*`); empty = all. */
     eventTypes: text("event_types", { mode: "json" }).$type<string[]>().notNull(),

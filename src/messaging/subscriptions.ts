@@ -40,6 +40,12 @@ export const subscriptionRequestSchema = z
         eventTypes: z.array(eventTypePattern).max(50).default([]),
       })
       .strict(),
+    z
+      .object({
+        type: z.literal("websocket").openapi({ description: "Connect to the returned stream path with a WebSocket; events are live only." }),
+        eventTypes: z.array(eventTypePattern).max(50).default([]),
+      })
+      .strict(),
   ])
   .openapi("SubscriptionRequest");
 export type SubscriptionRequest = z.infer<typeof subscriptionRequestSchema>;
@@ -47,8 +53,10 @@ export type SubscriptionRequest = z.infer<typeof subscriptionRequestSchema>;
 export interface SubscriptionView {
   id: string;
   topic: string;
-  type: "squad" | "webhook";
+  type: "squad" | "webhook" | "websocket";
   target: string;
+  /** WebSocket subscriptions: the API path to connect to. */
+  stream: string | null;
   eventTypes: string[];
   task: Record<string, unknown> | null;
   createdAt: string;
@@ -60,11 +68,14 @@ const view = (r: SubscriptionRow): SubscriptionView => ({
   topic: r.topic,
   type: r.type,
   target: r.target,
+  stream: r.type === "websocket" ? streamPath(r.topic, r.id) : null,
   eventTypes: r.eventTypes,
   task: r.taskTemplate ?? null,
   createdAt: new Date(r.createdAt).toISOString(),
   createdBy: r.createdBy,
 });
+
+export const streamPath = (topic: string, id: string) => `/api/v1/topics/${topic}/subscriptions/${id}/stream`;
 
 /** `agent.*` matches `agent.published`; an empty list matches everything. */
 export function matchesEventType(patterns: readonly string[], type: string): boolean {
@@ -74,7 +85,7 @@ export function matchesEventType(patterns: readonly string[], type: string): boo
 /** Creates a subscription. Webhooks get a signing secret, returned here once and stored sealed. */
 export async function createSubscription(env: Env, topic: string, req: SubscriptionRequest, actor: string, now = Date.now()) {
   const id = newId("sub", now);
-  const target = req.type === "webhook" ? req.url : req.squad;
+  const target = req.type === "webhook" ? req.url : req.type === "squad" ? req.squad : id;
   let secret: string | undefined;
   let sealedSecret: string | null = null;
   if (req.type === "webhook") {
@@ -122,8 +133,11 @@ export async function deleteSubscription(d1: D1Database, topic: string, id: stri
   if (result.meta.changes === 0) throw new AppError("not_found", `Topic ${topic} has no subscription ${id}.`);
 }
 
-export async function findSubscription(d1: D1Database, id: string): Promise<SubscriptionRow | undefined> {
-  const [row] = await drizzle(d1).select().from(subscriptions).where(eq(subscriptions.id, id));
+export async function findSubscription(d1: D1Database, id: string, topic?: string): Promise<SubscriptionRow | undefined> {
+  const [row] = await drizzle(d1)
+    .select()
+    .from(subscriptions)
+    .where(topic === undefined ? eq(subscriptions.id, id) : and(eq(subscriptions.id, id), eq(subscriptions.topic, topic)));
   return row;
 }
 
