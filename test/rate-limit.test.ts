@@ -1,9 +1,9 @@
-import { runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { rateLimitConfig, rateLimiterFor } from "../src/api/middleware/rate-limit";
 import { RateLimiter } from "../src/auth/rate-limiter";
-import { bucketConfigFromVars, refill, takeTokens, type BucketConfig, type BucketDecision } from "../src/auth/token-bucket";
+import { bucketConfigFromVars, refill, takeTokens, type BucketConfig, type BucketDecision, type BucketState } from "../src/auth/token-bucket";
 import { api } from "./helpers";
 
 const config: BucketConfig = { capacity: 10, refillPerMinute: 60 }; // one token per second
@@ -73,12 +73,21 @@ describe("token bucket math", () => {
 });
 
 describe("RateLimiter Durable Object", () => {
-  it("keeps one bucket per object and persists it across a restart of the object", async () => {
+  it("writes the bucket behind, in an alarm, so it survives a restart of the object", async () => {
     const stub = rateLimiterFor(env, "test:persist");
+    // The stub is typed with the app's Env, the cloudflare:test helpers with the test Env (which adds TEST_MIGRATIONS).
+    const untyped = stub as unknown as DurableObjectStub;
+    const stored = () => runInDurableObject<DurableObject, BucketState | undefined>(untyped, (_i, state) => state.storage.kv.get<BucketState>("bucket"));
+
     expect((await stub.take(config)).remaining).toBe(9);
     expect((await stub.take(config, 3)).remaining).toBe(6);
-    // The stub is typed with the app's Env, runInDurableObject with the test Env (which adds TEST_MIGRATIONS).
-    const untyped = stub as unknown as DurableObjectStub;
+    expect(await stored()).toBeUndefined(); // not on the request path
+    expect(await runInDurableObject<DurableObject, number | null>(untyped, (_i, state) => state.storage.getAlarm())).toEqual(expect.any(Number));
+
+    expect(await runDurableObjectAlarm(untyped)).toBe(true);
+    expect((await stored())?.tokens).toBeCloseTo(6, 1);
+    expect(await runDurableObjectAlarm(untyped)).toBe(false); // one alarm per burst of takes
+
     const afterRestart = await runInDurableObject<DurableObject, BucketDecision>(untyped, (_instance, state) => {
       // A new instance over the same storage is what the runtime builds after eviction: memory is gone, storage is not.
       const fresh = new RateLimiter(state, env);
@@ -113,6 +122,10 @@ describe("rate limit middleware", () => {
     expect(Number(first.headers.get("RateLimit-Remaining"))).toBe(limit.capacity - 1);
     expect(Number(second.headers.get("RateLimit-Remaining"))).toBe(limit.capacity - 2);
     expect(Number(second.headers.get("RateLimit-Reset"))).toBeGreaterThan(0);
+    // Errors after the limiter spent a token say so too.
+    const missing = await api("GET", "/api/v1/agents/no-such-agent", { token: key });
+    expect(missing.status).toBe(404);
+    expect(Number(missing.headers.get("RateLimit-Remaining"))).toBe(limit.capacity - 3);
   });
 
   it("answers 429 problem+json with Retry-After once a credential's bucket is empty, leaving other credentials alone", async () => {

@@ -40,5 +40,10 @@ export const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
     });
   }
   await next();
-  for (const [name, value] of Object.entries(headers)) c.header(name, value);
+  try {
+    // Responses the app builds have mutable headers: set them in place rather than copying the response per header.
+    for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
+  } catch {
+    for (const [name, value] of Object.entries(headers)) c.header(name, value);
+  }
 });
