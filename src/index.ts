@@ -1,6 +1,7 @@
 import { buildApp } from "./api/app";
 import type { Env } from "./env";
 import { handleQueue } from "./messaging/consumer";
+import { pruneReceipts } from "./messaging/receipts";
 import { evolutionCron } from "./evolution/cron";
 import { EVOLUTION_QUEUE } from "./evolution/messages";
 import { handleEvolutionBatch } from "./evolution/queue";
@@ -16,6 +17,9 @@ export default {
   fetch: app.fetch,
   queue: (batch, env, ctx) => (batch.queue === EVOLUTION_QUEUE ? handleEvolutionBatch(batch, env) : handleQueue(batch, env, ctx)),
   scheduled: async (controller, env) => {
-    await evolutionCron(env, controller.scheduledTime);
+    // Pruning old message receipts rides on the same cron; neither job waits on the other's failure.
+    const [evolution, pruning] = await Promise.allSettled([evolutionCron(env, controller.scheduledTime), pruneReceipts(env.DB, controller.scheduledTime)]);
+    if (pruning.status === "rejected") console.error(JSON.stringify({ at: "pruneReceipts", error: String(pruning.reason) }));
+    if (evolution.status === "rejected") throw evolution.reason;
   },
 } satisfies ExportedHandler<Env>;

@@ -1,0 +1,59 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { CLAIM_LEASE_MS, claimAll, dedupKeyOf, pruneReceipts, RECEIPT_RETENTION_MS, settleAll } from "../src/messaging/receipts";
+
+const request = (key: string, messageId = `msg_${key}`) => ({ dedupKey: key, messageId, target: "topic:t" });
+const row = (key: string) => env.DB.prepare("SELECT status, attempts, message_id FROM message_receipts WHERE dedup_key = ?").bind(key).first();
+
+describe("message receipts (effect once)", () => {
+  it("scopes idempotency keys to the target and falls back to the message id", () => {
+    expect(dedupKeyOf({ id: "msg_1", to: "agent:a", idempotencyKey: "k" })).toBe("idem:agent:a:k");
+    expect(dedupKeyOf({ id: "msg_1", to: "agent:b", idempotencyKey: "k" })).not.toBe(dedupKeyOf({ id: "msg_2", to: "agent:a", idempotencyKey: "k" }));
+    expect(dedupKeyOf({ id: "msg_1", to: "agent:a" })).toBe("msg:msg_1");
+  });
+
+  it("a live claim keeps a concurrent duplicate out until its lease ends; a crashed claim is taken over after it", async () => {
+    const t0 = 1_000_000;
+    const [first] = await claimAll(env.DB, [request("lease")], t0);
+    expect(first!.state).toBe("claimed");
+    // A duplicate arriving while the first attempt still runs the effect waits for the rest of the lease.
+    const [busy] = await claimAll(env.DB, [request("lease")], t0 + 1000);
+    expect(busy).toEqual({ state: "busy", retryInMs: CLAIM_LEASE_MS - 1000 });
+    // The first attempt died without settling: after the lease the next attempt runs the effect again.
+    const [takeover] = await claimAll(env.DB, [request("lease")], t0 + CLAIM_LEASE_MS);
+    expect(takeover!.state).toBe("claimed");
+    expect(await row("lease")).toMatchObject({ status: "claimed", attempts: 2 });
+    // The dead attempt's token can no longer settle the claim; the live one can.
+    await settleAll(env.DB, [{ dedupKey: "lease", token: (first as { token: string }).token, outcome: "done" }], t0 + CLAIM_LEASE_MS + 1);
+    expect(await row("lease")).toMatchObject({ status: "claimed" });
+    await settleAll(env.DB, [{ dedupKey: "lease", token: (takeover as { token: string }).token, outcome: "done" }], t0 + CLAIM_LEASE_MS + 2);
+    expect(await row("lease")).toMatchObject({ status: "done" });
+    const [after] = await claimAll(env.DB, [request("lease")], t0 + 10 * CLAIM_LEASE_MS);
+    expect(after).toEqual({ state: "duplicate" });
+  });
+
+  it("a failed claim is reclaimed at once; the same key twice in one batch runs once", async () => {
+    const [a] = await claimAll(env.DB, [request("fail")], 5_000);
+    await settleAll(env.DB, [{ dedupKey: "fail", token: (a as { token: string }).token, outcome: "failed", error: "x" }], 5_001);
+    const [b] = await claimAll(env.DB, [request("fail")], 5_002);
+    expect(b!.state).toBe("claimed");
+    const pair = await claimAll(env.DB, [request("twice", "msg_a"), request("twice", "msg_b")], 6_000);
+    expect(pair.map((p) => p.state)).toEqual(["claimed", "duplicate"]);
+  });
+
+  it("prunes only done receipts past the retention window", async () => {
+    const now = 50 * RECEIPT_RETENTION_MS;
+    const old = now - RECEIPT_RETENTION_MS - 1;
+    for (const key of ["old-done", "old-failed", "new-done"]) {
+      const [c] = await claimAll(env.DB, [request(key)], key.startsWith("old") ? old : now);
+      const token = (c as { token: string }).token;
+      const at = key.startsWith("old") ? old : now;
+      await settleAll(env.DB, [key.endsWith("done") ? { dedupKey: key, token, outcome: "done" } : { dedupKey: key, token, outcome: "failed", error: "e" }], at);
+    }
+    expect(await pruneReceipts(env.DB, now)).toBeGreaterThanOrEqual(1);
+    expect(await row("old-done")).toBeNull();
+    expect(await row("old-failed")).not.toBeNull();
+    expect(await row("new-done")).not.toBeNull();
+    expect(await pruneReceipts(env.DB, now)).toBe(0);
+  });
+});
