@@ -30,7 +30,8 @@ interface EgressFactory {
  */
 export const isolateId = (contentHash: string) => `agent:${SANDBOX_REVISION}:${contentHash}`;
 
-function workerCode(spec: CodeSpec): WorkerLoaderWorkerCode {
+/** The Dynamic Worker for one code agent: its modules, no env, no network unless granted. */
+export function workerCode(spec: CodeSpec): WorkerLoaderWorkerCode {
   const { mainModule, modules } = sandboxModules(spec.code);
   const hosts = spec.permissions.network;
   return {

@@ -1,0 +1,85 @@
+// Issue 3 figures: code-agent runs through POST /api/v1/execute, warm (cached isolate) and cold
+// (a new version, so a new isolate, per run), against the bare-worker floor measured in the same
+// run; and, inside workerd, the cost of turning a stored spec into a runnable handle when cached.
+import { authHeaders, load, printRows, startWorker } from "./lib.mjs";
+
+const TRIVIAL = "export default { async run(input) { return input; } };";
+const COLD_RUNS = 120;
+const COLD_CONCURRENCY = 4;
+
+const post = (url, body) => fetch(url, { method: "POST", headers: authHeaders, body: JSON.stringify(body) });
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** Runs `count` requests, `concurrency` at a time, and summarises them like autocannon does. */
+async function timed(count, concurrency, makeRequest) {
+  const latencies = [];
+  let next = 0;
+  let failures = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const i = next++;
+        const t = performance.now();
+        const res = await makeRequest(i);
+        await res.text();
+        if (res.status !== 200) failures++;
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { rps: count / seconds, p50: Math.round(percentile(latencies, 50)), p99: Math.round(percentile(latencies, 99)), errors: 0, non2xx: failures };
+}
+
+export default async function runtimeBench({ system, floorStats }) {
+  const created = await post(`${system.url}/api/v1/agents`, { name: "bench-trivial", version: "1.0.0", kind: "code", code: TRIVIAL });
+  if (created.status !== 201 && created.status !== 200) throw new Error(`register failed: ${created.status} ${await created.text()}`);
+  const { id } = await created.json();
+
+  const warmBody = JSON.stringify({ agent: "bench-trivial", input: { n: 1 } });
+  await post(`${system.url}/api/v1/execute`, { agent: "bench-trivial", input: { n: 0 } }); // build the isolate once
+  const warm = await load({ url: `${system.url}/api/v1/execute`, method: "POST", headers: authHeaders, body: warmBody });
+
+  // Cold: publish COLD_RUNS versions (same code, new content hash each), then run each exactly once.
+  for (let i = 1; i <= COLD_RUNS; i++) {
+    const res = await fetch(`${system.url}/api/v1/agents/${id}`, {
+      method: "PUT",
+      headers: authHeaders,
+      body: JSON.stringify({ name: "bench-trivial", version: `2.0.${i}`, kind: "code", code: TRIVIAL }),
+    });
+    if (res.status !== 201) throw new Error(`publish 2.0.${i} failed: ${res.status} ${await res.text()}`);
+  }
+  const cold = await timed(COLD_RUNS, COLD_CONCURRENCY, (i) => post(`${system.url}/api/v1/execute`, { agent: `bench-trivial@2.0.${i + 1}`, input: { n: i } }));
+  const warmSameShape = await timed(COLD_RUNS, COLD_CONCURRENCY, (i) => post(`${system.url}/api/v1/execute`, { agent: "bench-trivial", input: { n: i } }));
+
+  printRows("Runtime: code agents through POST /api/v1/execute", [
+    ["floor: bare worker, constant response (autocannon, 10 connections)", floorStats],
+    ["warm: cached isolate (autocannon, 10 connections, 8 s)", warm],
+    [`cold: new version = new isolate each run (${COLD_RUNS} runs, ${COLD_CONCURRENCY} at a time)`, cold],
+    [`warm, same loop as cold (${COLD_RUNS} runs, ${COLD_CONCURRENCY} at a time)`, warmSameShape],
+  ], floorStats);
+  console.log(`\nwarm p50 ${warm.p50} ms / floor p50 ${floorStats.p50} ms; warm runs/s ${warm.rps.toFixed(0)} = ${((warm.rps / floorStats.rps) * 100).toFixed(0)}% of floor; cold p50 ${cold.p50} ms, p99 ${cold.p99} ms, ${cold.rps.toFixed(1)} runs/s`);
+
+  // Inside workerd: stored spec -> cached runnable handle, and a warm sandbox call without HTTP.
+  const inner = await startWorker({ config: "bench/runtime-worker/wrangler.toml", port: 8796 });
+  try {
+    const res = await fetch(`${inner.url}/?n=200000&calls=2000`);
+    const m = await res.json();
+    if (!res.ok) throw new Error(`runtime worker failed: ${JSON.stringify(m)}`);
+    console.log("\n## Runtime: inside workerd (bench/runtime-worker)");
+    console.log("| measure | value |");
+    console.log("|---|---:|");
+    console.log(`| spec size (trivial agent, canonical JSON) | ${m.specBytes} B (limit 6,656 B) |`);
+    console.log(`| stored spec -> cached runnable handle (JSON.parse + LOADER.get + getEntrypoint), ${m.iterations} iterations | ${(m.nsPerHandleFromStoredSpec / 1000).toFixed(2)} µs/op |`);
+    console.log(`| cached handle only (LOADER.get + getEntrypoint) | ${(m.nsPerHandleOnly / 1000).toFixed(2)} µs/op |`);
+    console.log(`| warm sandbox call (RPC into the cached isolate and back), ${m.calls} sequential | ${m.usPerWarmCall.toFixed(1)} µs/call |`);
+    console.log(`\nSeed promise: instantiation < 3 µs -> cached handle from stored spec ${(m.nsPerHandleFromStoredSpec / 1000).toFixed(2)} µs: ${m.nsPerHandleFromStoredSpec < 3000 ? "met" : "NOT met"}`);
+  } finally {
+    inner.stop();
+  }
+}
