@@ -68,6 +68,19 @@ describe("verifyJwt: accepted tokens", () => {
     expect(fetched).toEqual(["https://issuer.example/.well-known/jwks.json"]); // cached after the first fetch
   });
 
+  it("answers 503 (not 401) when the JWKS URL cannot be fetched", async () => {
+    const jwt = await token({ sub: "remote" }, { alg: "RS256", kid: "rsa-1" }).sign(rsa.privateKey);
+    const down: JwtConfig = { jwksUrl: "https://down.example/jwks.json", jwksFetch: async () => new Response("bad gateway", { status: 502 }) };
+    await expect(verifyJwt(jwt, down)).rejects.toMatchObject({ code: "unavailable" });
+    const unreachable: JwtConfig = {
+      jwksUrl: "https://unreachable.example/jwks.json",
+      jwksFetch: async () => {
+        throw new TypeError("network connection lost");
+      },
+    };
+    await expect(verifyJwt(jwt, unreachable)).rejects.toMatchObject({ code: "unavailable" });
+  });
+
   it("checks iss and aud when configured", async () => {
     const config = { secret: SECRET, issuer: "https://issuer.example", audience: "t-developer-edge" };
     const good = await hs256({ iss: "https://issuer.example", aud: "t-developer-edge" });

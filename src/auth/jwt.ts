@@ -11,6 +11,7 @@ import {
   type JWTVerifyOptions,
 } from "jose";
 import type { Env, Principal } from "../env";
+import { AppError } from "../errors";
 import { isScope } from "./scopes";
 
 /** Where JWT keys and claim expectations come from; read from the environment, passed as plain data so tests can vary it. */
@@ -88,6 +89,10 @@ export function scopesFromClaim(claim: unknown): Set<string> {
   return new Set(values.filter(isScope));
 }
 
+/** Fetch failures (network, timeout, non-200) as jose reports them; the base JOSEError class is what a bad HTTP answer raises. */
+const keySetUnreachable = (err: unknown) =>
+  err instanceof errors.JWKSTimeout || !(err instanceof errors.JOSEError) || err.constructor === errors.JOSEError;
+
 function describe(err: unknown): string {
   if (err instanceof errors.JWTExpired) return "token expired";
   if (err instanceof errors.JWTClaimValidationFailed) {
@@ -116,6 +121,7 @@ export async function verifyJwt(token: string, config: JwtConfig): Promise<JwtCh
     clockTolerance: CLOCK_TOLERANCE_SECONDS,
   };
   let payload: JWTPayload;
+  let remote = false;
   try {
     if (typeof alg === "string" && HMAC_ALGORITHMS.includes(alg)) {
       if (!config.secret) return fail(`${alg} tokens are not accepted here`);
@@ -123,12 +129,18 @@ export async function verifyJwt(token: string, config: JwtConfig): Promise<JwtCh
     } else if (typeof alg === "string" && ASYMMETRIC_ALGORITHMS.includes(alg)) {
       const keySet = asymmetricKeySet(config);
       if (!keySet) return fail(`${alg} tokens are not accepted here`);
+      remote = !config.jwks;
       ({ payload } = await jwtVerify(token, keySet, { ...options, algorithms: ASYMMETRIC_ALGORITHMS }));
     } else {
       // alg is attacker-chosen text and ends up in a header: keep only a short, plain rendering of it.
       return fail(`algorithm ${String(alg).replace(/[^\w-]/g, "").slice(0, 20) || "(empty)"} not accepted`);
     }
   } catch (err) {
+    // An unreachable key server says nothing about the token: answer 503, not 401.
+    if (remote && keySetUnreachable(err)) {
+      console.error(JSON.stringify({ level: "error", message: "JWKS fetch failed", cause: String(err) }));
+      throw new AppError("unavailable", "The signing keys (JWT_JWKS_URL) could not be fetched; retry shortly.", { headers: { "Retry-After": "5" } });
+    }
     return fail(describe(err));
   }
   if (typeof payload.sub !== "string" || payload.sub === "") return fail("claim sub missing");
