@@ -40,7 +40,7 @@ export const deliver: Deliver = async (env, d) => {
   try {
     switch (target.type) {
       case "squad":
-        return await submitToSquad(env, target.name, d.sealed.payload as TaskRequest, d.dedupKey);
+        return await submitToSquad(env, target.name, d.sealed.payload as TaskRequest, d.dedupKey, d.sealed.actor);
       case "agent":
         return await runAgent(env, target.name, d);
       case "topic":
@@ -56,12 +56,13 @@ export const deliver: Deliver = async (env, d) => {
 
 /** Squad RPC as the cross-area contract names it. */
 interface SquadTasks {
-  submitTask(body: TaskRequest, opts?: { idempotencyKey?: string }): Promise<Outcome<{ taskId: string; duplicate: boolean }>>;
+  submitTask(body: TaskRequest, opts?: { idempotencyKey?: string; actor?: string }): Promise<Outcome<{ taskId: string; duplicate: boolean }>>;
 }
 
-async function submitToSquad(env: Env, squadId: string, task: TaskRequest, dedupKey: string): Promise<EffectResult> {
+async function submitToSquad(env: Env, squadId: string, task: TaskRequest, dedupKey: string, actor: string): Promise<EffectResult> {
   const stub = env.SQUADS.get(env.SQUADS.idFromName(squadId)) as unknown as SquadTasks;
-  const outcome = await stub.submitTask(task, { idempotencyKey: dedupKey });
+  // The squad dedupes tasks by this key too, which closes the window between effect and receipt.
+  const outcome = await stub.submitTask(task, { idempotencyKey: dedupKey, actor });
   if (outcome.ok) return { ok: true };
   return { ok: false, retry: !PERMANENT_CODES.has(outcome.code), circuitOpen: outcome.code === "circuit_open", error: `${outcome.code}: ${outcome.detail}` };
 }
@@ -109,7 +110,7 @@ async function deliverToSubscription(env: Env, subscriptionId: string, d: Delive
   if (!sub) return { ok: true };
   const payload = d.sealed.payload as SubscriptionPayload;
   if (sub.type === "squad") {
-    return submitToSquad(env, sub.target, { ...(sub.taskTemplate as Omit<TaskRequest, "input">), input: payload.event } as TaskRequest, d.dedupKey);
+    return submitToSquad(env, sub.target, { ...(sub.taskTemplate as Omit<TaskRequest, "input">), input: payload.event } as TaskRequest, d.dedupKey, d.sealed.actor);
   }
   if (sub.type === "websocket") {
     // Live only: with nobody connected there is nothing to deliver, and that is not a failure.
