@@ -93,6 +93,11 @@ describe("POST /api/v1/messages", () => {
     expect((await api("GET", "/api/v1/topics/t/subscriptions", { token: key.json.key })).status).toBe(403);
   });
 
+  it("refuses internal messages too large for a queue before sending", async () => {
+    const err = await sealDraft(env, { to: { topic: "t" }, priority: 5, payload: { type: "big", data: "x".repeat(100_000) }, actor: "x" }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "payload_too_large" });
+  });
+
   it("without MESSAGE_KEYS, producing is a clear 'not configured' error", async () => {
     const err = await sealDraft({ ...env, MESSAGE_KEYS: undefined }, { to: { topic: "t" }, priority: 5, payload: {}, actor: "x" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);

@@ -29,7 +29,19 @@ export interface MessageDraft {
 /** Largest batch Queues accepts in one sendBatch. */
 export const MAX_BATCH = 100;
 
+/** Queues takes messages up to 128 KB; leave room for the envelope's metadata and the queue's own. */
+export const MAX_ENVELOPE_BYTES = 120_000;
+
 export async function sealDraft(env: Env, draft: MessageDraft, now = Date.now()): Promise<Envelope> {
+  const envelope = await sealUnchecked(env, draft, now);
+  const bytes = new TextEncoder().encode(JSON.stringify(envelope)).byteLength;
+  if (bytes > MAX_ENVELOPE_BYTES) {
+    throw new AppError("payload_too_large", `A sealed message may be at most ${MAX_ENVELOPE_BYTES} bytes; this one is ${bytes}.`, { limitBytes: MAX_ENVELOPE_BYTES });
+  }
+  return envelope;
+}
+
+async function sealUnchecked(env: Env, draft: MessageDraft, now: number): Promise<Envelope> {
   const to = formatTarget(draft.to);
   const ring = await keyRing(env.MESSAGE_KEYS).catch((e: unknown) => {
     throw e instanceof KeyRingError ? new AppError("messaging_not_configured", e.message) : e;
