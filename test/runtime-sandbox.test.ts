@@ -46,6 +46,13 @@ describe("limits", () => {
     expect(after.output).toBe("alive");
   });
 
+  it("keeps other agents' concurrent runs working while one spins", async () => {
+    const others = Array.from({ length: 6 }, (_, i) => run(`bystander-${i % 3}`, agent("await new Promise((r) => setTimeout(r, 1)); return input.i * 10;"), { i }));
+    const [spin, ...rest] = await Promise.all([run("concurrent-spinner", agent("for (;;) {}"), {}, {}, 150), ...others]);
+    expect(spin?.error?.code).toBe("agent_timeout");
+    expect(rest.map((r) => r.output)).toEqual([0, 10, 20, 30, 40, 50]);
+  });
+
   it("stops loops that swallow the limit in catch blocks, recursion, and microtask loops", async () => {
     const swallow = await run("swallower", agent("for (;;) { try { for (;;) {} } catch {} finally { } }"), {}, {}, 150);
     expect(swallow.error?.code).toBe("agent_timeout");
@@ -122,6 +129,16 @@ describe("escape attempts are contained", () => {
       const denied = await run("granted", agent(`const r = await fetch(${JSON.stringify(url)}); return { status: r.status, gate: r.headers.get('x-tdev-egress') };`), {}, network);
       expect(denied.output).toEqual({ status: 403, gate: "denied" });
     }
+  });
+
+  it("refuses a granted host's redirect to a host that is not granted", async () => {
+    const network = { permissions: { network: [fixtureHost], models: [], maxTokensPerRun: 100 } };
+    const target = `${fixture}/__redirect?to=${encodeURIComponent("http://example.com/")}`;
+    // The sandbox's fetch follows the redirect itself, so the second hop comes through the gate too.
+    const follow = await run("redirected", agent(`const r = await fetch(${JSON.stringify(target)}); return { status: r.status, gate: r.headers.get('x-tdev-egress') };`), {}, network);
+    expect(follow.output).toEqual({ status: 403, gate: "denied" });
+    const manual = await run("redirected", agent(`const r = await fetch(${JSON.stringify(target)}, { redirect: "manual" }); return { status: r.status, location: r.headers.get('location') };`), {}, network);
+    expect(manual.output).toEqual({ status: 302, location: "http://example.com/" });
   });
 
   it("has no node builtins, process or require", async () => {
