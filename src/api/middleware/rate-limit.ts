@@ -30,8 +30,11 @@ export function rateLimitHeaders(d: BucketDecision, config: BucketConfig): Recor
 
 /** One token per request from the caller's bucket, after authentication; a single Durable Object call. */
 export const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
+  // A route that authenticates by other means (e.g. a WebSocket with ?token=) has no principal here: nothing to charge.
+  const principal = c.get("principal") as AppEnv["Variables"]["principal"] | undefined;
+  if (!principal) return next();
   const config = rateLimitConfig(c.env);
-  const decision = await rateLimiterFor(c.env, c.get("principal").id).take(config);
+  const decision = await rateLimiterFor(c.env, principal.id).take(config);
   const headers = rateLimitHeaders(decision, config);
   if (!decision.allowed) {
     throw new AppError("rate_limited", `Rate limit of ${config.capacity} requests (refilling ${config.refillPerMinute}/min) reached; retry in ${decision.retryAfterSeconds} s.`, {
@@ -40,6 +43,7 @@ export const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
     });
   }
   await next();
+  if (c.res.status === 101) return; // a WebSocket handshake: its response carries the socket and is left as it is
   try {
     // Responses the app builds have mutable headers: set them in place rather than copying the response per header.
     for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
