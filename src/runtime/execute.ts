@@ -5,11 +5,12 @@ import type { RunUsage } from "../models/converse";
 import { converse } from "../models/converse";
 import { invokeAgent } from "../models/invoke-agent";
 import { sizeSpec, type AgentSpec } from "../registry/spec";
-import { registryDb, resolveAgentRef } from "../registry/store";
+import { registryDb } from "../registry/store";
 import { runCodeAgent, type CodeRunOutcome } from "./code-agent";
 import { RunHost } from "./host";
 import { checkInput } from "./input-schema";
 import { effectiveTimeout, jsonBytes } from "./limits";
+import { resolveRunnable } from "./resolve";
 import { recordRun } from "./runs";
 import { fillTemplate } from "./template";
 
@@ -42,8 +43,8 @@ export interface RunResult {
 
 /** Resolves the ref, runs it, records the run in D1. Agent failures come back as status "failed" (never thrown); only a bad/unknown ref throws AppError. */
 export async function executeAgent(env: Env, req: ExecuteRequest): Promise<RunResult> {
-  const { agent, version } = await resolveAgentRef(registryDb(env.DB), req.agent);
-  return runResolved(env, { spec: version.spec, contentHash: version.contentHash, agentId: agent.id }, req.input, {
+  const resolved = await resolveRunnable(registryDb(env.DB), req.agent);
+  return runResolved(env, resolved, req.input, {
     actor: req.actor,
     source: req.source ?? "api",
     timeoutMs: req.timeoutMs,
