@@ -19,7 +19,7 @@ describe("suites", () => {
     const body = { name: "reviews", agent: "sentiment", cases: suiteJson.cases };
     const first = await api("POST", "/api/v1/suites", { body });
     expect(first.status).toBe(201);
-    expect(first.json).toMatchObject({ name: "reviews", caseCount: 60, guardCases: ["pos-01", "neg-01", "pos-27", "neg-28"] });
+    expect(first.json).toMatchObject({ name: "reviews", caseCount: 120, guardCases: ["pos-01", "neg-01", "pos-27", "neg-28"] });
     expect(first.json.heldOutCases.length).toBeGreaterThan(10);
     expect((await api("POST", "/api/v1/suites", { body })).status).toBe(200);
     const changed = await api("POST", "/api/v1/suites", { body: { ...body, cases: suiteJson.cases.slice(1) } });
@@ -33,15 +33,15 @@ describe("suites", () => {
     expect((await api("POST", "/api/v1/suites", { body: { ...body, name: "orphan", agent: "nobody" } })).status).toBe(404);
     expect((await api("GET", "/api/v1/suites?agent=sentiment")).json.items.map((s: any) => s.name)).toEqual(["reviews"]);
     const detail = await api("GET", `/api/v1/suites/${first.json.id}`);
-    expect(detail.json.cases.length).toBe(60);
+    expect(detail.json.cases.length).toBe(120);
   });
 
   it("scores a version in the sandbox, stores every case and makes the score the version's", async () => {
     const r = await api("POST", "/api/v1/agents/sentiment/versions/1.0.0/evaluate", { body: { suite: "reviews" } });
     expect(r.status).toBe(200);
     // The poor start calls everything negative: exactly the negative half is right.
-    expect(r.json).toMatchObject({ version: "1.0.0", score: 0.5, total: 60, passed: 30, counted: 60, uncertain: 0, source: "api" });
-    expect(r.json.cases).toHaveLength(60);
+    expect(r.json).toMatchObject({ version: "1.0.0", score: 0.5, total: 120, passed: 60, counted: 120, uncertain: 0, source: "api" });
+    expect(r.json.cases).toHaveLength(120);
     const pos = r.json.cases.find((c: any) => c.caseId === "pos-01");
     expect(pos).toMatchObject({ passed: false, score: 0, status: "succeeded", output: '{"label":"negative","score":0}' });
     expect(pos.checks[0].detail).toBe('expected "positive", got "negative"');
