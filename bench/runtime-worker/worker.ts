@@ -27,19 +27,28 @@ export default {
     if (!first.ok) return Response.json({ error: first }, { status: 500 });
 
     // Stored spec text + content hash -> parsed spec -> cached isolate -> entrypoint handle.
+    // Best of five rounds: the machine is shared, and the minimum is the cost without interference.
     let sink = 0;
-    const t0 = performance.now();
-    for (let i = 0; i < iterations; i++) {
-      const parsed = JSON.parse(stored) as { kind: string };
-      const handle = env.LOADER.get(isolateId(sized.contentHash), getCode).getEntrypoint("AgentSandbox");
-      if (handle && parsed.kind === "code") sink++;
-    }
-    const handleMs = performance.now() - t0;
-
+    const best = (body: () => void) => {
+      let min = Infinity;
+      for (let round = 0; round < 5; round++) {
+        const t = performance.now();
+        body();
+        min = Math.min(min, performance.now() - t);
+      }
+      return min;
+    };
+    const handleMs = best(() => {
+      for (let i = 0; i < iterations; i++) {
+        const parsed = JSON.parse(stored) as { kind: string };
+        const handle = env.LOADER.get(isolateId(sized.contentHash), getCode).getEntrypoint("AgentSandbox");
+        if (handle && parsed.kind === "code") sink++;
+      }
+    });
     // The handle alone, without parsing the spec.
-    const t1 = performance.now();
-    for (let i = 0; i < iterations; i++) if (env.LOADER.get(id, getCode).getEntrypoint("AgentSandbox")) sink++;
-    const handleOnlyMs = performance.now() - t1;
+    const handleOnlyMs = best(() => {
+      for (let i = 0; i < iterations; i++) if (env.LOADER.get(id, getCode).getEntrypoint("AgentSandbox")) sink++;
+    });
 
     // A warm sandbox call (RPC into the cached isolate and back), sequential.
     const stub = env.LOADER.get(id, getCode).getEntrypoint("AgentSandbox") as unknown as SandboxStub;
