@@ -16,7 +16,7 @@ export function rateLimitConfig(env: Env): BucketConfig {
 }
 
 /** The bucket that rate-limits one principal. */
-export const rateLimiterFor = (env: Env, principalId: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(principalId));
+export const rateLimiterFor = (env: Env, principalId: string) => env.RATE_LIMITER.getByName(principalId);
 
 /** IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers), as most clients read them today. */
 export function rateLimitHeaders(d: BucketDecision, config: BucketConfig): Record<string, string> {
