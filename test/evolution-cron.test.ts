@@ -6,9 +6,12 @@ import main from "../src/index";
 // The worker's own handlers, called the way the runtime calls them.
 const worker = { scheduled: main.scheduled as NonNullable<ExportedHandler<Env>["scheduled"]>, queue: main.queue as NonNullable<ExportedHandler<Env>["queue"]> };
 import { describe, expect, it } from "vitest";
-import { cronSlot } from "../src/evolution/run";
+import { getPolicy } from "../src/evolution/policy-store";
+import { cronSlot, resumeStalledRuns, STALL_MS } from "../src/evolution/run";
+import { evolutionRuns } from "../src/evolution/schema";
+import { findAgent, registryDb } from "../src/registry/store";
 import { api } from "./helpers";
-import { finishedRun, registerExample } from "./evolution-helpers";
+import { finishedRun, registerExample, suiteJson } from "./evolution-helpers";
 
 const runsOf = async (agent: string) => (await api("GET", `/api/v1/evolution/runs?agent=${agent}`)).json.items as any[];
 
@@ -62,5 +65,55 @@ describe("evolution cron", () => {
     expect(after.generationStats).toEqual(run.generationStats);
     const rows = await env.DB.prepare("select count(*) as n from evolution_runs where agent_id = ?").bind(agentId).first<{ n: number }>();
     expect(rows?.n).toBe(1);
+  });
+});
+
+describe("runs that lose their messages or their budget", () => {
+  /** A queued run written straight to D1 with no message sent: what a crash right after the insert leaves. */
+  async function orphanRun(agent: string, budget: { maxEvaluations: number; maxTokens: number }, ageMs: number) {
+    const d = registryDb(env.DB);
+    const agentRow = await findAgent(d, agent);
+    const policy = await getPolicy(d, agentRow.id);
+    const now = Date.now();
+    const id = `evr_orphan_${agent}`;
+    await d.insert(evolutionRuns).values({
+      id,
+      agentId: agentRow.id,
+      slot: `manual:${id}`,
+      trigger: "manual",
+      status: "queued",
+      seed: 7,
+      generation: 0,
+      generations: policy!.policy.generationsPerRun,
+      baseVersion: "1.0.0",
+      suiteId: policy!.suiteId,
+      policy: { ...policy!.policy, budget },
+      createdAt: now - ageMs,
+      createdBy: "test",
+      updatedAt: now - ageMs,
+    });
+    return id;
+  }
+
+  it("the cron re-drives a run whose message was lost, once it has been quiet long enough", async () => {
+    await registerExample("orphaned", { population: 2, generationsPerRun: 1 });
+    const fresh = await orphanRun("orphaned", { maxEvaluations: 20_000, maxTokens: 0 }, 60_000);
+    expect(await resumeStalledRuns(env)).toBe(0); // quiet for a minute: not stalled yet
+    expect((await api("GET", `/api/v1/evolution/runs/${fresh}`)).json.status).toBe("queued");
+    expect(await resumeStalledRuns(env, Date.now() + STALL_MS)).toBe(1);
+    expect((await finishedRun(fresh)).status).toBe("completed");
+  });
+
+  it("enforces the budget while the run goes: candidates that do not fit are dropped, not evaluated", async () => {
+    await registerExample("frugal", { population: 4, generationsPerRun: 1 });
+    const cases = suiteJson.cases.length;
+    const id = await orphanRun("frugal", { maxEvaluations: 2 * cases, maxTokens: 200_000 }, STALL_MS + 1000);
+    expect(await resumeStalledRuns(env)).toBe(1);
+    const run = await finishedRun(id);
+    expect(run.budget.evaluationsUsed).toBe(2 * cases);
+    const dropped = run.candidates.filter((c: any) => c.status === "dropped");
+    expect(dropped.length).toBe(2);
+    for (const c of dropped) expect(c.reason).toBe("budget exhausted (evaluations or tokens); not evaluated");
+    expect(run.candidates.filter((c: any) => c.status === "evaluated").length).toBe(2);
   });
 });
