@@ -194,7 +194,15 @@ describe("escape attempts are contained", () => {
     expect(String(out[2])).toMatch(/token budget of 12 is spent/);
     expect(spender.limitViolation).toBe(true);
     expect(spender.usage?.totalTokens).toBe(22);
+    const model = await run("modeller", agent("const r = await ctx.model({ prompt: 'four words right here' }); return r;"), {}, { permissions });
+    expect(model).toMatchObject({ status: "succeeded", output: { text: "echo: four words right here", stopReason: "end_turn" }, usage: { totalTokens: 9 } });
     const noModels = await run("no-models", agent("return typeof ctx.model;"));
     expect(noModels.output).toBe("undefined");
+  });
+
+  it("reports the Bedrock failure behind an uncaught ctx.model error, so squads can fail over on circuit_open", async () => {
+    await fetch(`${fixture}/__control/script`, { method: "POST", body: JSON.stringify({ modelId: "sandbox-denied", failures: [{ status: 403, code: "AccessDeniedException" }] }) });
+    const r = await run("uncaught-model", agent("return await ctx.model({ prompt: 'hi' });"), {}, { permissions: { network: [], models: ["sandbox-denied"], maxTokensPerRun: 100 } });
+    expect(r.error).toMatchObject({ code: "bedrock_error", type: "/problems/bedrock-access-denied-exception" });
   });
 });

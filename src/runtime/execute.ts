@@ -125,6 +125,9 @@ async function runCode(env: Env, spec: Extract<AgentSpec, { kind: "code" }>, con
     limitViolation: host.violations.length > 0,
   };
   if (outcome.ok) return { output: outcome.output, ...shared };
+  // An agent that let a failed ctx.model call end its run failed because of Bedrock: say so with Bedrock's code.
+  const modelFailure = outcome.reason === "threw" ? host.modelFailures.find((e) => outcome.detail.includes(e.detail)) : undefined;
+  if (modelFailure) return { ...shared, ...fromAppError(modelFailure) };
   const { code, prefix, limit } = CODE_REASONS[outcome.reason];
   return { ...shared, error: { code, detail: prefix + outcome.detail }, limitViolation: limit || shared.limitViolation };
 }

@@ -38,6 +38,8 @@ export class RunHost extends RpcTarget {
   readonly logs: string[] = [];
   readonly calls: ModelCallRecord[] = [];
   readonly violations: string[] = [];
+  /** Bedrock failures behind ctx.model calls, so a run that dies of one reports it (e.g. circuit_open). */
+  readonly modelFailures: AppError[] = [];
   private used = 0;
   private closed = false;
 
@@ -88,7 +90,10 @@ export class RunHost extends RpcTarget {
       return { text: result.text, usage: result.usage, stopReason: result.stopReason };
     } catch (err) {
       // Only an Error's message crosses RPC: put the code in it so the agent (and its logs) can tell.
-      if (err instanceof AppError) throw new Error(`ctx.model: ${err.code}: ${err.detail}`);
+      if (err instanceof AppError) {
+        this.modelFailures.push(err);
+        throw new Error(`ctx.model: ${err.code}: ${err.detail}`);
+      }
       throw err;
     }
   }
