@@ -21,8 +21,8 @@ export type CaseRunner = (spec: AgentSpec, input: unknown) => Promise<CaseRun>;
 
 const OUTPUT_KEEP_CHARS = 2000;
 
-/** Error codes that mean the sandbox stopped the agent at a limit rather than the agent failing on its own. */
-const LIMIT_CODES = new Set(["agent_timeout", "output_too_large", "token_budget_exceeded", "limit_exceeded"]);
+/** Error codes that mean the sandbox stopped the agent at a limit (the runtime also flags these runs itself). */
+const LIMIT_CODES = new Set(["agent_timeout", "agent_output_too_large"]);
 
 /** Runs one case and applies its checks. */
 export async function evaluateCase(spec: AgentSpec, c: Suite["cases"][number], suite: Pick<Suite, "judges">, run: CaseRunner, judge?: JudgeModel): Promise<CaseResult> {
