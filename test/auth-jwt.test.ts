@@ -1,7 +1,9 @@
 import { env } from "cloudflare:workers";
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT, type CryptoKey, type JWK, type JWTPayload } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
+import { authenticate } from "../src/auth/credentials";
 import { scopesFromClaim, verifyJwt, type JwtConfig } from "../src/auth/jwt";
+import type { Env } from "../src/env";
 import { api, codeSpec } from "./helpers";
 
 const SECRET = env.JWT_SECRET!;
@@ -182,6 +184,21 @@ describe("verifyJwt: refused tokens", () => {
 
   it("refuses garbage that only looks like a JWT", async () => {
     await refused("abc.def.ghi", { secret: SECRET }, /malformed/);
+  });
+});
+
+describe("authenticate() reads the JWT settings from the environment", () => {
+  it("RS256 and EdDSA tokens verify against JWT_JWKS, with JWT_ISSUER and JWT_AUDIENCE enforced", async () => {
+    const configured = { ...env, JWT_JWKS: jwksConfig.jwks, JWT_ISSUER: "https://issuer.example", JWT_AUDIENCE: "t-developer-edge" } as Env;
+    const claims = { iss: "https://issuer.example", aud: "t-developer-edge" };
+    const rs = await token({ ...claims, sub: "env-rsa" }, { alg: "RS256", kid: "rsa-1" }).sign(rsa.privateKey);
+    const eddsa = await token({ ...claims, sub: "env-ed" }, { alg: "EdDSA", kid: "ed-1" }).sign(ed.privateKey);
+    expect(await authenticate(configured, rs)).toMatchObject({ ok: true, principal: { id: "jwt:env-rsa" } });
+    expect(await authenticate(configured, eddsa)).toMatchObject({ ok: true, principal: { id: "jwt:env-ed" } });
+    const wrongAudience = await token({ ...claims, aud: "other" }, { alg: "RS256", kid: "rsa-1" }).sign(rsa.privateKey);
+    expect(await authenticate(configured, wrongAudience)).toMatchObject({ ok: false, reason: "claim aud rejected" });
+    // Without JWT_JWKS the same RS256 token has no key to meet.
+    expect(await authenticate(env, rs)).toMatchObject({ ok: false, reason: "RS256 tokens are not accepted here" });
   });
 });
 
