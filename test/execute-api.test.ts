@@ -124,6 +124,8 @@ describe("llm and bedrock-agent agents through /api/v1/execute", () => {
     expect(res.json).toMatchObject({ output: "echo: Summarize the long report in a brief way", usage: { inputTokens: 8, outputTokens: 9, totalTokens: 17 } });
     const run = await api("GET", `/api/v1/runs/${res.json.runId}`);
     expect(run.json).toMatchObject({ kind: "llm", modelId: "amazon.nova-lite-v1:0", stopReason: "end_turn", usage: { totalTokens: 17 } });
+    expect(run.json.modelLatencyMs).toBeGreaterThanOrEqual(0);
+    expect(run.json.modelLatencyMs).toBeLessThanOrEqual(run.json.durationMs);
     const seen = (await (await fetch(`${fixture}/__control/requests?id=${encodeURIComponent("amazon.nova-lite-v1:0")}`)).json()) as unknown[];
     expect(seen.at(-1)).toMatchObject({ signature: "valid", body: { inferenceConfig: { maxTokens: 64, temperature: 0.2 } } });
   });

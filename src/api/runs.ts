@@ -22,6 +22,7 @@ const runSchema = z
     limitViolation: z.boolean(),
     modelId: z.string().nullable(),
     stopReason: z.string().nullable(),
+    modelLatencyMs: z.number().int().nullable(),
     usage: z.object({ inputTokens: z.number().int(), outputTokens: z.number().int(), totalTokens: z.number().int() }).nullable(),
     logs: z.array(z.string()),
     startedAt: z.string(),

@@ -87,6 +87,7 @@ interface Ending {
   usage?: RunUsage;
   modelId?: string;
   stopReason?: string;
+  modelLatencyMs?: number;
   limitViolation?: boolean;
   logs?: string[];
   sessionId?: string;
@@ -121,6 +122,7 @@ async function runCode(env: Env, spec: Extract<AgentSpec, { kind: "code" }>, con
     usage: host.usage(),
     modelId: last?.modelId,
     stopReason: last?.stopReason,
+    modelLatencyMs: host.calls.length ? host.calls.reduce((t, c) => t + c.latencyMs, 0) : undefined,
     logs: host.logs,
     limitViolation: host.violations.length > 0,
   };
@@ -153,7 +155,7 @@ async function runLlm(env: Env, spec: Extract<AgentSpec, { kind: "llm" }>, input
       temperature: temperature === undefined ? undefined : Math.min(1, Math.max(0, temperature)),
       deadline,
     });
-    return { output: result.text, usage: result.usage, modelId: spec.model, stopReason: result.stopReason, limitViolation: result.usage.totalTokens > budget };
+    return { output: result.text, usage: result.usage, modelId: spec.model, stopReason: result.stopReason, modelLatencyMs: result.latencyMs, limitViolation: result.usage.totalTokens > budget };
   } catch (err) {
     return { ...fromAppError(err), modelId: spec.model };
   }
@@ -168,7 +170,7 @@ async function runBedrockAgent(env: Env, spec: Extract<AgentSpec, { kind: "bedro
   const session = sessionIdFor(sessionId, runId);
   try {
     const result = await invokeAgent(env, { agentId: spec.bedrockAgent.agentId, aliasId: spec.bedrockAgent.aliasId, sessionId: session, inputText, deadline });
-    return { output: result.text, sessionId: result.sessionId };
+    return { output: result.text, sessionId: result.sessionId, modelLatencyMs: result.latencyMs };
   } catch (err) {
     return { ...fromAppError(err), sessionId: session };
   }
@@ -219,6 +221,7 @@ async function runResolved(env: Env, resolved: Resolved, input: unknown, opts: R
     inputTokens: ending.usage?.inputTokens ?? null,
     outputTokens: ending.usage?.outputTokens ?? null,
     totalTokens: ending.usage?.totalTokens ?? null,
+    modelLatencyMs: ending.modelLatencyMs ?? null,
     logs: ending.logs?.length ? ending.logs : null,
     startedAt,
     finishedAt,

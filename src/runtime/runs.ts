@@ -21,6 +21,8 @@ export interface RunView {
   limitViolation: boolean;
   modelId: string | null;
   stopReason: string | null;
+  /** Time spent waiting for Bedrock, measured by this system. */
+  modelLatencyMs: number | null;
   usage: { inputTokens: number; outputTokens: number; totalTokens: number } | null;
   logs: string[];
   startedAt: string;
@@ -49,6 +51,7 @@ export function runView(row: RunRow): RunView {
     limitViolation: row.limitViolation,
     modelId: row.modelId,
     stopReason: row.stopReason,
+    modelLatencyMs: row.modelLatencyMs,
     usage: row.totalTokens === null ? null : { inputTokens: row.inputTokens ?? 0, outputTokens: row.outputTokens ?? 0, totalTokens: row.totalTokens },
     logs: row.logs ?? [],
     startedAt: new Date(row.startedAt).toISOString(),

@@ -26,6 +26,8 @@ export const runs = sqliteTable(
     inputTokens: integer("input_tokens"),
     outputTokens: integer("output_tokens"),
     totalTokens: integer("total_tokens"),
+    /** Time spent waiting for Bedrock (all calls of the run, retries included), measured here. */
+    modelLatencyMs: integer("model_latency_ms"),
     logs: text("logs", { mode: "json" }).$type<string[]>(),
     startedAt: integer("started_at").notNull(),
     finishedAt: integer("finished_at").notNull(),
