@@ -106,7 +106,8 @@ async function seedSpecs(d: Db, agent: AgentRow, run: EvolutionRunRow): Promise<
   const seeds: { id: string; spec: AgentSpec; version?: string; score: number; sizeBytes: number }[] = [];
   for (const v of versions) {
     const detail = await getVersion(d, agent, v);
-    seeds.push({ id: `version:${v}`, spec: detail.spec, version: v, score: 0, sizeBytes: detail.sizeBytes });
+    // A version seed competes in tournaments with its last evaluation score (0 when never scored).
+    seeds.push({ id: `version:${v}`, spec: detail.spec, version: v, score: detail.score ?? 0, sizeBytes: detail.sizeBytes });
   }
   const earlier = await d
     .select({ c: evolutionCandidates })
