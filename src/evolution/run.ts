@@ -15,7 +15,7 @@ import { agentChannels, findAgent, getVersion, registryDb, type Db } from "../re
 import type { ChildPlan, Parent } from "./breed";
 import { firstGeneration, generationRng, nextGeneration, select, spreadOf } from "./engine";
 import { genomeHash } from "./operators";
-import { eliteCountOf, plannedEvaluations, type EvolutionPolicy } from "./policy";
+import { eliteCountOf, plannedEvaluations } from "./policy";
 import { requirePolicy } from "./policy-store";
 import { proposeRewrite, rewritesAvailable } from "./rewrite";
 import { evolutionCandidates, evolutionGenerations, evolutionPolicies, evolutionRuns, type CandidateCase, type CandidateRow, type EvolutionRunRow } from "./schema";
@@ -208,7 +208,7 @@ async function planGeneration(env: Env, d: Db, run: EvolutionRunRow, generation:
       score: null,
       cost: null,
       cases: null,
-      reusedFrom: plan.operator === "seed" && !plan.parents[0]!.startsWith("version:") ? plan.parents[0]! : null,
+      reusedFrom: null,
       kept: null,
       reason: null,
       gate: null,
