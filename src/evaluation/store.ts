@@ -12,6 +12,9 @@ import type { Suite, SuiteInput } from "./suite";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** D1 binds at most 100 parameters per statement: long `in (...)` lists go in slices. */
+const chunks = <T>(items: readonly T[], size = 50): T[][] => Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, i * size + size));
+
 export const suiteOf = (row: SuiteRow): Suite => ({
   id: row.id,
   name: row.name,
@@ -170,8 +173,7 @@ export async function saveEvaluation(
 
 export async function evaluationCasesOf(db: Db, evaluationIds: string[]): Promise<Map<string, CaseResult[]>> {
   const out = new Map<string, CaseResult[]>();
-  if (evaluationIds.length === 0) return out;
-  const rows = await db.select().from(evaluationCases).where(inArray(evaluationCases.evaluationId, evaluationIds));
+  const rows = (await Promise.all(chunks(evaluationIds).map((ids) => db.select().from(evaluationCases).where(inArray(evaluationCases.evaluationId, ids))))).flat();
   for (const r of rows) {
     const list = out.get(r.evaluationId) ?? [];
     list.push({
@@ -247,13 +249,18 @@ export async function scoreHistory(db: Db, agentId: string, query: { limit: numb
     return i > 0 ? ordered[i - 1]!.version : undefined;
   };
   const parentVersions = [...new Set(page.map((r) => parentOf(r.version)).filter((v): v is string => !!v))];
-  const parentEvals = parentVersions.length
-    ? await db
-        .select()
-        .from(evaluations)
-        .where(and(eq(evaluations.agentId, agentId), inArray(evaluations.version, parentVersions)))
-        .orderBy(desc(evaluations.createdAt))
-    : [];
+  const parentEvals = (
+    await Promise.all(
+      chunks(parentVersions).map((versions) =>
+        db
+          .select()
+          .from(evaluations)
+          .where(and(eq(evaluations.agentId, agentId), inArray(evaluations.version, versions))),
+      ),
+    )
+  )
+    .flat()
+    .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1));
   const latestParentEval = (version: string, suiteHash: string) => parentEvals.find((e) => e.version === version && e.suiteHash === suiteHash);
   const pairs = page.map((r) => {
     const pv = parentOf(r.version);
