@@ -17,6 +17,15 @@ export const CLAIM_LEASE_MS = 6 * 60_000;
 /** Done receipts older than this may be pruned; duplicates arriving later would run again. */
 export const RECEIPT_RETENTION_MS = 7 * 24 * 3600_000;
 
+/** D1 binds at most 100 parameters per statement. */
+const IN_LIST_MAX = 90;
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
 export interface ClaimRequest {
   dedupKey: string;
   messageId: string;
@@ -46,10 +55,10 @@ export async function claimAll(d1: D1Database, requests: readonly ClaimRequest[]
       .onConflictDoNothing(),
   );
   const keys = [...new Set(requests.map((r) => r.dedupKey))];
-  // One round trip: the read runs in the same batch, after the inserts.
-  const read = db.select().from(messageReceipts).where(inArray(messageReceipts.dedupKey, keys));
-  const batchResults = await db.batch([...inserts, read] as unknown as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
-  const rows = batchResults[batchResults.length - 1] as ReceiptRow[];
+  // One round trip: the reads run in the same batch, after the inserts (in-lists sliced under D1's 100-parameter limit).
+  const reads = chunks(keys, IN_LIST_MAX).map((slice) => db.select().from(messageReceipts).where(inArray(messageReceipts.dedupKey, slice)));
+  const batchResults = await db.batch([...inserts, ...reads] as unknown as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+  const rows = (batchResults.slice(inserts.length) as ReceiptRow[][]).flat();
   const byKey = new Map(rows.map((r) => [r.dedupKey, r]));
 
   const results: ClaimResult[] = [];
@@ -106,9 +115,9 @@ export async function settleAll(d1: D1Database, settlements: readonly Settlement
 
 /** The receipt of a message, for the dead-letter consumer (attempts and errors). */
 export async function receiptOf(d1: D1Database, messageIds: readonly string[]): Promise<Map<string, ReceiptRow>> {
-  if (messageIds.length === 0) return new Map();
-  const rows = await drizzle(d1).select().from(messageReceipts).where(inArray(messageReceipts.messageId, [...messageIds]));
-  return new Map(rows.map((r) => [r.messageId, r]));
+  const db = drizzle(d1);
+  const slices = await Promise.all(chunks([...new Set(messageIds)], IN_LIST_MAX).map((slice) => db.select().from(messageReceipts).where(inArray(messageReceipts.messageId, slice))));
+  return new Map(slices.flat().map((r) => [r.messageId, r]));
 }
 
 /** Drops done receipts past the retention window (for a cron). Returns how many went. */
