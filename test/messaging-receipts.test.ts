@@ -41,6 +41,29 @@ describe("message receipts (effect once)", () => {
     expect(pair.map((p) => p.state)).toEqual(["claimed", "duplicate"]);
   });
 
+  it("claims and settles a full batch of 100 within D1's parameter limit", async () => {
+    const requests = Array.from({ length: 100 }, (_, i) => request(`full-${i}`));
+    const claims = await claimAll(env.DB, requests, 7_000);
+    expect(claims.every((c) => c.state === "claimed")).toBe(true);
+    await settleAll(
+      env.DB,
+      claims.map((c, i) => {
+        const key = { dedupKey: `full-${i}`, token: (c as { token: string }).token };
+        return i % 3 === 0 ? { ...key, outcome: "done" as const } : i % 3 === 1 ? { ...key, outcome: "released" as const } : { ...key, outcome: "failed" as const, error: `e${i}` };
+      }),
+      7_001,
+    );
+    const counts = await env.DB.prepare("SELECT status, attempts, count(*) AS n FROM message_receipts WHERE dedup_key LIKE 'full-%' GROUP BY status, attempts ORDER BY status, attempts").all();
+    expect(counts.results).toEqual([
+      { status: "done", attempts: 1, n: 34 },
+      { status: "failed", attempts: 0, n: 33 },
+      { status: "failed", attempts: 1, n: 33 },
+    ]);
+    const again = await claimAll(env.DB, requests, 7_002);
+    expect(again.filter((c) => c.state === "duplicate")).toHaveLength(34);
+    expect(again.filter((c) => c.state === "claimed")).toHaveLength(66);
+  });
+
   it("prunes only done receipts past the retention window", async () => {
     const now = 50 * RECEIPT_RETENTION_MS;
     const old = now - RECEIPT_RETENTION_MS - 1;

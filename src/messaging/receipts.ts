@@ -18,6 +18,7 @@ export const CLAIM_LEASE_MS = 6 * 60_000;
 export const RECEIPT_RETENTION_MS = 7 * 24 * 3600_000;
 
 /** D1 binds at most 100 parameters per statement. */
+const PARAMS_MAX = 99;
 const IN_LIST_MAX = 90;
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
@@ -48,11 +49,23 @@ export async function claimAll(d1: D1Database, requests: readonly ClaimRequest[]
   if (requests.length === 0) return [];
   const db = drizzle(d1);
   const tokens = requests.map(() => crypto.randomUUID());
-  const inserts = requests.map((r, i) =>
-    db
-      .insert(messageReceipts)
-      .values({ dedupKey: r.dedupKey, messageId: r.messageId, target: r.target, status: "claimed", claimToken: tokens[i]!, claimedAt: now, updatedAt: now })
-      .onConflictDoNothing(),
+  const rowsToInsert = requests.map((r, i) => ({
+    dedupKey: r.dedupKey,
+    messageId: r.messageId,
+    target: r.target,
+    status: "claimed" as const,
+    claimToken: tokens[i]!,
+    claimedAt: now,
+    attempts: 1,
+    firstError: null,
+    lastError: null,
+    doneAt: null,
+    updatedAt: now,
+  }));
+  // Multi-row insert-or-ignore (each row conflicts on its own), sliced under the parameter limit:
+  // few statements per batch, which also keeps a batch of 100 well inside D1's per-invocation query limit.
+  const inserts = chunks(rowsToInsert, Math.floor(PARAMS_MAX / Object.keys(rowsToInsert[0]!).length)).map((slice) =>
+    db.insert(messageReceipts).values(slice).onConflictDoNothing(),
   );
   const keys = [...new Set(requests.map((r) => r.dedupKey))];
   // One round trip: the reads run in the same batch, after the inserts (in-lists sliced under D1's 100-parameter limit).
@@ -98,18 +111,29 @@ export type Settlement = { dedupKey: string; token: string } & ({ outcome: "done
 export async function settleAll(d1: D1Database, settlements: readonly Settlement[], now = Date.now()): Promise<void> {
   if (settlements.length === 0) return;
   const db = drizzle(d1);
-  const updates = settlements.map((s) => {
-    const holder = and(eq(messageReceipts.dedupKey, s.dedupKey), eq(messageReceipts.claimToken, s.token));
-    if (s.outcome === "done") return db.update(messageReceipts).set({ status: "done", doneAt: now, updatedAt: now }).where(holder);
-    if (s.outcome === "released") {
-      // Put back without counting as a failure (deferred for an open breaker).
-      return db.update(messageReceipts).set({ status: "failed", attempts: sql`${messageReceipts.attempts} - 1`, updatedAt: now }).where(holder);
-    }
-    return db
-      .update(messageReceipts)
-      .set({ status: "failed", firstError: sql`coalesce(${messageReceipts.firstError}, ${s.error})`, lastError: s.error, updatedAt: now })
-      .where(holder);
-  });
+  // Tokens are unique per claim, so "key in K and token in T" matches exactly the claims we hold.
+  const holders = (list: readonly Settlement[]) =>
+    // Two parameters per claim, leaving room for the SET clause's own.
+    chunks(list, Math.floor((PARAMS_MAX - 5) / 2)).map((slice) =>
+      and(inArray(messageReceipts.dedupKey, slice.map((s) => s.dedupKey)), inArray(messageReceipts.claimToken, slice.map((s) => s.token)))!,
+    );
+  const done = settlements.filter((s) => s.outcome === "done");
+  // Released: put back without counting as a failure (deferred for an open breaker).
+  const released = settlements.filter((s) => s.outcome === "released");
+  const updates = [
+    ...holders(done).map((where) => db.update(messageReceipts).set({ status: "done", doneAt: now, updatedAt: now }).where(where)),
+    ...holders(released).map((where) => db.update(messageReceipts).set({ status: "failed", attempts: sql`${messageReceipts.attempts} - 1`, updatedAt: now }).where(where)),
+    ...settlements.flatMap((s) =>
+      s.outcome === "failed"
+        ? [
+            db
+              .update(messageReceipts)
+              .set({ status: "failed", firstError: sql`coalesce(${messageReceipts.firstError}, ${s.error})`, lastError: s.error, updatedAt: now })
+              .where(and(eq(messageReceipts.dedupKey, s.dedupKey), eq(messageReceipts.claimToken, s.token))),
+          ]
+        : [],
+    ),
+  ];
   await db.batch(updates as unknown as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
 }
 
