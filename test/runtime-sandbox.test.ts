@@ -205,4 +205,14 @@ describe("escape attempts are contained", () => {
     const r = await run("uncaught-model", agent("return await ctx.model({ prompt: 'hi' });"), {}, { permissions: { network: [], models: ["sandbox-denied"], maxTokensPerRun: 100 } });
     expect(r.error).toMatchObject({ code: "bedrock_error", type: "/problems/bedrock-access-denied-exception" });
   });
+
+  it("gets nothing from the host once its run is over", async () => {
+    const permissions = { network: [], models: ["after-run-model"], maxTokensPerRun: 100 };
+    const r = await run("zombie", agent("setTimeout(() => { ctx.model({ prompt: 'late call' }).catch(() => {}); ctx.log('late log'); }, 20); ctx.log('on time'); return 'done';"), {}, { permissions });
+    expect(r.output).toBe("done");
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const seen = (await (await fetch(`${fixture}/__control/requests?id=after-run-model`)).json()) as unknown[];
+    expect(seen).toEqual([]);
+    expect((await getRun(env.DB, r.runId)).logs).toEqual(["on time"]);
+  });
 });
