@@ -79,6 +79,12 @@ describe("limits", () => {
     expect(r.durationMs).toBeLessThan(5_000);
   });
 
+  it("returns and records output just under 256 KB", async () => {
+    const r = await run("big-ok", agent("return 'y'.repeat(250 * 1024);"));
+    expect(r.status).toBe("succeeded");
+    expect((await getRun(env.DB, r.runId)).output).toHaveLength(250 * 1024);
+  });
+
   it("refuses output over 256 KB", async () => {
     const r = await run("big", agent("return 'x'.repeat(300 * 1024);"));
     expect(r).toMatchObject({ status: "failed", error: { code: "agent_output_too_large" }, limitViolation: true });
