@@ -32,12 +32,6 @@ export type SandboxReply =
   | { ok: true; json: string; isolate: string }
   | { ok: false; kind: "threw" | "timeout" | "bad_output" | "too_large" | "bad_module"; message: string; isolate: string };
 
-/** What the host passes as the second RPC argument: an RpcTarget whose methods become ctx.model and ctx.log. */
-export interface SandboxHost {
-  model(request: unknown): Promise<unknown>;
-  log(entries: string[]): void;
-}
-
 const stateModule = `
 const now = Date.now;
 const stringify = JSON.stringify;
