@@ -29,6 +29,7 @@ export const errorCodes = {
   unavailable: { status: 503, title: "Service unavailable" },
   budget_exceeded: { status: 422, title: "Evolution budget exceeded" },
   not_evolvable: { status: 422, title: "Agent has no evolution policy" },
+  workflow_invalid: { status: 422, title: "Invalid workflow" },
   messaging_not_configured: { status: 503, title: "Messaging is not configured" },
 } as const satisfies Record<string, { status: number; title: string }>;
 

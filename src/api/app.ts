@@ -13,6 +13,8 @@ import { suitesRouter } from "./suites";
 import { docsPage } from "./docs";
 import { healthRouter } from "./health";
 import { keysRouter } from "./keys";
+import { isTokenStreamRequest, squadsRouter } from "./squads";
+import { workflowsRouter } from "./workflows";
 import { requireAuth } from "./middleware/auth";
 import { rateLimit } from "./middleware/rate-limit";
 import { problemResponse, renderError } from "./problem";
@@ -42,7 +44,8 @@ export function buildApp() {
     }),
   );
 
-  app.use("/api/v1/*", async (c, next) => (PUBLIC_PATHS.has(c.req.path) ? next() : requireAuth(c, next)));
+  // Browsers open squad streams with ?token= (no headers on WebSocket); the squad verifies that token itself.
+  app.use("/api/v1/*", async (c, next) => (PUBLIC_PATHS.has(c.req.path) || isTokenStreamRequest(c) ? next() : requireAuth(c, next)));
   // After auth, so each credential has its own bucket.
   app.use("/api/v1/*", async (c, next) => (PUBLIC_PATHS.has(c.req.path) ? next() : rateLimit(c, next)));
 
@@ -56,6 +59,8 @@ export function buildApp() {
   v1.route("/dead-letters", deadLettersRouter);
   v1.route("/topics", topicsRouter);
   v1.route("/keys", keysRouter);
+  v1.route("/squads", squadsRouter);
+  v1.route("/workflows", workflowsRouter);
   // Full paths (/suites, /agents/{id}/evolution, /evolution/...) after agentsRouter, whose routes they do not overlap.
   v1.route("/", suitesRouter);
   v1.route("/", evolutionRouter);

@@ -15,7 +15,7 @@ const invalid = (detail: string, step: string | undefined, errors: FieldError[],
   new AppError("workflow_invalid", detail, { ...(step !== undefined ? { step } : {}), errors, ...extra });
 
 /** Finds one cycle among `nodes` (each with at least one unresolved dependency inside `nodes`): [a, b, …, a]. */
-function findCycle(nodes: ReadonlySet<string>, deps: ReadonlyMap<string, readonly string[]>): string[] {
+function findCycle(nodes: ReadonlySet<string>, deps: ReadonlyMap<string, readonly string[]>, order: ReadonlyMap<string, number>): string[] {
   // Walk dependency edges from any remaining node; every remaining node has a remaining dependency, so the walk must revisit.
   const start = nodes.values().next().value as string;
   const indexOnPath = new Map<string, number>();
@@ -26,9 +26,12 @@ function findCycle(nodes: ReadonlySet<string>, deps: ReadonlyMap<string, readonl
     path.push(node);
     node = deps.get(node)!.find((d) => nodes.has(d))!;
   }
-  // path runs against the arrows (step -> its dependency); report it in execution order.
+  // path runs against the arrows (step -> its dependency); report it in execution order,
+  // starting from the step defined first so the answer is stable.
   const cycle = path.slice(indexOnPath.get(node)!).reverse();
-  return [...cycle, cycle[0]!];
+  const first = cycle.reduce((best, id, i) => (order.get(id)! < order.get(cycle[best]!)! ? i : best), 0);
+  const rotated = [...cycle.slice(first), ...cycle.slice(0, first)];
+  return [...rotated, rotated[0]!];
 }
 
 /**
@@ -86,7 +89,7 @@ export function planWorkflow(wf: Workflow): Plan {
   }
   if (order.length < steps.length) {
     const stuck = new Set(steps.map((s) => s.id).filter((id) => remaining.get(id)! > 0));
-    const cycle = findCycle(stuck, deps);
+    const cycle = findCycle(stuck, deps, indexOf);
     const at = indexOf.get(cycle[0]!)!;
     throw invalid(`Step ${cycle[0]} is in a dependency cycle: ${cycle.join(" -> ")}.`, cycle[0], [{ path: `steps.${at}.dependsOn`, message: `cycle ${cycle.join(" -> ")}` }], {
       cycle,

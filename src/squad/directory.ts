@@ -1,0 +1,85 @@
+import { and, asc, eq, gt, or } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { AppError } from "../errors";
+import { decodeCursor, encodeCursor, type Page } from "../registry/cursor";
+import type { SquadConfig } from "./config";
+import { squads, type SquadRow } from "./schema";
+
+/** The D1 listing of squads; each squad's Durable Object holds its live state. */
+const db = (d1: D1Database) => drizzle(d1);
+
+export interface SquadView {
+  id: string;
+  name: string;
+  description: string;
+  members: SquadConfig["members"];
+  policy: SquadConfig["policy"];
+  createdAt: string;
+  updatedAt: string;
+  createdBy: string;
+}
+
+export const squadView = (r: SquadRow): SquadView => ({
+  id: r.id,
+  name: r.name,
+  description: r.description,
+  members: r.members,
+  policy: r.policy,
+  createdAt: new Date(r.createdAt).toISOString(),
+  updatedAt: new Date(r.updatedAt).toISOString(),
+  createdBy: r.createdBy,
+});
+
+export async function insertSquad(d1: D1Database, id: string, config: SquadConfig, actor: string): Promise<SquadRow> {
+  const now = Date.now();
+  const row: SquadRow = { id, name: config.name, description: config.description, members: config.members, policy: config.policy, createdAt: now, updatedAt: now, createdBy: actor };
+  await db(d1).insert(squads).values(row);
+  return row;
+}
+
+export async function findSquad(d1: D1Database, id: string): Promise<SquadRow> {
+  const [row] = await db(d1).select().from(squads).where(eq(squads.id, id)).limit(1);
+  if (!row) throw new AppError("not_found", `No squad ${id}.`);
+  return row;
+}
+
+export async function updateSquad(d1: D1Database, row: SquadRow, config: SquadConfig): Promise<SquadRow> {
+  const next = { ...row, name: config.name, description: config.description, members: config.members, policy: config.policy, updatedAt: Date.now() };
+  await db(d1)
+    .update(squads)
+    .set({ name: next.name, description: next.description, members: next.members, policy: next.policy, updatedAt: next.updatedAt })
+    .where(eq(squads.id, row.id));
+  return next;
+}
+
+export async function deleteSquad(d1: D1Database, id: string): Promise<void> {
+  await db(d1).delete(squads).where(eq(squads.id, id));
+}
+
+export async function listSquads(d1: D1Database, query: { limit: number; cursor?: string }): Promise<Page<SquadView>> {
+  const filters = [];
+  if (query.cursor) {
+    const [createdAt, id] = decodeCursor(query.cursor, ["number", "string"]) as [number, string];
+    filters.push(or(gt(squads.createdAt, createdAt), and(eq(squads.createdAt, createdAt), gt(squads.id, id))));
+  }
+  const rows = await db(d1)
+    .select()
+    .from(squads)
+    .where(and(...filters))
+    .orderBy(asc(squads.createdAt), asc(squads.id))
+    .limit(query.limit + 1);
+  const page = rows.slice(0, query.limit);
+  const last = page[page.length - 1];
+  return { items: page.map(squadView), nextCursor: rows.length > query.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+}
+
+/** The squad's Durable Object stub; every squad id is `sqd_…`. */
+export function squadStub(env: { SQUADS: DurableObjectNamespace<import("./squad").Squad> }, id: string) {
+  if (!/^sqd_[0-9a-f]{28}$/.test(id)) throw new AppError("not_found", `No squad ${id}.`);
+  return env.SQUADS.get(env.SQUADS.idFromName(id));
+}
+
+/** Publishes an event into a squad's stream (for other areas, e.g. messaging topics). */
+export async function publishToSquad(env: { SQUADS: DurableObjectNamespace<import("./squad").Squad> }, squadId: string, type: string, data: unknown) {
+  return squadStub(env, squadId).publish(type, data);
+}
