@@ -1,5 +1,6 @@
 import type { Squad } from "./squad/squad";
 import type { RateLimiter } from "./auth/rate-limiter";
+import type { BucketDecision } from "./auth/token-bucket";
 import type { TopicStream } from "./messaging/stream";
 
 /** The one environment type: bindings, secrets and vars, as wrangler.toml and `wrangler secret put` define them. */
@@ -60,5 +61,6 @@ export interface Principal {
 
 export interface AppEnv {
   Bindings: Env;
-  Variables: { principal: Principal; requestId: string };
+  /** rateLimit: set by auth when the credential's check already took the rate-limit token (API keys). */
+  Variables: { principal: Principal; requestId: string; rateLimit?: BucketDecision };
 }

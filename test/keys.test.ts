@@ -1,5 +1,8 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { hashApiKey, keyObjectName } from "../src/auth/keys";
+import type { RateLimiter } from "../src/auth/rate-limiter";
 import { sha256Hex } from "../src/registry/canonical";
 import { api } from "./helpers";
 
@@ -59,6 +62,33 @@ describe("API key lifecycle", () => {
     expect(first).toEqual(expect.any(String));
     expect((await api("DELETE", `/api/v1/keys/${key.id}`)).status).toBe(204);
     expect((await api("GET", `/api/v1/keys/${key.id}`)).json.revokedAt).toBe(first);
+  });
+
+  it("the key's object caches its record, and revocation through the API is what invalidates it", async () => {
+    const { json: key } = await createKey({ name: "cached", scopes: ["agents:read"] });
+    expect((await api("GET", "/api/v1/agents", { token: key.key })).status).toBe(200);
+    // Revoked behind the API's back: the object still trusts its cached record...
+    await env.DB.prepare("update api_keys set revoked_at = ? where id = ?").bind(Date.now(), key.id).run();
+    expect((await api("GET", "/api/v1/agents", { token: key.key })).status).toBe(200);
+    // ...until it is told to forget, which is what DELETE /keys/{id} does after writing D1.
+    await env.RATE_LIMITER.getByName(keyObjectName(await hashApiKey(key.key))).forgetKey();
+    expect((await api("GET", "/api/v1/agents", { token: key.key })).status).toBe(401);
+  });
+
+  it("a D1 read in flight when the key is forgotten does not re-cache the old record", async () => {
+    const { json: key } = await createKey({ name: "racing", scopes: ["agents:read"] });
+    const hash = await hashApiKey(key.key);
+    const stub = env.RATE_LIMITER.getByName(keyObjectName(hash)) as unknown as DurableObjectStub;
+    const config = { capacity: 10, refillPerMinute: 60 };
+    const second = await runInDurableObject<DurableObject, unknown>(stub, async (instance) => {
+      const limiter = instance as unknown as RateLimiter;
+      const first = limiter.takeForKey(hash, config); // starts reading D1 (key active)
+      limiter.forgetKey(); // a revocation lands meanwhile
+      expect(await first).toMatchObject({ ok: true });
+      await env.DB.prepare("update api_keys set revoked_at = ? where id = ?").bind(Date.now(), key.id).run();
+      return limiter.takeForKey(hash, config);
+    });
+    expect(second).toEqual({ ok: false, reason: "API key revoked" });
   });
 
   it("a key can revoke itself when it holds keys:admin", async () => {

@@ -1,8 +1,9 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { rateLimitConfig, rateLimiterFor } from "../src/api/middleware/rate-limit";
-import { RateLimiter } from "../src/auth/rate-limiter";
+import { rateLimiterFor } from "../src/api/middleware/rate-limit";
+import { hashApiKey, keyObjectName } from "../src/auth/keys";
+import { RateLimiter, rateLimitConfig } from "../src/auth/rate-limiter";
 import { bucketConfigFromVars, refill, takeTokens, type BucketConfig, type BucketDecision, type BucketState } from "../src/auth/token-bucket";
 import { api } from "./helpers";
 
@@ -133,7 +134,8 @@ describe("rate limit middleware", () => {
     const other = await newKey("other");
     const limit = rateLimitConfig(env);
     // Empty the bucket in one weighted take rather than a million requests; the refill in the tests is 1/min.
-    await rateLimiterFor(env, `key:${drained.id}`).take(limit, limit.capacity);
+    // An API key's bucket lives in its key object, named by the key's hash.
+    await env.RATE_LIMITER.getByName(keyObjectName(await hashApiKey(drained.key))).take(limit, limit.capacity);
 
     const res = await api("GET", "/api/v1/agents", { token: drained.key });
     expect(res.status).toBe(429);

@@ -98,7 +98,7 @@ keysRouter.openapi(
     responses: { 204: { description: "Revoked" }, ...commonErrors, ...notFound },
   }),
   async (c) => {
-    await revokeApiKey(registryDb(c.env.DB), c.req.valid("param").id);
+    await revokeApiKey(c.env, c.req.valid("param").id);
     return c.body(null, 204);
   },
 );

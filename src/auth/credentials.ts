@@ -1,8 +1,9 @@
 import type { Env, Principal } from "../env";
-import { registryDb } from "../registry/store";
 import { looksLikeJwt, jwtConfig, verifyJwt } from "./jwt";
-import { API_KEY_PREFIX, authenticateApiKey } from "./keys";
-import { SCOPES } from "./scopes";
+import { API_KEY_PREFIX, hashApiKey, keyObjectName } from "./keys";
+import { rateLimitConfig } from "./rate-limiter";
+import { isScope, SCOPES } from "./scopes";
+import type { BucketDecision } from "./token-bucket";
 
 const encoder = new TextEncoder();
 
@@ -12,7 +13,11 @@ export async function secretEquals(a: string, b: string): Promise<boolean> {
   return crypto.subtle.timingSafeEqual(ha, hb);
 }
 
-export type AuthResult = { ok: true; principal: Principal } | { ok: false; reason: string };
+/**
+ * Who the caller is. For API keys the rate-limit token has already been taken in the same Durable Object call
+ * (`rateLimit`), so the rate-limit middleware does not call again.
+ */
+export type AuthResult = { ok: true; principal: Principal; rateLimit?: BucketDecision } | { ok: false; reason: string };
 
 const ADMIN: Principal = { id: "admin", scopes: new Set(SCOPES) };
 
@@ -22,7 +27,12 @@ const ADMIN: Principal = { id: "admin", scopes: new Set(SCOPES) };
  */
 export async function authenticate(env: Env, token: string): Promise<AuthResult> {
   if (env.ADMIN_API_KEY && (await secretEquals(token, env.ADMIN_API_KEY))) return { ok: true, principal: ADMIN };
-  if (token.startsWith(API_KEY_PREFIX)) return authenticateApiKey(registryDb(env.DB), token);
+  if (token.startsWith(API_KEY_PREFIX)) {
+    const hash = await hashApiKey(token);
+    const result = await env.RATE_LIMITER.getByName(keyObjectName(hash)).takeForKey(hash, rateLimitConfig(env));
+    if (!result.ok) return result;
+    return { ok: true, principal: { id: result.principalId, scopes: new Set(result.scopes.filter(isScope)) }, rateLimit: result.decision };
+  }
   if (looksLikeJwt(token)) return verifyJwt(token, jwtConfig(env));
   return { ok: false, reason: "unrecognised credential" };
 }

@@ -1,13 +1,13 @@
 import { and, asc, eq, gt, isNull } from "drizzle-orm";
 import { base64url } from "jose";
-import type { Principal } from "../env";
+import type { Env, Principal } from "../env";
 import { AppError } from "../errors";
 import { newId } from "../ids";
 import { sha256Hex } from "../registry/canonical";
 import { decodeCursor, encodeCursor, type Page } from "../registry/cursor";
 import { apiKeys } from "../registry/schema";
-import type { Db } from "../registry/store";
-import { isScope, type Scope } from "./scopes";
+import { registryDb, type Db } from "../registry/store";
+import type { Scope } from "./scopes";
 
 type ApiKeyRow = typeof apiKeys.$inferSelect;
 
@@ -42,7 +42,7 @@ const view = (row: ApiKeyRow): ApiKeyView => ({
 /** A fresh key and what is stored about it: only its SHA-256 and a short prefix. */
 export async function generateApiKey(): Promise<{ key: string; hash: string; prefix: string }> {
   const key = API_KEY_PREFIX + base64url.encode(crypto.getRandomValues(new Uint8Array(KEY_RANDOM_BYTES)));
-  return { key, hash: await sha256Hex(key), prefix: key.slice(0, SHOWN_PREFIX_LENGTH) };
+  return { key, hash: await hashApiKey(key), prefix: key.slice(0, SHOWN_PREFIX_LENGTH) };
 }
 
 /** Creates a key holding `scopes`; a creator can hand out only scopes it holds itself. */
@@ -91,29 +91,39 @@ export async function getApiKey(db: Db, id: string): Promise<ApiKeyView> {
   return view(row);
 }
 
-/** Revokes a key. Idempotent: revoking a revoked key keeps its first revocation time. */
-export async function revokeApiKey(db: Db, id: string, now = Date.now()): Promise<ApiKeyView> {
-  const [updated] = await db
-    .update(apiKeys)
-    .set({ revokedAt: now })
-    .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
-    .returning();
-  return updated ? view(updated) : getApiKey(db, id);
+/** The Durable Object that holds a key's record and rate-limit bucket, addressed by the key's hash (all a request knows). */
+export const keyObjectName = (hash: string) => `keyhash:${hash}`;
+
+export const hashApiKey = (token: string) => sha256Hex(token);
+
+export interface KeyRecord {
+  id: string;
+  scopes: string[];
+  revoked: boolean;
 }
 
-export type KeyCheck = { ok: true; principal: Principal } | { ok: false; reason: string };
-
-/**
- * Resolves a presented key by the hash of what was presented. Read from D1 on every request, with no
- * cache, so a revocation is in force for the very next request.
- */
-export async function authenticateApiKey(db: Db, token: string): Promise<KeyCheck> {
+/** The stored record for a presented key's hash, or undefined for a key that was never issued. */
+export async function findKeyByHash(db: Db, hash: string): Promise<KeyRecord | undefined> {
   const [row] = await db
     .select({ id: apiKeys.id, scopes: apiKeys.scopes, revokedAt: apiKeys.revokedAt })
     .from(apiKeys)
-    .where(eq(apiKeys.hash, await sha256Hex(token)))
+    .where(eq(apiKeys.hash, hash))
     .limit(1);
-  if (!row) return { ok: false, reason: "unknown API key" };
-  if (row.revokedAt !== null) return { ok: false, reason: "API key revoked" };
-  return { ok: true, principal: { id: `key:${row.id}`, scopes: new Set(row.scopes.filter(isScope)) } };
+  return row && { id: row.id, scopes: row.scopes, revoked: row.revokedAt !== null };
+}
+
+/**
+ * Revokes a key: marks it in D1, then tells the key's Durable Object to drop its cached record, so the very
+ * next request is refused. Idempotent (keeps the first revocation time), and a retry repeats the invalidation.
+ */
+export async function revokeApiKey(env: Env, id: string, now = Date.now()): Promise<ApiKeyView> {
+  const db = registryDb(env.DB);
+  await db
+    .update(apiKeys)
+    .set({ revokedAt: now })
+    .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)));
+  const [row] = await db.select().from(apiKeys).where(eq(apiKeys.id, id)).limit(1);
+  if (!row) throw new AppError("not_found", `No API key ${id}.`);
+  await env.RATE_LIMITER.getByName(keyObjectName(row.hash)).forgetKey();
+  return view(row);
 }

@@ -1,6 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { takeTokens, type BucketConfig, type BucketDecision, type BucketState } from "./token-bucket";
+import { registryDb } from "../registry/store";
+import { findKeyByHash, type KeyRecord } from "./keys";
+import { bucketConfigFromVars, takeTokens, type BucketConfig, type BucketDecision, type BucketState } from "./token-bucket";
 
 const BUCKET_KEY = "bucket";
 
@@ -13,14 +15,41 @@ const BUCKET_KEY = "bucket";
 export const FLUSH_DELAY_MS = 1_000;
 
 /**
- * Token bucket per credential, consistent across isolates because one object owns each bucket
- * (the middleware addresses it by principal id). The bucket lives in memory for speed and in
- * SQLite-backed storage so it survives eviction.
+ * How long an API key's record is trusted from memory. Revocation invalidates it at once (forgetKey); this
+ * bound only matters if that invalidation call itself failed.
+ */
+export const KEY_RECORD_TTL_MS = 60_000;
+
+/** What an API-key request gets from its key's object in one call: the key's verdict and, if valid, a token. */
+export type KeyTake = { ok: true; principalId: string; scopes: string[]; decision: BucketDecision } | { ok: false; reason: string };
+
+// Parsed once per isolate per distinct pair of vars, not per request.
+let cachedConfig: { capacity?: string; perMinute?: string; config: BucketConfig } | undefined;
+
+/** RATE_LIMIT_CAPACITY / RATE_LIMIT_PER_MINUTE as a bucket config (defaults 100 / 100). */
+export function rateLimitConfig(env: Env): BucketConfig {
+  const { RATE_LIMIT_CAPACITY: capacity, RATE_LIMIT_PER_MINUTE: perMinute } = env;
+  const cached = cachedConfig;
+  if (cached && cached.capacity === capacity && cached.perMinute === perMinute) return cached.config;
+  const config = bucketConfigFromVars(capacity, perMinute);
+  cachedConfig = { capacity, perMinute, config };
+  return config;
+}
+
+/**
+ * Token bucket per credential, consistent across isolates because one object owns each bucket: named by
+ * principal id for the admin key and JWTs, by key hash for API keys. The bucket lives in memory for speed and
+ * in SQLite-backed storage so it survives eviction. An API key's object also caches the key's D1 record, so an
+ * API-key request costs one call here instead of a D1 query plus a call.
  */
 export class RateLimiter extends DurableObject<Env> {
   #bucket: BucketState | undefined;
   #loaded = false;
   #dirty = false;
+  #key: { record: KeyRecord | undefined; loadedAt: number } | undefined;
+  #keyLoading: Promise<KeyRecord | undefined> | undefined;
+  /** Bumped by forgetKey, so a D1 read that started before a revocation cannot re-cache the old record. */
+  #keyGeneration = 0;
 
   /** Takes `cost` tokens under `config` (passed per call so a change of vars applies at once). */
   take(config: BucketConfig, cost = 1): BucketDecision {
@@ -38,6 +67,39 @@ export class RateLimiter extends DurableObject<Env> {
       }
     }
     return decision;
+  }
+
+  /** Checks the API key whose hash names this object and, if it is valid, takes a token from its bucket. */
+  async takeForKey(hash: string, config: BucketConfig): Promise<KeyTake> {
+    const record = await this.#keyRecord(hash);
+    if (!record) return { ok: false, reason: "unknown API key" };
+    if (record.revoked) return { ok: false, reason: "API key revoked" };
+    return { ok: true, principalId: `key:${record.id}`, scopes: record.scopes, decision: this.take(config) };
+  }
+
+  /** Drops the cached key record; the next request reads D1 again. Called on revocation. */
+  forgetKey(): void {
+    this.#key = undefined;
+    this.#keyLoading = undefined;
+    this.#keyGeneration++;
+  }
+
+  async #keyRecord(hash: string): Promise<KeyRecord | undefined> {
+    if (this.#key && Date.now() - this.#key.loadedAt < KEY_RECORD_TTL_MS) return this.#key.record;
+    if (!this.#keyLoading) {
+      const generation = this.#keyGeneration;
+      const loading = findKeyByHash(registryDb(this.env.DB), hash).finally(() => {
+        if (this.#keyLoading === loading) this.#keyLoading = undefined;
+      });
+      this.#keyLoading = loading;
+      void loading.then(
+        (record) => {
+          if (generation === this.#keyGeneration) this.#key = { record, loadedAt: Date.now() };
+        },
+        () => {},
+      );
+    }
+    return this.#keyLoading;
   }
 
   /** Writes the in-memory bucket. Idempotent; a no-op in an instance that has taken nothing since the last write. */

@@ -19,6 +19,7 @@ export const requireAuth = createMiddleware<AppEnv>(async (c, next) => {
     });
   }
   c.set("principal", result.principal);
+  if (result.rateLimit) c.set("rateLimit", result.rateLimit);
   await next();
 });
 

@@ -1,21 +1,10 @@
 import { createMiddleware } from "hono/factory";
-import { bucketConfigFromVars, type BucketConfig, type BucketDecision } from "../../auth/token-bucket";
+import { rateLimitConfig } from "../../auth/rate-limiter";
+import type { BucketConfig, BucketDecision } from "../../auth/token-bucket";
 import type { AppEnv, Env } from "../../env";
 import { AppError } from "../../errors";
 
-// Parsed once per isolate per distinct pair of vars, not per request.
-let cachedConfig: { capacity?: string; perMinute?: string; config: BucketConfig } | undefined;
-
-export function rateLimitConfig(env: Env): BucketConfig {
-  const { RATE_LIMIT_CAPACITY: capacity, RATE_LIMIT_PER_MINUTE: perMinute } = env;
-  const cached = cachedConfig;
-  if (cached && cached.capacity === capacity && cached.perMinute === perMinute) return cached.config;
-  const config = bucketConfigFromVars(capacity, perMinute);
-  cachedConfig = { capacity, perMinute, config };
-  return config;
-}
-
-/** The bucket that rate-limits one principal. */
+/** The bucket that rate-limits one principal (API keys have theirs in their key object, see keyObjectName). */
 export const rateLimiterFor = (env: Env, principalId: string) => env.RATE_LIMITER.getByName(principalId);
 
 /** IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers), as most clients read them today. */
@@ -28,13 +17,13 @@ export function rateLimitHeaders(d: BucketDecision, config: BucketConfig): Recor
   };
 }
 
-/** One token per request from the caller's bucket, after authentication; a single Durable Object call. */
+/** One token per request from the caller's bucket, after authentication; a single Durable Object call (none more for API keys). */
 export const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
   // A route that authenticates by other means (e.g. a WebSocket with ?token=) has no principal here: nothing to charge.
   const principal = c.get("principal") as AppEnv["Variables"]["principal"] | undefined;
   if (!principal) return next();
   const config = rateLimitConfig(c.env);
-  const decision = await rateLimiterFor(c.env, principal.id).take(config);
+  const decision = c.get("rateLimit") ?? (await rateLimiterFor(c.env, principal.id).take(config));
   const headers = rateLimitHeaders(decision, config);
   if (!decision.allowed) {
     throw new AppError("rate_limited", `Rate limit of ${config.capacity} requests (refilling ${config.refillPerMinute}/min) reached; retry in ${decision.retryAfterSeconds} s.`, {
