@@ -24,7 +24,7 @@ export const squadsRouter = newRouter();
 const STREAM_PATH = /^\/api\/v1\/squads\/[^/]+\/stream$/;
 
 /** A browser stream upgrade carrying ?token= instead of a bearer header; the squad verifies the token itself. */
-export const isTokenStreamRequest = (c: Context<AppEnv>) => STREAM_PATH.test(c.req.path) && c.req.query("token") !== undefined && !c.req.header("authorization");
+export const isTokenStreamRequest = (c: Context<AppEnv>) => c.req.method === "GET" && STREAM_PATH.test(c.req.path) && c.req.query("token") !== undefined && !c.req.header("authorization");
 
 squadsRouter.use("*", async (c, next) => {
   if (isTokenStreamRequest(c)) return next();

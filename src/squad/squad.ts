@@ -700,7 +700,8 @@ export class Squad extends DurableObject<Env> {
     const run = this.store.getRun(runId);
     if (!run || run.status !== "running") return;
     const { wf, plan } = this.planFor(runId, run.definition);
-    const policy = this.requireMeta().config.policy;
+    // No requireMeta here: recovery may settle steps of a squad deleted while they ran.
+    const defaultRetries = this.store.meta()?.config.policy.retries ?? 0;
     const steps = this.store.steps(runId);
     const decision = advance(wf, plan, { input: run.input, steps: Object.fromEntries(steps.map((s) => [s.stepId, { status: s.status, output: s.output, error: s.error }])) });
     const byId = new Map(wf.steps.map((s) => [s.id, s]));
@@ -716,7 +717,7 @@ export class Squad extends DurableObject<Env> {
         input,
         priority: run.priority,
         deadline: null,
-        retries: step.retries ?? policy.retries,
+        retries: step.retries ?? defaultRetries,
         timeoutMs: step.timeoutMs ?? null,
         consensus: step.consensus ?? null,
         actor: run.actor,
