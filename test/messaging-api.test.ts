@@ -68,10 +68,11 @@ describe("POST /api/v1/messages", () => {
     const cases: [unknown, number, string?][] = [
       [{ to: { agent: "msg-echo" }, priority: 10, payload: 1 }, 422, "priority"],
       [{ to: { agent: "msg-echo" }, kind: "task", payload: 1 }, 422, "kind"],
-      [{ to: { squad: "sqd_abc" }, payload: { input: 1 } }, 422, "payload.capability"],
+      [{ to: { squad: "sqd_0190000000000000000000000001" }, payload: { input: 1 } }, 422, "payload.capability"],
       [{ to: { squad: "not-a-squad" }, payload: {} }, 422, "to"],
       [{ to: { topic: "t" }, payload: { data: 1 } }, 422, "payload.type"],
       [{ to: { agent: "nope-not-registered" }, payload: 1 }, 404],
+      [{ to: { squad: "sqd_0190000000000000000000000001" }, payload: { capability: "echo", input: 1 } }, 404],
       [{ to: { agent: "msg-echo", topic: "t" }, payload: 1 }, 422],
       [{ to: { agent: "msg-echo" }, payload: 1, expiresInMs: 0 }, 422, "expiresInMs"],
     ];

@@ -5,6 +5,7 @@ import { matchesEventType } from "../src/messaging/subscriptions";
 import { verifySignature } from "../src/messaging/webhooks";
 import { ADMIN_KEY, api } from "./helpers";
 import { hmacHex, waitFor, webhookReceiver } from "./messaging-helpers";
+import { createSquad, echoAgent, register } from "./squad-helpers";
 
 let receiver: ReturnType<typeof webhookReceiver> | undefined;
 afterEach(() => receiver?.restore());
@@ -51,8 +52,12 @@ describe("event bus: topics, subscriptions, signed webhooks", () => {
   });
 
   it("lists and deletes subscriptions; conflicts and bad input are problems", async () => {
+    await register(echoAgent("topics-echo"));
+    const squad = await createSquad({ members: [{ agent: "topics-echo" }] });
     const a = await api("POST", "/api/v1/topics/list-me/subscriptions", { body: { type: "webhook", url: "https://hooks.test/a" } });
-    const b = await api("POST", "/api/v1/topics/list-me/subscriptions", { body: { type: "squad", squad: "sqd_abc123", task: { capability: "echo" } } });
+    const b = await api("POST", "/api/v1/topics/list-me/subscriptions", { body: { type: "squad", squad, task: { capability: "echo" } } });
+    const unknownSquad = await api("POST", "/api/v1/topics/list-me/subscriptions", { body: { type: "squad", squad: "sqd_0190000000000000000000000002", task: { capability: "echo" } } });
+    expect(unknownSquad.status).toBe(404);
     expect([a.status, b.status]).toEqual([201, 201]);
     expect(b.json.secret).toBeUndefined();
     const again = await api("POST", "/api/v1/topics/list-me/subscriptions", { body: { type: "webhook", url: "https://hooks.test/a" } });

@@ -5,6 +5,7 @@ import { KINDS } from "../messaging/envelope";
 import { eventSchema } from "../messaging/events";
 import { MAX_BATCH, type MessageDraft, sendMessages } from "../messaging/producer";
 import { registryDb, resolveAgentRef } from "../registry/store";
+import { findSquad } from "../squad/directory";
 import { taskRequestSchema } from "../squad/task";
 import { newRouter } from "./factory";
 import { requireScope } from "./middleware/auth";
@@ -14,7 +15,7 @@ const notConfigured = { 503: { description: "Messaging is not configured (MESSAG
 
 const targetSchema = z
   .union([
-    z.object({ squad: z.string().regex(/^sqd_[0-9a-z]+$/, "must be a squad id (sqd_…)") }).strict(),
+    z.object({ squad: z.string().regex(/^sqd_[0-9a-f]{28}$/, "must be a squad id (sqd_…)") }).strict(),
     z.object({ agent: z.string().min(1).max(100).openapi({ description: 'Agent ref: "name", "name@1.2.0" or "name#channel"' }) }).strict(),
     z.object({ topic: z.string().regex(TOPIC_PATTERN, "must be a lowercase topic name") }).strict(),
   ])
@@ -53,7 +54,9 @@ async function draftOf(env: Parameters<typeof sendMessages>[0], m: MessageReques
       });
     }
   }
+  // Unknown targets are refused here, not dead-lettered later.
   if ("agent" in to) await resolveAgentRef(registryDb(env.DB), to.agent);
+  if ("squad" in to) await findSquad(env.DB, to.squad);
   return { to, priority: m.priority, payload: m.payload, actor, idempotencyKey: m.idempotencyKey, expiresInMs: m.expiresInMs };
 }
 

@@ -1,6 +1,7 @@
 import type { Env } from "../env";
-import { AppError, type Outcome } from "../errors";
+import { AppError } from "../errors";
 import { executeAgent } from "../runtime/execute";
+import { squadStub } from "../squad/directory";
 import type { TaskRequest } from "../squad/task";
 import { parseTarget, kindFor } from "./address";
 import type { Envelope, Sealed } from "./envelope";
@@ -54,15 +55,9 @@ export const deliver: Deliver = async (env, d) => {
   }
 };
 
-/** Squad RPC as the cross-area contract names it. */
-interface SquadTasks {
-  submitTask(body: TaskRequest, opts?: { idempotencyKey?: string; actor?: string }): Promise<Outcome<{ taskId: string; duplicate: boolean }>>;
-}
-
 async function submitToSquad(env: Env, squadId: string, task: TaskRequest, dedupKey: string, actor: string): Promise<EffectResult> {
-  const stub = env.SQUADS.get(env.SQUADS.idFromName(squadId)) as unknown as SquadTasks;
   // The squad dedupes tasks by this key too, which closes the window between effect and receipt.
-  const outcome = await stub.submitTask(task, { idempotencyKey: dedupKey, actor });
+  const outcome = await squadStub(env, squadId).submitTask(task, { idempotencyKey: dedupKey, actor });
   if (outcome.ok) return { ok: true };
   return { ok: false, retry: !PERMANENT_CODES.has(outcome.code), circuitOpen: outcome.code === "circuit_open", error: `${outcome.code}: ${outcome.detail}` };
 }

@@ -5,6 +5,7 @@ import type { Env } from "../env";
 import { AppError } from "../errors";
 import { newId } from "../ids";
 import { decodeCursor, encodeCursor, type Page } from "../registry/cursor";
+import { findSquad } from "../squad/directory";
 import { encodeBase64, keyRing, KeyRingError, sealSecret } from "./envelope";
 import { subscriptions, type SubscriptionRow } from "./schema";
 
@@ -35,7 +36,7 @@ export const subscriptionRequestSchema = z
     z
       .object({
         type: z.literal("squad"),
-        squad: z.string().regex(/^sqd_[0-9a-z]+$/, "must be a squad id (sqd_…)"),
+        squad: z.string().regex(/^sqd_[0-9a-f]{28}$/, "must be a squad id (sqd_…)"),
         task: taskTemplateSchema,
         eventTypes: z.array(eventTypePattern).max(50).default([]),
       })
@@ -84,6 +85,8 @@ export function matchesEventType(patterns: readonly string[], type: string): boo
 
 /** Creates a subscription. Webhooks get a signing secret, returned here once and stored sealed. */
 export async function createSubscription(env: Env, topic: string, req: SubscriptionRequest, actor: string, now = Date.now()) {
+  // A squad that does not exist is refused now rather than dead-lettering every event later.
+  if (req.type === "squad") await findSquad(env.DB, req.squad);
   const id = newId("sub", now);
   const target = req.type === "webhook" ? req.url : req.type === "squad" ? req.squad : id;
   let secret: string | undefined;
