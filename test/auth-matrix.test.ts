@@ -45,6 +45,7 @@ describe("no or bad credentials → 401 with WWW-Authenticate", () => {
 
   it.each([
     ["an unknown tdk_ key", "tdk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", /unknown API key/],
+    ["a tdk_ key of the wrong shape", "tdk_short", /malformed API key/],
     ["a wrong admin key", "test-admin-kez", /unrecognised credential/],
     ["the admin key with a suffix", `${env.ADMIN_API_KEY}x`, /unrecognised credential/],
   ])("%s", async (_name, token, reason) => {

@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { hashApiKey, keyObjectName } from "../src/auth/keys";
+import { API_KEY_SHAPE, hashApiKey, keyObjectName } from "../src/auth/keys";
 import type { RateLimiter } from "../src/auth/rate-limiter";
 import { sha256Hex } from "../src/registry/canonical";
 import { api } from "./helpers";
@@ -19,6 +19,7 @@ describe("API key lifecycle", () => {
     expect(created).toMatchObject({ name: "ci", scopes: ["agents:read", "agents:write"], createdBy: "admin", revokedAt: null });
     expect(created.id).toMatch(/^key_/);
     // tdk_ + base64url of 32 random bytes (43 characters, no padding).
+    expect(created.key).toMatch(API_KEY_SHAPE);
     expect(created.key).toMatch(/^tdk_[A-Za-z0-9_-]{43}$/);
     expect(created.key.startsWith(created.prefix)).toBe(true);
     expect(created.prefix.length).toBeLessThan(created.key.length / 2);

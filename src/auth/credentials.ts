@@ -1,6 +1,6 @@
 import type { Env, Principal } from "../env";
 import { looksLikeJwt, jwtConfig, verifyJwt } from "./jwt";
-import { API_KEY_PREFIX, hashApiKey, keyObjectName } from "./keys";
+import { API_KEY_PREFIX, API_KEY_SHAPE, hashApiKey, keyObjectName } from "./keys";
 import { rateLimitConfig } from "./rate-limiter";
 import { isScope, SCOPES } from "./scopes";
 import type { BucketDecision } from "./token-bucket";
@@ -28,6 +28,8 @@ const ADMIN: Principal = { id: "admin", scopes: new Set(SCOPES) };
 export async function authenticate(env: Env, token: string): Promise<AuthResult> {
   if (env.ADMIN_API_KEY && (await secretEquals(token, env.ADMIN_API_KEY))) return { ok: true, principal: ADMIN };
   if (token.startsWith(API_KEY_PREFIX)) {
+    // Refuse what we could never have issued before spending a Durable Object and a D1 read on it.
+    if (!API_KEY_SHAPE.test(token)) return { ok: false, reason: "malformed API key" };
     const hash = await hashApiKey(token);
     const result = await env.RATE_LIMITER.getByName(keyObjectName(hash)).takeForKey(hash, rateLimitConfig(env));
     if (!result.ok) return result;

@@ -14,6 +14,8 @@ type ApiKeyRow = typeof apiKeys.$inferSelect;
 export const API_KEY_PREFIX = "tdk_";
 /** 32 random bytes = 256 bits: far beyond guessing, and enough that a plain SHA-256 (no slow KDF) is the right hash. */
 const KEY_RANDOM_BYTES = 32;
+/** tdk_ + base64url of KEY_RANDOM_BYTES, unpadded. */
+export const API_KEY_SHAPE = /^tdk_[A-Za-z0-9_-]{43}$/;
 /** How much of the key is kept in clear so a person can tell keys apart in a list. */
 const SHOWN_PREFIX_LENGTH = API_KEY_PREFIX.length + 6;
 
