@@ -1,4 +1,5 @@
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
+import { publishToSquad } from "../src/squad/directory";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_KEY, api } from "./helpers";
 import { createSquad, echoAgent, events, policy, register, submit, waitFor, waitTask } from "./squad-helpers";
@@ -106,6 +107,17 @@ describe("squad streams", () => {
     expect(res.status).toBe(401);
     // not an upgrade
     expect((await api("GET", `/api/v1/squads/${squad}/stream`)).status).toBe(400);
+  });
+
+  it("lets other areas publish into a squad's stream through its RPC", async () => {
+    const squad = await createSquad({ members: [{ agent: "echo-a" }], policy: policy() });
+    const client = await connect(`/api/v1/squads/${squad}/stream`);
+    const published = await publishToSquad(env, squad, "topic.message", { hello: 1 });
+    expect(published).toEqual({ ok: true, value: { seq: 1 } });
+    await until(client.messages, (m) => m.length === 1);
+    expect(client.messages[0]).toMatchObject({ type: "topic.message", seq: 1, squadId: squad, data: { hello: 1 } });
+    expect(await publishToSquad(env, squad, "Not A Type!", {})).toMatchObject({ ok: false, code: "validation_failed" });
+    client.ws!.close();
   });
 
   it("answers pings and replay requests over the socket, and rejects junk frames", async () => {

@@ -60,6 +60,18 @@ describe("workflow definitions", () => {
     expect((await api("GET", "/api/v1/workflows/never-stored")).status).toBe(404);
   });
 
+  it("validates a 1,000-step DAG through the API and refuses 1,001", async () => {
+    const steps = Array.from({ length: 1000 }, (_, i) => ({ id: `s${i}`, capability: "echo", dependsOn: i === 0 ? [] : [`s${Math.floor((i - 1) / 2)}`] }));
+    const res = await api("POST", "/api/v1/workflows/validate", { body: { name: "big", steps } });
+    expect(res.status).toBe(200);
+    expect(res.json.stepCount).toBe(1000);
+    expect(res.json.levels.flat()).toHaveLength(1000);
+    expect(res.json.levels[1]).toEqual(["s1", "s2"]);
+    const tooMany = await api("POST", "/api/v1/workflows/validate", { body: { name: "big", steps: [...steps, { id: "extra", capability: "echo" }] } });
+    expect(tooMany.status).toBe(422);
+    expect(tooMany.json).toMatchObject({ type: "/problems/workflow-invalid", errors: [{ path: "steps" }] });
+  });
+
   it("answers problem+json naming the step for cycles, references and bad YAML", async () => {
     const cycle = await api("POST", "/api/v1/workflows", {
       body: { name: "loop", steps: [{ id: "a", capability: "echo", dependsOn: ["c"] }, { id: "b", capability: "echo", dependsOn: ["a"] }, { id: "c", capability: "echo", dependsOn: ["b"] }] },
