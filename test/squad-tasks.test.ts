@@ -2,10 +2,10 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { api } from "./helpers";
-import { constAgent, createSquad, echoAgent, events, failingAgent, policy, register, submit, waitFor, waitTask } from "./squad-helpers";
+import { constAgent, createSquad, echoAgent, events, failingAgent, policy, register, slowAgent, submit, waitFor, waitTask } from "./squad-helpers";
 
 beforeAll(async () => {
-  await register(echoAgent("echo-a"), echoAgent("echo-b"), failingAgent("broken"), constAgent("yes-1", { v: "yes" }), constAgent("yes-2", { v: "yes" }), constAgent("no-1", { v: "no" }));
+  await register(echoAgent("echo-a"), echoAgent("echo-b"), failingAgent("broken"), constAgent("yes-1", { v: "yes" }), constAgent("yes-2", { v: "yes" }), constAgent("no-1", { v: "no" }), slowAgent("sleepy", 3000, ["echo"]));
 });
 
 describe("squad lifecycle", () => {
@@ -152,6 +152,13 @@ describe("failover and retries", () => {
     const next = await waitTask(squad, await submit(squad, { capability: "echo", input: "y" }));
     expect(next).toMatchObject({ status: "completed", attempts: 1, member: "echo-a#live" });
     expect((await api("GET", `/api/v1/squads/${squad}`)).json.stats.members[0]).toMatchObject({ member: "broken#live", breaker: "open" });
+  });
+
+  it("fails over when an attempt times out", async () => {
+    const squad = await createSquad({ members: [{ agent: "sleepy" }, { agent: "echo-a" }], policy: policy({ taskTimeoutMs: 200, breakerThreshold: 100 }) });
+    const taskId = await submit(squad, { capability: "echo", input: "late" });
+    expect(await waitTask(squad, taskId)).toMatchObject({ status: "completed", attempts: 2, member: "echo-a#live", output: "late" });
+    expect((await events(squad)).find((e) => e.type === "task.retried")?.data).toMatchObject({ from: "sleepy#live", reason: "agent_timeout" });
   });
 
   it("retries in rounds with backoff, then fails with the last error", async () => {
