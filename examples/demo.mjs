@@ -73,8 +73,14 @@ async function main() {
     console.log(`run ${n} (${runId})            best   median  worst   (training score)`);
     let shown = 0;
     let run;
+    let lastProgress = Date.now();
     for (;;) {
       run = await must("GET", `/evolution/runs/${runId}`);
+      if (shown < run.generationStats.length) lastProgress = Date.now();
+      if (Date.now() - lastProgress > 180_000) {
+        console.log("  no progress for 3 minutes: the run goes on in the background (the cron resumes stalled runs); see GET /api/v1/evolution/runs/" + runId);
+        break;
+      }
       for (; shown < run.generationStats.length; shown++) {
         const g = run.generationStats[shown];
         console.log(`  generation ${String(g.generation).padEnd(3)}          ${pct(g.best)}  ${pct(g.median)}  ${pct(g.worst)}   ${g.evaluated} evaluated`);
@@ -82,6 +88,7 @@ async function main() {
       if (run.status === "completed" || run.status === "failed") break;
       await sleep(1000);
     }
+    if (run.status !== "completed" && run.status !== "failed") continue;
     if (run.status === "failed") {
       console.log(`  run failed: ${run.error}`);
       continue;
