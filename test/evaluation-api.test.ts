@@ -2,9 +2,10 @@ import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import type { Env } from "../src/env";
 import { runSuite } from "../src/evaluation/evaluate";
+import { runPendingEvaluation } from "../src/evaluation/pending";
 import { bedrockJudge, sandboxRunner } from "../src/evaluation/runner";
 import { agentSpecSchema } from "../src/registry/spec";
-import { agentCode, specJson, suiteJson } from "./evolution-helpers";
+import { agentCode, eventually, specJson, suiteJson } from "./evolution-helpers";
 import { api, codeSpec } from "./helpers";
 
 const fixture = inject("bedrockUrl");
@@ -65,6 +66,36 @@ describe("suites", () => {
     ]);
     expect(history[0].pValue).toBeLessThan(0.05);
     expect((await api("POST", "/api/v1/agents/sentiment/versions/9.9.9/evaluate")).status).toBe(404);
+  });
+});
+
+describe("long suites", () => {
+  it("are evaluated on the queue: 202 with a Location to poll until completed", async () => {
+    const queued = await api("POST", "/api/v1/agents/sentiment/versions/1.0.1/evaluate", { body: { suite: "reviews", async: true } });
+    expect(queued.status).toBe(202);
+    expect(queued.json).toMatchObject({ status: "running", version: "1.0.1", total: 120, score: 0 });
+    expect(queued.headers.get("location")).toBe(`/api/v1/evaluations/${queued.json.id}`);
+    const done = await eventually(async () => {
+      const r = await api("GET", `/api/v1/evaluations/${queued.json.id}`);
+      return r.json.status !== "running" && r.json;
+    }, 30_000, "queued evaluation");
+    expect(done.status).toBe("completed");
+    expect(done.cases).toHaveLength(120);
+    const sync = (await api("GET", "/api/v1/agents/sentiment/scores")).json.items.find((h: any) => h.version === "1.0.1" && h.id !== done.id);
+    expect(done.score).toBe(sync.score); // same version, same suite, same score
+    expect(done.passed).toBe(sync.passed);
+  });
+
+  it("completes once however many deliveries race", async () => {
+    const queued = await api("POST", "/api/v1/agents/sentiment/versions/1.0.0/evaluate", { body: { async: true } });
+    await Promise.all([runPendingEvaluation(env, queued.json.id), runPendingEvaluation(env, queued.json.id), runPendingEvaluation(env, queued.json.id)]);
+    const done = await eventually(async () => {
+      const r = await api("GET", `/api/v1/evaluations/${queued.json.id}`);
+      return r.json.status !== "running" && r.json;
+    }, 30_000, "queued evaluation");
+    expect(done).toMatchObject({ status: "completed", score: 0.5, error: null });
+    expect(done.cases).toHaveLength(120);
+    expect(new Set(done.cases.map((c: any) => c.caseId)).size).toBe(120);
   });
 });
 

@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { runSuite, summarize } from "../evaluation/evaluate";
 import { bedrockJudge, sandboxRunner } from "../evaluation/runner";
-import { createSuite, findSuite, getEvaluation, listSuites, saveEvaluation, scoreHistory, suiteForAgent, suiteOf, suiteView } from "../evaluation/store";
+import { SYNC_CASE_LIMIT } from "../evaluation/pending";
+import { createPendingEvaluation, createSuite, evaluationView, findSuite, getEvaluation, listSuites, saveEvaluation, scoreHistory, suiteForAgent, suiteOf, suiteView } from "../evaluation/store";
 import { caseSchema, judgeConfigSchema, suiteInputSchema } from "../evaluation/suite";
 import { semverString } from "../registry/spec";
 import { findAgent, findVersion, getVersion, registryDb } from "../registry/store";
@@ -46,6 +47,8 @@ const caseResultSchema = z
 const evaluationSchema = z
   .object({
     id: z.string(),
+    status: z.enum(["running", "completed", "failed"]),
+    error: z.string().nullable(),
     agentId: z.string(),
     version: z.string(),
     suiteId: z.string(),
@@ -142,9 +145,26 @@ suitesRouter.openapi(
     summary: "Score a version on a suite in the sandbox; the score becomes the version's",
     request: {
       params: versionParam,
-      body: { required: false, content: { "application/json": { schema: z.object({ suite: z.string().min(1).max(100).optional() }).strict() } } },
+      body: {
+        required: false,
+        content: {
+          "application/json": {
+            schema: z
+              .object({
+                suite: z.string().min(1).max(100).optional(),
+                async: z.boolean().optional().openapi({ description: `Run on the evaluation queue and answer 202 (always so for suites over ${SYNC_CASE_LIMIT} cases).` }),
+              })
+              .strict(),
+          },
+        },
+      },
     },
-    responses: { 200: json(evaluationDetailSchema, "Scored; per-case results are stored"), ...commonErrors, ...notFound },
+    responses: {
+      200: json(evaluationDetailSchema, "Scored; per-case results are stored"),
+      202: json(evaluationSchema, "Queued: poll GET /evaluations/{id} (Location) until status is completed or failed"),
+      ...commonErrors,
+      ...notFound,
+    },
   }),
   async (c) => {
     const db = registryDb(c.env.DB);
@@ -154,6 +174,12 @@ suitesRouter.openapi(
     const detail = await getVersion(db, agent, version);
     const suite = suiteOf(await suiteForAgent(db, agent.id, body?.suite));
     const actor = c.get("principal").id;
+    if (body?.async || suite.cases.length > SYNC_CASE_LIMIT) {
+      const pending = await createPendingEvaluation(db, { agentId: agent.id, version, suite, source: "api", actor });
+      await c.env.EVOLUTION.send({ type: "evaluation", v: 1, evaluationId: pending.id });
+      c.header("location", `/api/v1/evaluations/${pending.id}`);
+      return c.json(evaluationView(pending), 202);
+    }
     const hasJudges = suite.cases.some((k) => k.checks.some((x) => x.type === "judge"));
     const results = await runSuite(detail.spec, suite, sandboxRunner(c.env, { actor, agentId: agent.id }), hasJudges ? { judge: bedrockJudge(c.env) } : {});
     const row = await saveEvaluation(db, {

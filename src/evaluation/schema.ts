@@ -36,6 +36,9 @@ export const evaluations = sqliteTable(
     total: integer("total").notNull(),
     tokens: integer("tokens").notNull(),
     source: text("source").notNull(),
+    /** running (queued for the evaluation queue) | completed | failed */
+    status: text("status").notNull().default("completed"),
+    error: text("error"),
     createdAt: integer("created_at").notNull(),
     createdBy: text("created_by").notNull(),
   },

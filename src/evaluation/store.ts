@@ -133,6 +133,21 @@ export interface EvaluationSummary {
   tokens: number;
 }
 
+const caseRow = (evaluationId: string, c: CaseResult) => ({
+  evaluationId,
+  caseId: c.caseId,
+  score: c.score,
+  passed: c.passed,
+  uncertain: c.uncertain,
+  status: c.status,
+  durationMs: Math.round(c.durationMs),
+  tokens: c.tokens,
+  limitViolation: c.limitViolation,
+  detail: { checks: c.checks, ...(c.error ? { error: c.error } : {}), ...(c.output !== undefined ? { output: c.output } : {}) },
+});
+
+const EMPTY_SUMMARY: EvaluationSummary = { score: 0, trainScore: 0, heldOutScore: 0, counted: 0, uncertain: 0, passed: 0, total: 0, tokens: 0 };
+
 /** Stores one evaluation with its per-case results in one batch, and makes its score the version's. */
 export async function saveEvaluation(
   db: Db,
@@ -147,27 +162,55 @@ export async function saveEvaluation(
     suiteHash: e.suite.contentHash,
     ...e.summary,
     source: e.source,
+    status: "completed",
+    error: null,
     createdAt: now,
     createdBy: e.actor,
   };
-  await db.batch([
-    db.insert(evaluations).values(row),
-    ...e.cases.map((c) =>
-      db.insert(evaluationCases).values({
-        evaluationId: row.id,
-        caseId: c.caseId,
-        score: c.score,
-        passed: c.passed,
-        uncertain: c.uncertain,
-        status: c.status,
-        durationMs: Math.round(c.durationMs),
-        tokens: c.tokens,
-        limitViolation: c.limitViolation,
-        detail: { checks: c.checks, ...(c.error ? { error: c.error } : {}), ...(c.output !== undefined ? { output: c.output } : {}) },
-      }),
-    ),
-  ]);
+  await db.batch([db.insert(evaluations).values(row), ...e.cases.map((c) => db.insert(evaluationCases).values(caseRow(row.id, c)))]);
   if (e.versionId) await setVersionScore(db, e.versionId, e.summary.score);
+  return row;
+}
+
+/** Records an evaluation that the evaluation queue will run (long suites): status `running`, no scores yet. */
+export async function createPendingEvaluation(db: Db, e: { agentId: string; version: string; suite: Suite; source: string; actor: string }): Promise<EvaluationRow> {
+  const now = Date.now();
+  const row: EvaluationRow = {
+    id: newId("evl", now),
+    agentId: e.agentId,
+    version: e.version,
+    suiteId: e.suite.id,
+    suiteHash: e.suite.contentHash,
+    ...EMPTY_SUMMARY,
+    total: e.suite.cases.length,
+    source: e.source,
+    status: "running",
+    error: null,
+    createdAt: now,
+    createdBy: e.actor,
+  };
+  await db.insert(evaluations).values(row);
+  return row;
+}
+
+/**
+ * Completes a pending evaluation once: the case rows and the `running → completed` update are one
+ * batch, so a second delivery racing the first fails on the case keys and changes nothing.
+ */
+export async function completePendingEvaluation(db: Db, id: string, result: { versionId?: string; summary: EvaluationSummary; cases: CaseResult[] } | { error: string }): Promise<void> {
+  if ("error" in result) {
+    await db.update(evaluations).set({ status: "failed", error: result.error.slice(0, 500) }).where(and(eq(evaluations.id, id), eq(evaluations.status, "running")));
+    return;
+  }
+  await db.batch([
+    db.update(evaluations).set({ ...result.summary, status: "completed" }).where(and(eq(evaluations.id, id), eq(evaluations.status, "running"))),
+    ...result.cases.map((c) => db.insert(evaluationCases).values(caseRow(id, c))),
+  ]);
+  if (result.versionId) await setVersionScore(db, result.versionId, result.summary.score);
+}
+
+export async function findEvaluation(db: Db, id: string): Promise<EvaluationRow | undefined> {
+  const [row] = await db.select().from(evaluations).where(eq(evaluations.id, id)).limit(1);
   return row;
 }
 
@@ -203,6 +246,8 @@ export async function getEvaluation(db: Db, id: string) {
 
 export const evaluationView = (r: EvaluationRow) => ({
   id: r.id,
+  status: r.status as "running" | "completed" | "failed",
+  error: r.error,
   agentId: r.agentId,
   version: r.version,
   suiteId: r.suiteId,
@@ -225,7 +270,7 @@ export const evaluationView = (r: EvaluationRow) => ({
  * was evolved, else the version published before it.
  */
 export async function scoreHistory(db: Db, agentId: string, query: { limit: number; cursor?: string }) {
-  const filters: (SQL | undefined)[] = [eq(evaluations.agentId, agentId)];
+  const filters: (SQL | undefined)[] = [eq(evaluations.agentId, agentId), eq(evaluations.status, "completed")];
   if (query.cursor) {
     const [createdAt, id] = decodeCursor(query.cursor, ["number", "string"]) as [number, string];
     filters.push(or(lt(evaluations.createdAt, createdAt), and(eq(evaluations.createdAt, createdAt), lt(evaluations.id, id))));
@@ -255,7 +300,7 @@ export async function scoreHistory(db: Db, agentId: string, query: { limit: numb
         db
           .select()
           .from(evaluations)
-          .where(and(eq(evaluations.agentId, agentId), inArray(evaluations.version, versions))),
+          .where(and(eq(evaluations.agentId, agentId), eq(evaluations.status, "completed"), inArray(evaluations.version, versions))),
       ),
     )
   )

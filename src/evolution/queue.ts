@@ -1,4 +1,5 @@
 import type { Env } from "../env";
+import { runPendingEvaluation } from "../evaluation/pending";
 import { evolutionMessageSchema } from "./messages";
 import { completeGeneration, evaluateCandidate, runGeneration } from "./run";
 import { and, eq } from "drizzle-orm";
@@ -23,14 +24,15 @@ export async function handleEvolutionBatch(batch: MessageBatch<unknown>, env: En
       }
       const body = parsed.data;
       try {
-        if (body.type === "generation") await runGeneration(env, body.runId, body.generation);
+        if (body.type === "evaluation") await runPendingEvaluation(env, body.evaluationId);
+        else if (body.type === "generation") await runGeneration(env, body.runId, body.generation);
         else if ((await evaluateCandidate(env, body.runId, body.candidateId)) === "retry") {
           message.retry({ delaySeconds: 30 });
           return;
         }
         message.ack();
       } catch (err) {
-        console.error(JSON.stringify({ at: "evolution.queue", type: body.type, runId: body.runId, attempts: message.attempts, error: (err as Error).message }));
+        console.error(JSON.stringify({ at: "evolution.queue", type: body.type, attempts: message.attempts, error: (err as Error).message }));
         if (body.type === "candidate" && message.attempts >= MAX_ATTEMPTS) {
           const [dropped] = await registryDb(env.DB)
             .update(evolutionCandidates)

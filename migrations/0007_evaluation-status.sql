@@ -1,0 +1,2 @@
+ALTER TABLE `evaluations` ADD `status` text DEFAULT 'completed' NOT NULL;--> statement-breakpoint
+ALTER TABLE `evaluations` ADD `error` text;
