@@ -4,6 +4,7 @@ import semver from "semver";
 import { AppError } from "../errors";
 import { newId } from "../ids";
 import { decodeCursor, encodeCursor, type Page } from "./cursor";
+import { cached, writing } from "./read-cache";
 import { agentVersions, agents, channels, dependencyEdges, deployments, type AgentRow, type AgentVersionRow } from "./schema";
 import { sizeSpec, versionSortKey, type AgentSpec, type SizedSpec } from "./spec";
 
@@ -215,13 +216,15 @@ export async function createAgent(db: Db, spec: AgentSpec, actor: string): Promi
   };
   const version = versionRow(agent.id, sized, actor, now);
   try {
-    await db.batch([
-      db.insert(agents).values(agent),
-      db.insert(agentVersions).values(version),
-      ...deps.map((d) => db.insert(dependencyEdges).values({ versionId: version.id, dependsOnName: d.name, range: d.range, resolvedVersion: d.version })),
-      db.insert(channels).values({ agentId: agent.id, channel: "live", version: spec.version, updatedAt: now, updatedBy: actor }),
-      db.insert(deployments).values({ id: newId("dep", now), agentId: agent.id, channel: "live", fromVersion: null, toVersion: spec.version, actor, reason: "first version", at: now }),
-    ]);
+    await writing(() =>
+      db.batch([
+        db.insert(agents).values(agent),
+        db.insert(agentVersions).values(version),
+        ...deps.map((d) => db.insert(dependencyEdges).values({ versionId: version.id, dependsOnName: d.name, range: d.range, resolvedVersion: d.version })),
+        db.insert(channels).values({ agentId: agent.id, channel: "live", version: spec.version, updatedAt: now, updatedBy: actor }),
+        db.insert(deployments).values({ id: newId("dep", now), agentId: agent.id, channel: "live", fromVersion: null, toVersion: spec.version, actor, reason: "first version", at: now }),
+      ]),
+    );
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
     // Lost a race with a concurrent create of the same name: answer as if it had come first.
@@ -271,11 +274,13 @@ async function publishToExisting(
     ? { latestVersion: sized.spec.version, kind: sized.spec.kind, capabilities: sized.spec.capabilities, description: sized.spec.description, updatedAt: now }
     : { updatedAt: now };
   try {
-    await db.batch([
-      db.insert(agentVersions).values(version),
-      ...deps.map((d) => db.insert(dependencyEdges).values({ versionId: version.id, dependsOnName: d.name, range: d.range, resolvedVersion: d.version })),
-      db.update(agents).set(agentUpdate).where(eq(agents.id, agent.id)),
-    ]);
+    await writing(() =>
+      db.batch([
+        db.insert(agentVersions).values(version),
+        ...deps.map((d) => db.insert(dependencyEdges).values({ versionId: version.id, dependsOnName: d.name, range: d.range, resolvedVersion: d.version })),
+        db.update(agents).set(agentUpdate).where(eq(agents.id, agent.id)),
+      ]),
+    );
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
     // A concurrent publish of the same version won; exactly one write stands.
@@ -288,12 +293,12 @@ async function publishToExisting(
 
 export async function updateDescription(db: Db, agent: AgentRow, description: string): Promise<AgentRow> {
   const now = Date.now();
-  await db.update(agents).set({ description, updatedAt: now }).where(eq(agents.id, agent.id));
+  await writing(() => db.update(agents).set({ description, updatedAt: now }).where(eq(agents.id, agent.id)));
   return { ...agent, description, updatedAt: now };
 }
 
 export async function retireAgent(db: Db, agent: AgentRow): Promise<void> {
-  await db.update(agents).set({ retired: true, updatedAt: Date.now() }).where(eq(agents.id, agent.id));
+  await writing(() => db.update(agents).set({ retired: true, updatedAt: Date.now() }).where(eq(agents.id, agent.id)));
 }
 
 export interface AgentListQuery {
@@ -328,7 +333,11 @@ export async function listAgents(db: Db, query: AgentListQuery): Promise<Page<Ag
 }
 
 /** An agent with its channels and latest version, read in one D1 round trip (the hot path of GET /agents/{id}). */
-export async function agentDetail(db: Db, idOrName: string) {
+export function agentDetail(db: Db, idOrName: string) {
+  return cached(`agent:${idOrName}`, () => readAgentDetail(db, idOrName));
+}
+
+async function readAgentDetail(db: Db, idOrName: string) {
   const match = or(eq(agents.id, idOrName), eq(agents.name, idOrName));
   const [agentRows, channelRows, latestRows] = await db.batch([
     db.select().from(agents).where(match).limit(1),
@@ -392,13 +401,15 @@ export async function moveChannel(
   const previous = current?.version ?? null;
   if (previous === version) return { channel, version, previous, moved: false };
   const now = Date.now();
-  await db.batch([
-    db
-      .insert(channels)
-      .values({ agentId: agent.id, channel, version, updatedAt: now, updatedBy: actor })
-      .onConflictDoUpdate({ target: [channels.agentId, channels.channel], set: { version, updatedAt: now, updatedBy: actor } }),
-    db.insert(deployments).values({ id: newId("dep", now), agentId: agent.id, channel, fromVersion: previous, toVersion: version, actor, reason: reason ?? null, at: now }),
-  ]);
+  await writing(() =>
+    db.batch([
+      db
+        .insert(channels)
+        .values({ agentId: agent.id, channel, version, updatedAt: now, updatedBy: actor })
+        .onConflictDoUpdate({ target: [channels.agentId, channels.channel], set: { version, updatedAt: now, updatedBy: actor } }),
+      db.insert(deployments).values({ id: newId("dep", now), agentId: agent.id, channel, fromVersion: previous, toVersion: version, actor, reason: reason ?? null, at: now }),
+    ]),
+  );
   return { channel, version, previous, moved: true };
 }
 
@@ -426,6 +437,6 @@ export async function resolveAgentRef(db: Db, ref: string): Promise<{ agent: Age
 }
 
 export async function setVersionScore(db: Db, versionId: string, score: number): Promise<void> {
-  await db.update(agentVersions).set({ score, scoredAt: Date.now() }).where(eq(agentVersions.id, versionId));
+  await writing(() => db.update(agentVersions).set({ score, scoredAt: Date.now() }).where(eq(agentVersions.id, versionId)));
 }
 
