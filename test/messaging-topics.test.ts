@@ -73,6 +73,15 @@ describe("event bus: topics, subscriptions, signed webhooks", () => {
     expect((await api("DELETE", `/api/v1/topics/list-me/subscriptions/${a.json.id}`)).status).toBe(404);
     expect((await api("GET", "/api/v1/topics/list-me/subscriptions")).json.items).toHaveLength(1);
 
+    const topics = await api("GET", "/api/v1/topics?limit=100");
+    expect(topics.status).toBe(200);
+    expect(topics.json.items).toContainEqual({ topic: "list-me", subscriptions: 1 });
+    const names = topics.json.items.map((t: { topic: string }) => t.topic);
+    expect(names).toEqual([...names].sort());
+    const firstPage = await api("GET", "/api/v1/topics?limit=1");
+    const nextPage = await api("GET", `/api/v1/topics?limit=1&cursor=${firstPage.json.nextCursor}`);
+    expect(nextPage.json.items[0].topic > firstPage.json.items[0].topic).toBe(true);
+
     const bad = await api("POST", "/api/v1/topics/list-me/subscriptions", { body: { type: "webhook", url: "ftp://x" } });
     expect(bad.status).toBe(422);
     expect((await api("POST", "/api/v1/topics/BAD/subscriptions", { body: { type: "webhook", url: "https://hooks.test/x" } })).status).toBe(422);

@@ -3,7 +3,7 @@ import { TOPIC_PATTERN } from "../messaging/address";
 import { eventSchema } from "../messaging/events";
 import { sendMessage } from "../messaging/producer";
 import { AppError } from "../errors";
-import { createSubscription, deleteSubscription, findSubscription, listSubscriptions, subscriptionRequestSchema, taskTemplateSchema } from "../messaging/subscriptions";
+import { createSubscription, deleteSubscription, findSubscription, listSubscriptions, listTopics, subscriptionRequestSchema, taskTemplateSchema } from "../messaging/subscriptions";
 import { newRouter } from "./factory";
 import { requireScope } from "./middleware/auth";
 import { bearer, commonErrors, conflict, json, jsonBody, notFound, pageOf, pageQuery, problemSchema } from "./openapi-common";
@@ -43,6 +43,26 @@ const tags = ["topics"];
 
 export const topicsRouter = newRouter();
 topicsRouter.use("*", requireScope("squads:run"));
+
+topicsRouter.openapi(
+  createRoute({
+    method: "get",
+    path: "/",
+    tags,
+    security: bearer,
+    summary: "List topics that have subscribers",
+    description: "Topics exist implicitly: publishing to a topic with no subscribers is allowed and delivers nothing.",
+    request: { query: pageQuery },
+    responses: {
+      200: json(pageOf(z.object({ topic: z.string(), subscriptions: z.number().int() }).openapi("TopicSummary"), "TopicPage"), "A page of topics by name"),
+      ...commonErrors,
+    },
+  }),
+  async (c) => {
+    const { limit, cursor } = c.req.valid("query");
+    return c.json(await listTopics(c.env.DB, limit, cursor), 200);
+  },
+);
 
 topicsRouter.openapi(
   createRoute({

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { and, asc, eq, gt, or } from "drizzle-orm";
+import { and, asc, count, eq, gt, or } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { Env } from "../env";
 import { AppError } from "../errors";
@@ -147,4 +147,19 @@ export async function findSubscription(d1: D1Database, id: string, topic?: strin
 /** Every subscription of a topic (fan-out reads them all, once per batch). */
 export async function subscriptionsOf(d1: D1Database, topic: string): Promise<SubscriptionRow[]> {
   return drizzle(d1).select().from(subscriptions).where(eq(subscriptions.topic, topic)).orderBy(asc(subscriptions.createdAt));
+}
+
+/** Topics that have subscribers, by name, with how many (topics exist implicitly; publishing needs none). */
+export async function listTopics(d1: D1Database, limit: number, cursor?: string): Promise<Page<{ topic: string; subscriptions: number }>> {
+  const after = cursor ? (decodeCursor(cursor, ["string"])[0] as string) : undefined;
+  const rows = await drizzle(d1)
+    .select({ topic: subscriptions.topic, subscriptions: count() })
+    .from(subscriptions)
+    .where(after === undefined ? undefined : gt(subscriptions.topic, after))
+    .groupBy(subscriptions.topic)
+    .orderBy(asc(subscriptions.topic))
+    .limit(limit + 1);
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return { items: page, nextCursor: rows.length > limit && last ? encodeCursor([last.topic]) : null };
 }
