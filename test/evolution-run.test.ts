@@ -61,6 +61,7 @@ describe("evolution runs on the example classifier (real sandbox, real queue)", 
   it("records why each candidate was kept or dropped, and spends the budget it reports", async () => {
     const run = runs[0];
     expect(run.generationStats.map((g: any) => g.generation)).toEqual([0, 1, 2]);
+    for (const r of runs) expect(r.candidates.filter((c: any) => c.generation === 0).length).toBe(POLICY.population);
     for (const g of run.generationStats) {
       expect(g.best).toBeGreaterThanOrEqual(g.median);
       expect(g.median).toBeGreaterThanOrEqual(g.worst);

@@ -102,7 +102,9 @@ const parentOf = (c: CandidateRow): Parent => ({ id: c.id, params: (JSON.parse(c
 /** Seeds of generation 0: live, the canary, and the best distinct genomes earlier runs on this suite found. */
 async function seedSpecs(d: Db, agent: AgentRow, run: EvolutionRunRow): Promise<{ id: string; spec: AgentSpec; version?: string; score: number; sizeBytes: number }[]> {
   const channels = await agentChannels(d, agent.id);
-  const versions = [...new Set([run.baseVersion, channels.canary].filter((v): v is string => !!v))];
+  // Seeds leave room for at least one child, so generation 0 is exactly `population` candidates.
+  const room = run.policy.population - 1;
+  const versions = [...new Set([run.baseVersion, channels.canary].filter((v): v is string => !!v))].slice(0, room);
   const seeds: { id: string; spec: AgentSpec; version?: string; score: number; sizeBytes: number }[] = [];
   for (const v of versions) {
     const detail = await getVersion(d, agent, v);
@@ -118,7 +120,7 @@ async function seedSpecs(d: Db, agent: AgentRow, run: EvolutionRunRow): Promise<
     .limit(50);
   const hashes = new Set(await Promise.all(seeds.map((s) => genomeHash(s.spec))));
   for (const { c } of earlier) {
-    if (seeds.length >= versions.length + eliteCountOf(run.policy)) break;
+    if (seeds.length >= Math.min(room, versions.length + eliteCountOf(run.policy))) break;
     if (hashes.has(c.genomeHash)) continue;
     hashes.add(c.genomeHash);
     seeds.push({ id: c.id, spec: JSON.parse(c.spec) as AgentSpec, ...(c.version ? { version: c.version } : {}), score: c.trainScore ?? 0, sizeBytes: c.sizeBytes });
