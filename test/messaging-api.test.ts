@@ -19,6 +19,13 @@ describe("POST /api/v1/messages", () => {
       return r.length > 0 && r;
     }, 20_000, "the agent run");
     expect(runs).toEqual([{ status: "succeeded", source: "queue", actor: "admin", error_code: null }]);
+    const status = await waitFor(async () => {
+      const s = (await api("GET", `/api/v1/messages/${sent.json.id}`)).json;
+      return s.status === "delivered" && s;
+    }, 10_000, "delivered status");
+    expect(status).toMatchObject({ id: sent.json.id, target: "agent:msg-echo", attempts: 1, lastError: null, deliveredAt: expect.any(String), deadLetter: null });
+    expect((await api("GET", "/api/v1/messages/msg_0190000000000000000000000000")).json).toMatchObject({ status: "pending", attempts: 0 });
+    expect((await api("GET", "/api/v1/messages/not-an-id")).status).toBe(422);
   });
 
   it("an agent's failure is the message's failure: retried, then dead-lettered with the run's error", async () => {
@@ -35,6 +42,7 @@ describe("POST /api/v1/messages", () => {
     const runs = await runsOf(sent.json.id);
     expect(runs).toHaveLength(6);
     expect(runs.every((r) => r.status === "failed")).toBe(true);
+    expect((await api("GET", `/api/v1/messages/${sent.json.id}`)).json).toMatchObject({ status: "dead", attempts: 6, deadLetter: { reason: "max_retries", replayCount: 0 } });
   });
 
   it("sends a batch of up to 100, in order, all or none", async () => {

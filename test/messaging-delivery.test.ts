@@ -191,6 +191,8 @@ describe("through the real local queues", () => {
     await waitFor(() => receiver!.to("/poison").length === 19, 20_000, "replayed delivery");
     const receipt = await env.DB.prepare("SELECT status FROM message_receipts WHERE message_id = ?").bind(letters[0].id).first();
     expect(receipt).toEqual({ status: "done" });
+    expect((await api("GET", `/api/v1/messages/${letters[0].id}`)).json).toMatchObject({ status: "delivered", deadLetter: { reason: "max_retries", replayCount: 1 } });
+    expect((await api("GET", `/api/v1/messages/${letters[2].id}`)).json).toMatchObject({ status: "dead", attempts: 6 });
 
     expect((await api("DELETE", `/api/v1/dead-letters/${letters[1].id}`)).status).toBe(204);
     expect((await api("GET", `/api/v1/dead-letters/${letters[1].id}`)).status).toBe(404);

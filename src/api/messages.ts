@@ -3,6 +3,7 @@ import { AppError } from "../errors";
 import { kindFor, TOPIC_PATTERN, type Target } from "../messaging/address";
 import { KINDS } from "../messaging/envelope";
 import { eventSchema } from "../messaging/events";
+import { messageStatus } from "../messaging/dead-letters";
 import { MAX_BATCH, type MessageDraft, sendMessages } from "../messaging/producer";
 import { registryDb, resolveAgentRef } from "../registry/store";
 import { findSquad } from "../squad/directory";
@@ -97,4 +98,31 @@ messagesRouter.openapi(
     const drafts = await Promise.all(c.req.valid("json").messages.map((m, i) => draftOf(c.env, m, actor, `messages.${i}.`)));
     return c.json({ ids: await sendMessages(c.env, drafts) }, 202);
   },
+);
+
+const statusSchema = z
+  .object({
+    id: z.string(),
+    status: z.enum(["pending", "delivering", "retrying", "delivered", "dead"]).openapi({
+      description: "pending: no consumer has recorded it yet (queued, deferred, or a duplicate of an earlier message with the same idempotency key).",
+    }),
+    target: z.string().nullable(),
+    attempts: z.number().int(),
+    lastError: z.string().nullable(),
+    deliveredAt: z.string().nullable(),
+    deadLetter: z.object({ reason: z.string(), replayCount: z.number().int() }).nullable(),
+  })
+  .openapi("MessageStatus");
+
+messagesRouter.openapi(
+  createRoute({
+    method: "get",
+    path: "/{id}",
+    tags,
+    security: bearer,
+    summary: "Where a message is: pending, delivering, retrying, delivered or dead",
+    request: { params: z.object({ id: z.string().regex(/^msg_[0-9a-f]{28}$/, "must be a message id (msg_…)").openapi({ param: { name: "id", in: "path" } }) }) },
+    responses: { 200: json(statusSchema, "The message's delivery status"), ...commonErrors },
+  }),
+  async (c) => c.json(await messageStatus(c.env.DB, c.req.valid("param").id), 200),
 );

@@ -185,3 +185,29 @@ export async function deleteDeadLetter(d1: D1Database, id: string): Promise<void
   const result = await drizzle(d1).delete(deadLetters).where(eq(deadLetters.id, id));
   if (result.meta.changes === 0) throw new AppError("not_found", `No dead letter ${id}.`);
 }
+
+// ---- delivery status ----------------------------------------------------------------
+
+export interface MessageStatus {
+  id: string;
+  /** pending: no consumer has recorded it yet (queued, deferred, or a duplicate whose effect belongs to an earlier message with the same idempotency key). */
+  status: "pending" | "delivering" | "retrying" | "delivered" | "dead";
+  target: string | null;
+  attempts: number;
+  lastError: string | null;
+  deliveredAt: string | null;
+  deadLetter: { reason: string; replayCount: number } | null;
+}
+
+/** What the system knows about a message, from its receipt and dead letter. */
+export async function messageStatus(d1: D1Database, id: string): Promise<MessageStatus> {
+  const [receipts, letters] = await Promise.all([receiptOf(d1, [id]), drizzle(d1).select().from(deadLetters).where(eq(deadLetters.id, id))]);
+  const receipt = receipts.get(id);
+  const letter = letters[0];
+  const base = { id, target: receipt?.target ?? letter?.target ?? null, attempts: receipt?.attempts ?? letter?.attempts ?? 0, lastError: receipt?.lastError ?? letter?.lastError ?? null };
+  const deadLetter = letter ? { reason: letter.reason, replayCount: letter.replayCount } : null;
+  if (receipt?.status === "done") return { ...base, status: "delivered", deliveredAt: new Date(receipt.doneAt ?? receipt.updatedAt).toISOString(), deadLetter };
+  if (letter && letter.replayedAt === null) return { ...base, status: "dead", deliveredAt: null, deadLetter };
+  const status = receipt?.status === "claimed" ? "delivering" : receipt?.status === "failed" ? "retrying" : "pending";
+  return { ...base, status, deliveredAt: null, deadLetter };
+}
