@@ -8,7 +8,7 @@ import { closedBreaker } from "./breaker";
  * The squad's own SQLite tables (Durable Object storage). Thin: rows in, rows out.
  * Writes made without an intervening await commit together, so each synchronous block below is atomic.
  */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const DDL = [
   `CREATE TABLE IF NOT EXISTS tasks (
@@ -22,6 +22,8 @@ const DDL = [
   `CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (status, priority, queued_at, seq)`,
   `CREATE INDEX IF NOT EXISTS tasks_by_seq ON tasks (seq)`,
   `CREATE INDEX IF NOT EXISTS tasks_by_status_seq ON tasks (status, seq)`,
+  // v2: deadline checks run on every dispatch pass; keep them off the full queue.
+  `CREATE INDEX IF NOT EXISTS tasks_queued_deadline ON tasks (deadline) WHERE status = 'queued' AND deadline IS NOT NULL`,
   `CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, ts INTEGER NOT NULL, data TEXT NOT NULL)`,
   `CREATE INDEX IF NOT EXISTS events_ts ON events (ts)`,
   `CREATE TABLE IF NOT EXISTS breakers (member TEXT PRIMARY KEY, state TEXT NOT NULL, failures INTEGER NOT NULL, opened_at INTEGER)`,
@@ -166,7 +168,7 @@ export interface Meta {
 export class SquadStore {
   constructor(private readonly sql: SqlStorage) {}
 
-  /** Creates the tables once; later start-ups read one row and stop. */
+  /** Creates the tables once (every statement is idempotent, so a version bump reruns them all); later start-ups read one row and stop. */
   migrate(): void {
     this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
     if (Number(this.getMeta("schema_version") ?? 0) >= SCHEMA_VERSION) return;
