@@ -12,12 +12,13 @@ import { pickMember, pickMembers, type MemberLoad } from "./balance";
 import { breakerAllows, recordOutcome } from "./breaker";
 import { memberKey, squadConfigSchema, type Member, type Policy, type SquadConfig } from "./config";
 import { aggregate, type MemberAnswer } from "./consensus";
-import { clientMessageSchema, publishedEventType, type SquadEvent } from "./events";
+import { publishedEventType, type SquadEvent } from "./events";
 import { afterFailure } from "./failover";
 import { nextTask } from "./order";
 import { outcome, problem } from "./outcome";
 import { runView, type RunView } from "./runs";
 import { SquadStore, taskView, type Meta, type TaskRow } from "./store";
+import { answerClient, broadcast, replay } from "./stream";
 import { STREAM_PRINCIPAL_HEADER, issueStreamToken, newStreamKey, verifyStreamToken } from "./stream-token";
 import { taskRequestSchema, type TaskError, type TaskStatus, type TaskView } from "./task";
 
@@ -29,7 +30,6 @@ const TIMEOUT_GRACE_MS = 1000;
 const MAX_INTERRUPTIONS = 5;
 /** Member capabilities come from the registry; cache them briefly so dispatch stays cheap. */
 const CAPABILITY_TTL_MS = 15_000;
-const REPLAY_PAGE = 500;
 
 type ExecOutcome = { ok: true; output: unknown; durationMs: number } | { ok: false; error: TaskError; durationMs: number };
 
@@ -317,23 +317,13 @@ export class Squad extends DurableObject<Env> {
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
     server.serializeAttachment({ principal, connectedAt: Date.now() });
-    if (since !== null) this.replay(server, meta.squadId, since);
+    if (since !== null) replay(server, this.store, meta.squadId, since);
     return new Response(null, { status: 101, webSocket: client });
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(typeof message === "string" ? message : new TextDecoder().decode(message));
-    } catch {
-      parsed = undefined;
-    }
-    const msg = clientMessageSchema.safeParse(parsed);
-    if (!msg.success) return this.trySend(ws, JSON.stringify({ type: "error", detail: 'Send {"type":"ping","v":1} or {"type":"replay","v":1,"since":<seq>}.' }));
     const meta = this.store.meta();
-    if (!meta) return;
-    if (msg.data.type === "ping") this.trySend(ws, JSON.stringify({ type: "pong", lastSeq: this.store.eventBounds().latest }));
-    else this.replay(ws, meta.squadId, msg.data.since);
+    if (meta) answerClient(ws, message, this.store, meta.squadId);
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -757,37 +747,9 @@ export class Squad extends DurableObject<Env> {
   // ---- events
 
   private emit(type: string, data: unknown): SquadEvent {
-    const meta = this.store.meta();
-    const event = this.store.appendEvent(meta?.squadId ?? "", type, data, Date.now());
-    const text = JSON.stringify(event);
-    for (const ws of this.ctx.getWebSockets()) this.trySend(ws, text);
+    const event = this.store.appendEvent(this.store.getMeta("squad_id") ?? "", type, data, Date.now());
+    broadcast(this.ctx.getWebSockets(), event);
     return event;
-  }
-
-  /** Sends never wait on a client; a socket that cannot take a message is closed and dropped. */
-  private trySend(ws: WebSocket, text: string): void {
-    try {
-      ws.send(text);
-    } catch {
-      try {
-        ws.close(1011, "send failed");
-      } catch {
-        // already gone
-      }
-    }
-  }
-
-  private replay(ws: WebSocket, squadId: string, since: number): void {
-    const { oldest, latest } = this.store.eventBounds();
-    if (oldest !== null && since < oldest - 1) {
-      this.trySend(ws, JSON.stringify({ type: "stream.gap", squadId, seq: oldest - 1, ts: new Date().toISOString(), data: { requestedSince: since, oldestAvailable: oldest } }));
-    }
-    for (let from = since; from < latest; ) {
-      const page = this.store.eventsSince(squadId, from, REPLAY_PAGE);
-      if (page.length === 0) break;
-      for (const e of page) this.trySend(ws, JSON.stringify(e));
-      from = page[page.length - 1]!.seq;
-    }
   }
 
   // ---- helpers
