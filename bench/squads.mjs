@@ -28,7 +28,7 @@ async function pool(count, width, job) {
   }));
 }
 
-const policy = { maxConcurrency: 16, taskTimeoutMs: 10_000, retries: 0 };
+const policy = { maxConcurrency: 32, taskTimeoutMs: 10_000, retries: 0 }; // as many in flight as the floor
 
 async function completed(call, squads) {
   let done = 0;
@@ -150,7 +150,7 @@ export default async function squadsBench({ system } = {}) {
     console.log("|---|---:|---:|---:|---:|");
     const row = (name, r) => console.log(`| ${name} | ${r.n} | ${r.ms.toFixed(0)} | ${r.perSecond.toFixed(0)} | ${((r.perSecond / floorTasks.perSecond) * 100).toFixed(0)}% |`);
     row("floor: POST /execute, 32 in flight", floorTasks);
-    row("one squad (maxConcurrency 16), 32 submitters, until all completed", oneSquad);
+    row("one squad (maxConcurrency 32), 32 submitters, until all completed", oneSquad);
     row("50 squads, 32 submitters, until all completed", manySquads);
     const e2e = runs.map((r) => r.e2e);
     const inSquad = runs.map((r) => r.inSquad);
