@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { api } from "./helpers";
-import { constAgent, createSquad, echoAgent, events, failingAgent, policy, register, slowAgent, submit, waitFor, waitTask } from "./squad-helpers";
+import { constAgent, createSquad, echoAgent, events, failingAgent, policy, register, sleep, slowAgent, submit, waitFor, waitTask } from "./squad-helpers";
 
 beforeAll(async () => {
   await register(echoAgent("echo-a"), echoAgent("echo-b"), failingAgent("broken"), constAgent("yes-1", { v: "yes" }), constAgent("yes-2", { v: "yes" }), constAgent("no-1", { v: "no" }), slowAgent("sleepy", 3000, ["echo"]));
@@ -91,6 +91,22 @@ describe("tasks", () => {
     expect((await api("GET", `/api/v1/squads/${squad}/tasks`)).json.items).toHaveLength(0);
   });
 
+  it("pages the task list newest first with a cursor, filtering by status", async () => {
+    const squad = await createSquad({ members: [{ agent: "echo-a" }], policy: policy({ paused: true }) });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await submit(squad, { capability: "echo", input: i }));
+    await api("DELETE", `/api/v1/squads/${squad}/tasks/${ids[1]}`);
+    const first = await api("GET", `/api/v1/squads/${squad}/tasks?limit=2`);
+    expect(first.json.items.map((t: { taskId: string }) => t.taskId)).toEqual([ids[4], ids[3]]);
+    const second = await api("GET", `/api/v1/squads/${squad}/tasks?limit=2&cursor=${first.json.nextCursor}`);
+    expect(second.json.items.map((t: { taskId: string }) => t.taskId)).toEqual([ids[2], ids[1]]);
+    const last = await api("GET", `/api/v1/squads/${squad}/tasks?limit=2&cursor=${second.json.nextCursor}`);
+    expect(last.json).toMatchObject({ items: [{ taskId: ids[0] }], nextCursor: null });
+    const queued = await api("GET", `/api/v1/squads/${squad}/tasks?status=queued&limit=100`);
+    expect(queued.json.items).toHaveLength(4);
+    expect((await api("GET", `/api/v1/squads/${squad}/tasks?cursor=garbage`)).status).toBe(400);
+  });
+
   it("cancels a queued task, and refuses to cancel it twice", async () => {
     const squad = await createSquad({ members: [{ agent: "echo-a" }], policy: policy({ paused: true }) });
     const taskId = await submit(squad, { capability: "echo", input: 1 });
@@ -159,6 +175,19 @@ describe("failover and retries", () => {
     const taskId = await submit(squad, { capability: "echo", input: "late" });
     expect(await waitTask(squad, taskId)).toMatchObject({ status: "completed", attempts: 2, member: "echo-a#live", output: "late" });
     expect((await events(squad)).find((e) => e.type === "task.retried")?.data).toMatchObject({ from: "sleepy#live", reason: "agent_timeout" });
+  });
+
+  it("closes a member's breaker once a trial after the cooldown succeeds", async () => {
+    await register(failingAgent("flappy", ["flap"]));
+    const squad = await createSquad({ members: [{ agent: "flappy" }], policy: policy({ breakerThreshold: 1, breakerCooldownMs: 100 }) });
+    expect(await waitTask(squad, await submit(squad, { capability: "flap", input: 1 }))).toMatchObject({ status: "failed", error: { code: "agent_failed" } });
+    // The member recovers: its live channel moves to a working version.
+    expect((await api("PUT", "/api/v1/agents/flappy", { body: { ...echoAgent("flappy", ["flap"]), version: "1.0.1" } })).status).toBe(201);
+    expect((await api("PUT", "/api/v1/agents/flappy/channels/live", { body: { version: "1.0.1" } })).status).toBe(200);
+    await sleep(150); // past the cooldown
+    expect(await waitTask(squad, await submit(squad, { capability: "flap", input: 2 }))).toMatchObject({ status: "completed", output: 2 });
+    const types = (await events(squad)).map((e) => e.type).filter((t) => t.startsWith("member."));
+    expect(types).toEqual(["member.breaker.opened", "member.breaker.closed"]);
   });
 
   it("retries in rounds with backoff, then fails with the last error", async () => {
