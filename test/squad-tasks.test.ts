@@ -140,6 +140,24 @@ describe("priority and aging", () => {
     for (const t of ids) expect((await waitTask(squad, t.id)).status).toBe("completed");
   });
 
+  it("never runs more than maxConcurrency tasks at once", async () => {
+    await register(slowAgent("plodder", 150, ["plod"]));
+    const members = [{ agent: "plodder" }];
+    const squad = await createSquad({ members, policy: policy({ maxConcurrency: 2, paused: true }) });
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await submit(squad, { capability: "plod", input: i }));
+    await api("PUT", `/api/v1/squads/${squad}`, { body: { name: "c", members, policy: policy({ maxConcurrency: 2 }) } });
+    for (const id of ids) expect((await waitTask(squad, id)).status).toBe("completed");
+    // Replay the event log: +1 at task.started, -1 at task.completed.
+    let running = 0;
+    let peak = 0;
+    for (const e of await events(squad)) {
+      if (e.type === "task.started") peak = Math.max(peak, ++running);
+      if (e.type === "task.completed") running--;
+    }
+    expect(peak).toBe(2);
+  });
+
   it("ages a long-waiting low-priority task past fresh urgent work", async () => {
     const squad = await createSquad({ members: [{ agent: "echo-a" }], policy: policy({ maxConcurrency: 1, paused: true, agingMs: 1000 }) });
     const old = await submit(squad, { capability: "echo", input: "old", priority: 0 });
