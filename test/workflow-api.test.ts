@@ -151,6 +151,20 @@ describe("workflow runs", () => {
     expect(failed.steps[1]).toMatchObject({ id: "next", status: "skipped" });
   });
 
+  it("runs a consensus step and passes the agreed answer downstream", async () => {
+    await register(constAgent("aye-1", "aye", ["ballot"]), constAgent("aye-2", "aye", ["ballot"]));
+    await api("POST", "/api/v1/workflows", {
+      body: { name: "vote", steps: [{ id: "ballot", capability: "ballot", consensus: { n: 2, strategy: "unanimous" } }, { id: "announce", capability: "echo", dependsOn: ["ballot"], input: "result: {{steps.ballot.output}}" }] },
+    });
+    const squad = await createSquad({ members: [{ agent: "aye-1" }, { agent: "aye-2" }, { agent: "echo-a" }], policy: policy() });
+    const run = await waitRun(squad, (await api("POST", `/api/v1/squads/${squad}/runs`, { body: { workflow: "vote", input: null } })).json.runId);
+    expect(run.status).toBe("completed");
+    expect(run.steps[0]).toMatchObject({ output: "aye", attempts: 2 });
+    expect(run.steps[1].output).toBe("result: aye");
+    const task = (await api("GET", `/api/v1/squads/${squad}/tasks/${run.steps[0].taskId}`)).json;
+    expect(task.consensus).toMatchObject({ n: 2, strategy: "unanimous", agreement: 1 });
+  });
+
   it("refuses a run whose step no member can take, naming the step", async () => {
     await api("POST", "/api/v1/workflows", { body: { name: "needs-slow", steps: [{ id: "s", capability: "slow" }] } });
     const squad = await createSquad({ members: [{ agent: "echo-a" }], policy: policy() });
