@@ -22,8 +22,8 @@ import { answerClient, broadcast, replay } from "./stream";
 import { STREAM_PRINCIPAL_HEADER, issueStreamToken, newStreamKey, verifyStreamToken } from "./stream-token";
 import { taskRequestSchema, type TaskError, type TaskStatus, type TaskView } from "./task";
 
-/** One alarm invocation stops starting new work after this long and hands over to a fresh alarm (the limit is 15 min). */
-const LOOP_BUDGET_MS = 10 * 60_000;
+/** One alarm invocation stops starting new work after this long and hands over to a fresh alarm: started attempts (at most 30 s each in the runtime) still finish inside the 15-minute limit of an alarm. */
+const LOOP_BUDGET_MS = 9 * 60_000;
 /** Extra time the squad gives the runtime to report its own timeout before declaring one itself. */
 const TIMEOUT_GRACE_MS = 1000;
 /** A task whose attempts were cut off by restarts this many times fails instead of looping forever. */
