@@ -74,7 +74,9 @@ const tags = ["agents"];
 
 export const agentsRouter = newRouter();
 
-agentsRouter.use("*", async (c, next) => requireScope(c.req.method === "GET" ? "agents:read" : "agents:write")(c, next));
+// Scopes per route (not router-wide middleware, which would also cover other routers' /agents/* paths).
+const canRead = requireScope("agents:read");
+const canWrite = requireScope("agents:write");
 
 /** System events go out after the response; publishEvent never throws into the request. */
 const announce = (c: Context<AppEnv>, type: string, data: Record<string, unknown>) =>
@@ -95,6 +97,7 @@ agentsRouter.openapi(
     path: "/",
     tags,
     security: bearer,
+    middleware: canWrite,
     summary: "Register an agent with its first version",
     request: { body: jsonBody(agentSpecSchema) },
     responses: { 201: json(publishedSchema, "Created"), 200: json(publishedSchema, "Identical spec already registered"), ...commonErrors, ...conflict },
@@ -112,6 +115,7 @@ agentsRouter.openapi(
     path: "/",
     tags,
     security: bearer,
+    middleware: canRead,
     summary: "List agents",
     request: {
       query: pageQuery.extend({
@@ -131,6 +135,7 @@ agentsRouter.openapi(
     path: "/{id}",
     tags,
     security: bearer,
+    middleware: canRead,
     summary: "Get an agent with its channels and latest version",
     request: { params: idParam },
     responses: { 200: json(agentDetailSchema, "The agent"), ...commonErrors, ...notFound },
@@ -144,6 +149,7 @@ agentsRouter.openapi(
     path: "/{id}",
     tags,
     security: bearer,
+    middleware: canWrite,
     summary: "Publish a new version (a full spec) or change the description",
     request: { params: idParam, body: jsonBody(updateSchema) },
     responses: { 201: json(publishedSchema, "Published"), 200: json(z.union([publishedSchema, agentSchema]), "Unchanged or description updated"), ...commonErrors, ...notFound, ...conflict },
@@ -165,6 +171,7 @@ agentsRouter.openapi(
     path: "/{id}",
     tags,
     security: bearer,
+    middleware: canWrite,
     summary: "Retire an agent (versions are kept)",
     request: { params: idParam },
     responses: { 204: { description: "Retired" }, ...commonErrors, ...notFound },
@@ -182,6 +189,7 @@ agentsRouter.openapi(
     path: "/{id}/versions",
     tags,
     security: bearer,
+    middleware: canRead,
     summary: "List an agent's versions, newest first",
     request: { params: idParam, query: pageQuery },
     responses: { 200: json(pageOf(versionSummarySchema, "AgentVersionPage"), "A page of versions"), ...commonErrors, ...notFound },
@@ -199,6 +207,7 @@ agentsRouter.openapi(
     path: "/{id}/versions/{version}",
     tags,
     security: bearer,
+    middleware: canRead,
     summary: "Get one version with its spec",
     request: { params: versionParam },
     responses: { 200: json(versionDetailSchema, "The version"), ...commonErrors, ...notFound },
@@ -220,6 +229,7 @@ agentsRouter.openapi(
     path: "/{id}/channels/{channel}",
     tags,
     security: bearer,
+    middleware: canWrite,
     summary: "Point a channel at a version (deploy or roll back)",
     request: { params: channelParam, body: jsonBody(z.object({ version: semverString, reason: z.string().max(500).optional() }).strict()) },
     responses: { 200: json(channelMoveSchema, "Channel moved"), ...commonErrors, ...notFound },
@@ -245,6 +255,7 @@ agentsRouter.openapi(
     path: "/{id}/deployments",
     tags,
     security: bearer,
+    middleware: canRead,
     summary: "Deployment history: every channel move, newest first",
     request: { params: idParam },
     responses: { 200: json(z.object({ items: z.array(deploymentSchema), nextCursor: z.null() }), "History"), ...commonErrors, ...notFound },
