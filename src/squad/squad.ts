@@ -5,9 +5,8 @@ import { newId } from "../ids";
 import { decodeCursor, encodeCursor, type Page } from "../registry/cursor";
 import { registryDb, resolveAgentRef } from "../registry/store";
 import { executeAgent } from "../runtime/execute";
-import { planWorkflow, type Plan } from "../workflow/dag";
+import { planWorkflow } from "../workflow/dag";
 import { workflowSchema, type Workflow } from "../workflow/definition";
-import { advance } from "../workflow/executor";
 import { pickMember, pickMembers, type MemberLoad } from "./balance";
 import { breakerAllows, recordOutcome } from "./breaker";
 import { memberKey, squadConfigSchema, type Member, type Policy, type SquadConfig } from "./config";
@@ -16,6 +15,7 @@ import { publishedEventType, type SquadEvent } from "./events";
 import { afterFailure } from "./failover";
 import { nextTask } from "./order";
 import { outcome, problem } from "./outcome";
+import { RunCoordinator, type NewTask } from "./run-coordinator";
 import { runView, type RunView } from "./runs";
 import { SquadStore, taskView, type Meta, type TaskRow } from "./store";
 import { answerClient, broadcast, replay } from "./stream";
@@ -38,18 +38,6 @@ interface Routing {
   agent?: string | null;
 }
 
-interface NewTask extends Routing {
-  input: unknown;
-  priority: number;
-  deadline: number | null;
-  retries: number;
-  timeoutMs: number | null;
-  consensus: TaskRow["consensus"];
-  actor: string;
-  runId?: string;
-  stepId?: string;
-  idempotencyKey?: string;
-}
 
 export interface RunRequest {
   workflow: Workflow;
@@ -84,7 +72,7 @@ export class Squad extends DurableObject<Env> {
   private readonly active = new Set<string>();
   private readonly inFlight = new Map<string, number>();
   private readonly dispatched = new Map<string, number>();
-  private readonly plans = new Map<string, { wf: Workflow; plan: Plan }>();
+  private readonly runs: RunCoordinator;
   private capabilities: { at: number; byMember: Map<string, string[]> } | null = null;
   private looping = false;
   private wakeLoop: (() => void) | null = null;
@@ -92,6 +80,13 @@ export class Squad extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new SquadStore(ctx.storage.sql);
+    this.runs = new RunCoordinator({
+      store: this.store,
+      emit: (type, data) => this.emit(type, data),
+      enqueue: (task) => this.enqueue(task),
+      // Not requireMeta: recovery may settle steps of a squad deleted while they ran.
+      defaultRetries: () => this.store.meta()?.config.policy.retries ?? 0,
+    });
     void ctx.blockConcurrencyWhile(async () => {
       this.store.migrate();
       if (this.recoverInterrupted()) await ctx.storage.setAlarm(Date.now());
@@ -240,9 +235,9 @@ export class Squad extends DurableObject<Env> {
         },
         wf.steps.map((s) => s.id),
       );
-      this.plans.set(runId, { wf, plan });
+      this.runs.remember(runId, wf, plan);
       this.emit("run.started", { runId, workflow: req.name, version: req.version, levels: plan.levels });
-      this.advanceRun(runId);
+      this.runs.advance(runId);
       await this.kick();
       return { runId };
     });
@@ -253,7 +248,7 @@ export class Squad extends DurableObject<Env> {
       this.requireMeta();
       const run = this.store.getRun(runId);
       if (!run) throw new AppError("not_found", `No run ${runId} in this squad.`);
-      const { wf, plan } = this.planFor(runId, run.definition);
+      const { wf, plan } = this.runs.planFor(runId, run.definition);
       return runView(run, wf, plan, this.store.steps(runId), (id) => this.store.getTask(id));
     });
   }
@@ -667,63 +662,7 @@ export class Squad extends DurableObject<Env> {
     if (t.status === "completed") this.emit("task.completed", { ...common, output: t.output, ...(t.consensus ? { agreement: t.agreement, answers: t.answers } : {}) });
     else if (t.status === "cancelled") this.emit("task.cancelled", common);
     else this.emit("task.failed", { ...common, error: t.error, ...(t.consensus ? { agreement: t.agreement, answers: t.answers } : {}) });
-    if (!t.runId || !t.stepId) return;
-    const run = this.store.getRun(t.runId);
-    if (!run || run.status !== "running") return;
-    const ok = t.status === "completed";
-    this.store.updateStep(t.runId, t.stepId, { status: ok ? "completed" : "failed", output: ok ? t.output : null, error: t.error, finishedAt: t.finishedAt ?? Date.now() });
-    this.emit(ok ? "run.step.completed" : "run.step.failed", { runId: t.runId, stepId: t.stepId, taskId: t.id, ...(ok ? { output: t.output } : { error: t.error }) });
-    this.advanceRun(t.runId);
-  }
-
-  private planFor(runId: string, definition?: string): { wf: Workflow; plan: Plan } {
-    let cached = this.plans.get(runId);
-    if (!cached) {
-      const wf = workflowSchema.parse(JSON.parse(definition ?? this.store.getRun(runId)!.definition));
-      cached = { wf, plan: planWorkflow(wf) };
-      this.plans.set(runId, cached);
-    }
-    return cached;
-  }
-
-  private advanceRun(runId: string): void {
-    const run = this.store.getRun(runId);
-    if (!run || run.status !== "running") return;
-    const { wf, plan } = this.planFor(runId, run.definition);
-    // No requireMeta here: recovery may settle steps of a squad deleted while they ran.
-    const defaultRetries = this.store.meta()?.config.policy.retries ?? 0;
-    const steps = this.store.steps(runId);
-    const decision = advance(wf, plan, { input: run.input, steps: Object.fromEntries(steps.map((s) => [s.stepId, { status: s.status, output: s.output, error: s.error }])) });
-    const byId = new Map(wf.steps.map((s) => [s.id, s]));
-    for (const { stepId, reason } of decision.skip) {
-      this.store.updateStep(runId, stepId, { status: "skipped", reason, finishedAt: Date.now() });
-      this.emit("run.step.skipped", { runId, stepId, reason });
-    }
-    for (const { stepId, input } of decision.start) {
-      const step = byId.get(stepId)!;
-      const task = this.enqueue({
-        capability: step.capability ?? null,
-        agent: step.agent ?? null,
-        input,
-        priority: run.priority,
-        deadline: null,
-        retries: step.retries ?? defaultRetries,
-        timeoutMs: step.timeoutMs ?? null,
-        consensus: step.consensus ?? null,
-        actor: run.actor,
-        runId,
-        stepId,
-      });
-      this.store.updateStep(runId, stepId, { status: "running", taskId: task.id });
-    }
-    if (decision.status === "running") return;
-    this.store.finishRun(runId, decision.status, decision.error ?? null, Date.now());
-    this.plans.delete(runId);
-    this.emit(decision.status === "completed" ? "run.completed" : "run.failed", {
-      runId,
-      durationMs: Date.now() - run.startedAt,
-      ...(decision.error ? { error: decision.error } : {}),
-    });
+    this.runs.stepSettled(t);
   }
 
   /**
