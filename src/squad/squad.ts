@@ -24,6 +24,9 @@ import { taskRequestSchema, type TaskError, type TaskStatus, type TaskView } fro
 
 /** One alarm invocation stops starting new work after this long and hands over to a fresh alarm: started attempts (at most 30 s each in the runtime) still finish inside the 15-minute limit of an alarm. */
 const LOOP_BUDGET_MS = 9 * 60_000;
+/** While dispatching, an alarm this far ahead (refreshed as the loop turns) revives the squad if it dies. */
+const WATCHDOG_MS = 60_000;
+const WATCHDOG_REFRESH_MS = 20_000;
 /** Extra time the squad gives the runtime to report its own timeout before declaring one itself. */
 const TIMEOUT_GRACE_MS = 1000;
 /** A task whose attempts were cut off by restarts this many times fails instead of looping forever. */
@@ -355,11 +358,18 @@ export class Squad extends DurableObject<Env> {
     if (this.looping) return this.wake();
     this.looping = true;
     const began = Date.now();
+    let watchdogAt = 0;
     try {
       for (;;) {
         const meta = this.store.meta();
         if (!meta || meta.deleted) break;
         const now = Date.now();
+        // If this instance dies mid-loop, this alarm restarts the object (whose constructor re-queues cut-off work);
+        // the finally below replaces it when the loop ends normally.
+        if (now - watchdogAt > WATCHDOG_REFRESH_MS) {
+          watchdogAt = now;
+          void this.ctx.storage.setAlarm(now + WATCHDOG_MS);
+        }
         for (const t of this.store.overdueQueued(now)) this.finishQueued(t, "failed", { code: "deadline_exceeded", detail: "The deadline passed before the task could run." });
         if (!meta.config.policy.paused && now - began < LOOP_BUDGET_MS) this.fillSlots(meta.config.policy, now);
         if (this.active.size === 0) break;
