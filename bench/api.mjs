@@ -5,7 +5,7 @@ export default async function apiBench({ system, floor, floorStats }) {
   const created = await fetch(`${system.url}/api/v1/agents`, {
     method: "POST",
     headers: authHeaders,
-    body: JSON.stringify({ name: "bench-echo", version: "1.0.0", kind: "code", code: "export default { async run(i) { return i; } };" }),
+    body: JSON.stringify({ name: "bench-get-target", version: "1.0.0", kind: "code", code: "export default { async run(i) { return i; } };" }),
   });
   const { id } = await created.json();
   const get = await load({ url: `${system.url}/api/v1/agents/${id}`, headers: authHeaders });

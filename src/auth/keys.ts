@@ -4,7 +4,7 @@ import type { Env, Principal } from "../env";
 import { AppError } from "../errors";
 import { newId } from "../ids";
 import { sha256Hex } from "../registry/canonical";
-import { decodeCursor, encodeCursor, type Page } from "../registry/cursor";
+import { decodeCursor, type Page, toPage } from "../registry/cursor";
 import { apiKeys } from "../registry/schema";
 import { registryDb, type Db } from "../registry/store";
 import type { Scope } from "./scopes";
@@ -82,9 +82,7 @@ export async function listApiKeys(db: Db, limit: number, cursor?: string): Promi
     .where(after === undefined ? undefined : gt(apiKeys.id, after))
     .orderBy(asc(apiKeys.id))
     .limit(limit + 1);
-  const page = rows.slice(0, limit);
-  const last = page[page.length - 1];
-  return { items: page.map(view), nextCursor: rows.length > limit && last ? encodeCursor([last.id]) : null };
+  return toPage(rows, limit, view, (r) => [r.id]);
 }
 
 export async function getApiKey(db: Db, id: string): Promise<ApiKeyView> {

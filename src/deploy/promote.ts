@@ -1,9 +1,9 @@
-import { and, count, desc, eq, lt, or, sql, type SQL } from "drizzle-orm";
+import { and, count, desc, eq, or, sql, type SQL } from "drizzle-orm";
 import type { Env } from "../env";
 import { AppError } from "../errors";
 import { newId } from "../ids";
 import { publishEvent } from "../messaging/events";
-import { decodeCursor, encodeCursor } from "../registry/cursor";
+import { afterTimeId, toPage } from "../registry/cursor";
 import { agentChannels, findAgent, moveChannel, registryDb, type Db } from "../registry/store";
 import { evolutionApprovals, evolutionCandidates, evolutionPolicies, evolutionRuns, type ApprovalRow } from "../evolution/schema";
 import { canaryDecision } from "./canary";
@@ -78,19 +78,14 @@ export async function listApprovals(d: Db, q: { limit: number; cursor?: string; 
   const filters: (SQL | undefined)[] = [];
   if (q.status) filters.push(eq(evolutionApprovals.status, q.status));
   if (q.agentId) filters.push(eq(evolutionApprovals.agentId, q.agentId));
-  if (q.cursor) {
-    const [createdAt, id] = decodeCursor(q.cursor, ["number", "string"]) as [number, string];
-    filters.push(or(lt(evolutionApprovals.createdAt, createdAt), and(eq(evolutionApprovals.createdAt, createdAt), lt(evolutionApprovals.id, id))));
-  }
+  filters.push(afterTimeId(q.cursor, evolutionApprovals.createdAt, evolutionApprovals.id, "desc"));
   const rows = await d
     .select()
     .from(evolutionApprovals)
     .where(and(...filters))
     .orderBy(desc(evolutionApprovals.createdAt), desc(evolutionApprovals.id))
     .limit(q.limit + 1);
-  const page = rows.slice(0, q.limit);
-  const last = page[page.length - 1];
-  return { items: page.map(approvalView), nextCursor: rows.length > q.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+  return toPage(rows, q.limit, approvalView, (r) => [r.createdAt, r.id]);
 }
 
 /** Approve → the version goes to canary (a human-approved promotion); reject → it stays published but unused. Decided once. */

@@ -1,8 +1,8 @@
-import { and, desc, eq, inArray, lt, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, inArray, or, type SQL } from "drizzle-orm";
 import { AppError } from "../errors";
 import { newId } from "../ids";
 import { canonicalJson, sha256Hex } from "../registry/canonical";
-import { decodeCursor, encodeCursor, type Page } from "../registry/cursor";
+import { afterTimeId, encodeCursor, type Page, toPage } from "../registry/cursor";
 import { agentVersions } from "../registry/schema";
 import { findAgent, setVersionScore, type Db } from "../registry/store";
 import { evaluationCases, evaluations, suites, type EvaluationRow, type SuiteRow } from "./schema";
@@ -107,19 +107,14 @@ export async function suiteForAgent(db: Db, agentId: string, idOrName?: string):
 export async function listSuites(db: Db, query: { limit: number; cursor?: string; agentId?: string }): Promise<Page<ReturnType<typeof suiteView>>> {
   const filters: (SQL | undefined)[] = [];
   if (query.agentId) filters.push(eq(suites.agentId, query.agentId));
-  if (query.cursor) {
-    const [createdAt, id] = decodeCursor(query.cursor, ["number", "string"]) as [number, string];
-    filters.push(or(lt(suites.createdAt, createdAt), and(eq(suites.createdAt, createdAt), lt(suites.id, id))));
-  }
+  filters.push(afterTimeId(query.cursor, suites.createdAt, suites.id, "desc"));
   const rows = await db
     .select()
     .from(suites)
     .where(and(...filters))
     .orderBy(desc(suites.createdAt), desc(suites.id))
     .limit(query.limit + 1);
-  const page = rows.slice(0, query.limit);
-  const last = page[page.length - 1];
-  return { items: page.map((r) => suiteView(r)), nextCursor: rows.length > query.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+  return toPage(rows, query.limit, (r) => suiteView(r), (r) => [r.createdAt, r.id]);
 }
 
 export interface EvaluationSummary {
@@ -271,10 +266,7 @@ export const evaluationView = (r: EvaluationRow) => ({
  */
 export async function scoreHistory(db: Db, agentId: string, query: { limit: number; cursor?: string }) {
   const filters: (SQL | undefined)[] = [eq(evaluations.agentId, agentId), eq(evaluations.status, "completed")];
-  if (query.cursor) {
-    const [createdAt, id] = decodeCursor(query.cursor, ["number", "string"]) as [number, string];
-    filters.push(or(lt(evaluations.createdAt, createdAt), and(eq(evaluations.createdAt, createdAt), lt(evaluations.id, id))));
-  }
+  filters.push(afterTimeId(query.cursor, evaluations.createdAt, evaluations.id, "desc"));
   const rows = await db
     .select()
     .from(evaluations)

@@ -1,5 +1,5 @@
-import { and, asc, desc, eq, lt, or, type SQL } from "drizzle-orm";
-import { decodeCursor, encodeCursor } from "../registry/cursor";
+import { and, asc, desc, eq, or, type SQL } from "drizzle-orm";
+import { afterTimeId, toPage } from "../registry/cursor";
 import type { Db } from "../registry/store";
 import { getRun } from "./run";
 import { evolutionCandidates, evolutionGenerations, evolutionRuns, type EvolutionRunRow } from "./schema";
@@ -57,17 +57,12 @@ export async function listRuns(d: Db, q: { limit: number; cursor?: string; agent
   const filters: (SQL | undefined)[] = [];
   if (q.agentId) filters.push(eq(evolutionRuns.agentId, q.agentId));
   if (q.status) filters.push(eq(evolutionRuns.status, q.status));
-  if (q.cursor) {
-    const [createdAt, id] = decodeCursor(q.cursor, ["number", "string"]) as [number, string];
-    filters.push(or(lt(evolutionRuns.createdAt, createdAt), and(eq(evolutionRuns.createdAt, createdAt), lt(evolutionRuns.id, id))));
-  }
+  filters.push(afterTimeId(q.cursor, evolutionRuns.createdAt, evolutionRuns.id, "desc"));
   const rows = await d
     .select()
     .from(evolutionRuns)
     .where(and(...filters))
     .orderBy(desc(evolutionRuns.createdAt), desc(evolutionRuns.id))
     .limit(q.limit + 1);
-  const page = rows.slice(0, q.limit);
-  const last = page[page.length - 1];
-  return { items: page.map(runSummary), nextCursor: rows.length > q.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+  return toPage(rows, q.limit, runSummary, (r) => [r.createdAt, r.id]);
 }

@@ -1,9 +1,9 @@
-import { and, desc, eq, lt, or, sql, type SQL } from "drizzle-orm";
+import { and, desc, eq, or, sql, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Env } from "../env";
 import { AppError } from "../errors";
-import { decodeCursor, encodeCursor, type Page } from "../registry/cursor";
+import { afterTimeId, type Page, toPage } from "../registry/cursor";
 import { envelopeSchema, type RefusalReason } from "./envelope";
 import { enqueueEnvelopes, queueBodySchema } from "./producer";
 import { receiptOf } from "./receipts";
@@ -135,22 +135,17 @@ export interface DeadLetterQuery {
 
 /** Newest first, keyset-paged on (createdAt, id). */
 export async function listDeadLetters(d1: D1Database, q: DeadLetterQuery): Promise<Page<DeadLetterView>> {
-  const filters: SQL[] = [];
+  const filters: (SQL | undefined)[] = [];
   if (q.reason) filters.push(eq(deadLetters.reason, q.reason));
   if (q.target) filters.push(eq(deadLetters.target, q.target));
-  if (q.cursor) {
-    const [at, id] = decodeCursor(q.cursor, ["number", "string"]) as [number, string];
-    filters.push(or(lt(deadLetters.createdAt, at), and(eq(deadLetters.createdAt, at), lt(deadLetters.id, id)))!);
-  }
+  filters.push(afterTimeId(q.cursor, deadLetters.createdAt, deadLetters.id, "desc"));
   const rows = await drizzle(d1)
     .select()
     .from(deadLetters)
     .where(and(...filters))
     .orderBy(desc(deadLetters.createdAt), desc(deadLetters.id))
     .limit(q.limit + 1);
-  const page = rows.slice(0, q.limit);
-  const last = page[page.length - 1];
-  return { items: page.map(view), nextCursor: rows.length > q.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+  return toPage(rows, q.limit, view, (r) => [r.createdAt, r.id]);
 }
 
 async function findDeadLetter(d1: D1Database, id: string): Promise<DeadLetterRow> {

@@ -4,7 +4,7 @@ import { drizzle } from "drizzle-orm/d1";
 import type { Env } from "../env";
 import { AppError } from "../errors";
 import { newId } from "../ids";
-import { decodeCursor, encodeCursor, type Page } from "../registry/cursor";
+import { afterTimeId, decodeCursor, type Page, toPage } from "../registry/cursor";
 import { findSquad } from "../squad/directory";
 import { encodeBase64, keyRing, KeyRingError, sealSecret } from "./envelope";
 import { subscriptions, type SubscriptionRow } from "./schema";
@@ -115,20 +115,14 @@ export async function createSubscription(env: Env, topic: string, req: Subscript
 }
 
 export async function listSubscriptions(d1: D1Database, topic: string, limit: number, cursor?: string): Promise<Page<SubscriptionView>> {
-  const filters = [eq(subscriptions.topic, topic)];
-  if (cursor) {
-    const [at, id] = decodeCursor(cursor, ["number", "string"]) as [number, string];
-    filters.push(or(gt(subscriptions.createdAt, at), and(eq(subscriptions.createdAt, at), gt(subscriptions.id, id)))!);
-  }
+  const filters = [eq(subscriptions.topic, topic), afterTimeId(cursor, subscriptions.createdAt, subscriptions.id, "asc")];
   const rows = await drizzle(d1)
     .select()
     .from(subscriptions)
     .where(and(...filters))
     .orderBy(asc(subscriptions.createdAt), asc(subscriptions.id))
     .limit(limit + 1);
-  const page = rows.slice(0, limit);
-  const last = page[page.length - 1];
-  return { items: page.map(view), nextCursor: rows.length > limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+  return toPage(rows, limit, view, (r) => [r.createdAt, r.id]);
 }
 
 export async function deleteSubscription(d1: D1Database, topic: string, id: string): Promise<void> {
@@ -159,7 +153,5 @@ export async function listTopics(d1: D1Database, limit: number, cursor?: string)
     .groupBy(subscriptions.topic)
     .orderBy(asc(subscriptions.topic))
     .limit(limit + 1);
-  const page = rows.slice(0, limit);
-  const last = page[page.length - 1];
-  return { items: page, nextCursor: rows.length > limit && last ? encodeCursor([last.topic]) : null };
+  return toPage(rows, limit, (r) => r, (r) => [r.topic]);
 }

@@ -3,7 +3,7 @@ import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import semver from "semver";
 import { AppError } from "../errors";
 import { newId } from "../ids";
-import { decodeCursor, encodeCursor, type Page } from "./cursor";
+import { afterTimeId, decodeCursor, type Page, toPage } from "./cursor";
 import { cached, writing } from "./read-cache";
 import { agentVersions, agents, channels, dependencyEdges, deployments, type AgentRow, type AgentVersionRow } from "./schema";
 import { sizeSpec, versionSortKey, type AgentSpec, type SizedSpec } from "./spec";
@@ -317,19 +317,14 @@ export async function listAgents(db: Db, query: AgentListQuery): Promise<Page<Ag
     const pattern = `%${query.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
     filters.push(or(sql`${agents.name} like ${pattern} escape '\\'`, sql`${agents.description} like ${pattern} escape '\\'`));
   }
-  if (query.cursor) {
-    const [createdAt, id] = decodeCursor(query.cursor, ["number", "string"]) as [number, string];
-    filters.push(or(gt(agents.createdAt, createdAt), and(eq(agents.createdAt, createdAt), gt(agents.id, id))));
-  }
+  filters.push(afterTimeId(query.cursor, agents.createdAt, agents.id, "asc"));
   const rows = await db
     .select()
     .from(agents)
     .where(and(...filters))
     .orderBy(asc(agents.createdAt), asc(agents.id))
     .limit(query.limit + 1);
-  const page = rows.slice(0, query.limit);
-  const last = page[page.length - 1];
-  return { items: page.map(agentView), nextCursor: rows.length > query.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+  return toPage(rows, query.limit, agentView, (r) => [r.createdAt, r.id]);
 }
 
 /** An agent with its channels and latest version, read in one D1 round trip (the hot path of GET /agents/{id}). */
@@ -376,9 +371,7 @@ export async function listVersions(db: Db, agent: AgentRow, limit: number, curso
     .where(and(...filters))
     .orderBy(desc(agentVersions.sortKey))
     .limit(limit + 1);
-  const page = rows.slice(0, limit);
-  const last = page[page.length - 1];
-  return { items: page.map((r) => versionSummary(r, agent.name)), nextCursor: rows.length > limit && last ? encodeCursor([last.sortKey]) : null };
+  return toPage(rows, limit, (r) => versionSummary(r, agent.name), (r) => [r.sortKey]);
 }
 
 export async function getVersion(db: Db, agent: AgentRow, version: string): Promise<VersionDetail> {

@@ -1,7 +1,7 @@
-import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { AppError } from "../errors";
-import { decodeCursor, encodeCursor, type Page } from "../registry/cursor";
+import { afterTimeId, type Page, toPage } from "../registry/cursor";
 import { runs, type RunRow } from "./schema";
 
 export interface RunView {
@@ -82,17 +82,12 @@ export async function listRuns(d1: D1Database, query: RunListQuery): Promise<Pag
   const filters: (SQL | undefined)[] = [];
   if (query.agent) filters.push(eq(runs.agentName, query.agent));
   if (query.status) filters.push(eq(runs.status, query.status));
-  if (query.cursor) {
-    const [startedAt, id] = decodeCursor(query.cursor, ["number", "string"]) as [number, string];
-    filters.push(or(lt(runs.startedAt, startedAt), and(eq(runs.startedAt, startedAt), lt(runs.id, id))));
-  }
+  filters.push(afterTimeId(query.cursor, runs.startedAt, runs.id, "desc"));
   const rows = await db(d1)
     .select()
     .from(runs)
     .where(filters.length ? and(...filters) : undefined)
     .orderBy(desc(runs.startedAt), desc(runs.id))
     .limit(query.limit + 1);
-  const page = rows.slice(0, query.limit);
-  const last = page[page.length - 1];
-  return { items: page.map(runView), nextCursor: rows.length > query.limit && last ? encodeCursor([last.startedAt, last.id]) : null };
+  return toPage(rows, query.limit, runView, (r) => [r.startedAt, r.id]);
 }

@@ -1,7 +1,7 @@
-import { and, asc, eq, gt, or } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { AppError } from "../errors";
-import { decodeCursor, encodeCursor, type Page } from "../registry/cursor";
+import { afterTimeId, type Page, toPage } from "../registry/cursor";
 import type { SquadConfig } from "./config";
 import { squads, type SquadRow } from "./schema";
 
@@ -58,19 +58,14 @@ export async function deleteSquad(d1: D1Database, id: string): Promise<void> {
 
 export async function listSquads(d1: D1Database, query: { limit: number; cursor?: string }): Promise<Page<SquadView>> {
   const filters = [];
-  if (query.cursor) {
-    const [createdAt, id] = decodeCursor(query.cursor, ["number", "string"]) as [number, string];
-    filters.push(or(gt(squads.createdAt, createdAt), and(eq(squads.createdAt, createdAt), gt(squads.id, id))));
-  }
+  filters.push(afterTimeId(query.cursor, squads.createdAt, squads.id, "asc"));
   const rows = await db(d1)
     .select()
     .from(squads)
     .where(and(...filters))
     .orderBy(asc(squads.createdAt), asc(squads.id))
     .limit(query.limit + 1);
-  const page = rows.slice(0, query.limit);
-  const last = page[page.length - 1];
-  return { items: page.map(squadView), nextCursor: rows.length > query.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+  return toPage(rows, query.limit, squadView, (r) => [r.createdAt, r.id]);
 }
 
 /** The squad's Durable Object stub; every squad id is `sqd_…`. */

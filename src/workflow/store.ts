@@ -3,7 +3,7 @@ import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { AppError } from "../errors";
 import { newId } from "../ids";
 import { canonicalJson, sha256Hex } from "../registry/canonical";
-import { decodeCursor, encodeCursor, type Page } from "../registry/cursor";
+import { decodeCursor, type Page, toPage } from "../registry/cursor";
 import { planWorkflow } from "./dag";
 import { workflowSchema, type Workflow } from "./definition";
 import { workflows, type WorkflowRow } from "./schema";
@@ -104,9 +104,7 @@ export async function listWorkflows(db: Db, query: { limit: number; cursor?: str
     )
     .orderBy(asc(workflows.name))
     .limit(query.limit + 1);
-  const page = rows.slice(0, query.limit);
-  const last = page[page.length - 1];
-  return { items: page.map(summary), nextCursor: rows.length > query.limit && last ? encodeCursor([last.name]) : null };
+  return toPage(rows, query.limit, summary, (r) => [r.name]);
 }
 
 export async function listWorkflowVersions(db: Db, name: string, query: { limit: number; cursor?: string }): Promise<Page<WorkflowSummary>> {
@@ -118,7 +116,5 @@ export async function listWorkflowVersions(db: Db, name: string, query: { limit:
     .orderBy(desc(workflows.version))
     .limit(query.limit + 1);
   if (rows.length === 0 && before === undefined) throw new AppError("not_found", `No workflow ${name}.`);
-  const page = rows.slice(0, query.limit);
-  const last = page[page.length - 1];
-  return { items: page.map(summary), nextCursor: rows.length > query.limit && last ? encodeCursor([last.version]) : null };
+  return toPage(rows, query.limit, summary, (r) => [r.version]);
 }
