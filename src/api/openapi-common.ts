@@ -11,16 +11,27 @@ export const problemSchema = z
   })
   .openapi("Problem");
 
-const problem = (description: string) => ({ description, content: { "application/problem+json": { schema: problemSchema } } });
+const problem = (description: string, headers?: Record<string, { description: string; schema: { type: "string" } }>) => ({
+  description,
+  ...(headers ? { headers } : {}),
+  content: { "application/problem+json": { schema: problemSchema } },
+});
+
+const header = (description: string) => ({ description, schema: { type: "string" as const } });
 
 /** Error responses every authenticated route can give. */
 export const commonErrors = {
   400: problem("Malformed request"),
-  401: problem("Missing or invalid credentials"),
+  401: problem("Missing or invalid credentials", { "WWW-Authenticate": header('Bearer realm="t-developer-edge", with error="invalid_token" when a credential was refused') }),
   403: problem("Missing scope"),
   413: problem("Body too large"),
   422: problem("Validation failed"),
-  429: problem("Rate limited"),
+  429: problem("Rate limited", {
+    "Retry-After": header("Seconds until a token is available"),
+    "RateLimit-Limit": header("Bucket capacity"),
+    "RateLimit-Remaining": header("Tokens left"),
+    "RateLimit-Reset": header("Seconds until the bucket is full again"),
+  }),
 } as const;
 
 export const notFound = { 404: problem("Not found") } as const;
