@@ -7,7 +7,7 @@ import { executeRouter, modelsRouter } from "./execute";
 import { runsRouter } from "./runs";
 import { deadLettersRouter } from "./dead-letters";
 import { messagesRouter } from "./messages";
-import { topicsRouter } from "./topics";
+import { isTopicTokenStreamRequest, topicsRouter } from "./topics";
 import { evolutionRouter } from "./evolution";
 import { suitesRouter } from "./suites";
 import { docsPage } from "./docs";
@@ -44,8 +44,10 @@ export function buildApp() {
     }),
   );
 
-  // Browsers open squad streams with ?token= (no headers on WebSocket); the squad verifies that token itself.
-  app.use("/api/v1/*", async (c, next) => (PUBLIC_PATHS.has(c.req.path) || isTokenStreamRequest(c) ? next() : requireAuth(c, next)));
+  // Browsers open squad and topic streams with ?token= (no headers on WebSocket); the stream's owner verifies that token itself.
+  app.use("/api/v1/*", async (c, next) =>
+    PUBLIC_PATHS.has(c.req.path) || isTokenStreamRequest(c) || isTopicTokenStreamRequest(c) ? next() : requireAuth(c, next),
+  );
   // After auth, so each credential has its own bucket.
   app.use("/api/v1/*", async (c, next) => (PUBLIC_PATHS.has(c.req.path) ? next() : rateLimit(c, next)));
 

@@ -1,4 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../env";
+import { STREAM_TOKEN_TTL_SECONDS } from "../squad/stream-token";
 import { TOPIC_PATTERN } from "../messaging/address";
 import { eventSchema } from "../messaging/events";
 import { sendMessage } from "../messaging/producer";
@@ -41,8 +44,14 @@ const publishSchema = eventSchema
 
 const tags = ["topics"];
 
+const TOKEN_STREAM_PATH = /^\/api\/v1\/topics\/[^/]+\/subscriptions\/[^/]+\/stream$/;
+
+/** A browser opening a topic stream with `?token=` instead of a bearer header; the topic's stream object checks the token. */
+export const isTopicTokenStreamRequest = (c: Context<AppEnv>) =>
+  c.req.method === "GET" && TOKEN_STREAM_PATH.test(c.req.path) && c.req.query("token") !== undefined && !c.req.header("authorization");
+
 export const topicsRouter = newRouter();
-topicsRouter.use("*", requireScope("squads:run"));
+topicsRouter.use("*", async (c, next) => (isTopicTokenStreamRequest(c) ? next() : requireScope("squads:run")(c, next)));
 
 topicsRouter.openapi(
   createRoute({
@@ -131,12 +140,43 @@ topicsRouter.openapi(
   },
 );
 
-/** The WebSocket stream of a websocket subscription (an upgrade, so outside the OpenAPI document). */
-topicsRouter.get("/:topic/subscriptions/:id/stream", async (c) => {
+async function websocketSubscription(c: Context<AppEnv>) {
   const parsed = subscriptionParam.safeParse(c.req.param());
   const sub = parsed.success ? await findSubscription(c.env.DB, parsed.data.id, parsed.data.topic) : undefined;
   if (!sub || sub.type !== "websocket") throw new AppError("not_found", "No websocket subscription here; create one with type websocket first.");
+  return { sub, streams: c.env.TOPIC_STREAMS.get(c.env.TOPIC_STREAMS.idFromName(sub.topic)) };
+}
+
+topicsRouter.openapi(
+  createRoute({
+    method: "post",
+    path: "/{topic}/subscriptions/{id}/stream-token",
+    tags,
+    security: bearer,
+    summary: "A short-lived token that opens this WebSocket subscription's stream from a browser",
+    description: `Browsers cannot set headers on a WebSocket: open \`url\` (the stream path with \`?token=\`) within ${STREAM_TOKEN_TTL_SECONDS} s. The token opens only this subscription's stream.`,
+    request: { params: subscriptionParam },
+    responses: {
+      200: json(z.object({ token: z.string(), expiresAt: z.string(), url: z.string() }).openapi("TopicStreamToken"), "Token issued"),
+      ...commonErrors,
+      ...notFound,
+    },
+  }),
+  async (c) => {
+    const { sub, streams } = await websocketSubscription(c);
+    const issued = await streams.streamToken(sub.id, c.get("principal").id);
+    const url = `/api/v1/topics/${sub.topic}/subscriptions/${sub.id}/stream?token=${encodeURIComponent(issued.token)}`;
+    return c.json({ ...issued, url }, 200);
+  },
+);
+
+/** The WebSocket stream of a websocket subscription (an upgrade, so outside the OpenAPI document). */
+topicsRouter.get("/:topic/subscriptions/:id/stream", async (c) => {
+  const { sub, streams } = await websocketSubscription(c);
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new AppError("bad_request", "Open this path with a WebSocket upgrade (Upgrade: websocket).");
-  const stub = c.env.TOPIC_STREAMS.get(c.env.TOPIC_STREAMS.idFromName(sub.topic));
-  return stub.fetch(new Request(`https://topic-stream/?subscription=${encodeURIComponent(sub.id)}`, { headers: { upgrade: "websocket" } }));
+  const forward = new URL("https://topic-stream/");
+  forward.searchParams.set("subscription", sub.id);
+  // Without a bearer header the auth middleware let this through only because it carries a token; the stream object verifies it.
+  if (isTopicTokenStreamRequest(c)) forward.searchParams.set("token", c.req.query("token") ?? "");
+  return streams.fetch(new Request(forward, { headers: { upgrade: "websocket" } }));
 });

@@ -1,5 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
+import { issueStreamToken, newStreamKey, verifyStreamToken } from "../squad/stream-token";
+
+const STREAM_KEY = "stream_key";
+const audience = (subscription: string) => `subscription:${subscription}`;
 
 /** What a stream subscriber receives for each event, one JSON text frame per event. */
 export interface StreamFrame {
@@ -20,11 +24,35 @@ export class TopicStream extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
-  /** Upgrades a request for `?subscription=<id>` (the API checked the caller and the subscription). */
+  /** This topic's signing key for browser stream tokens, made on first use and kept in storage. */
+  #streamKey(): string {
+    let key = this.ctx.storage.kv.get<string>(STREAM_KEY);
+    if (!key) {
+      key = newStreamKey();
+      this.ctx.storage.kv.put(STREAM_KEY, key);
+    }
+    return key;
+  }
+
+  /** A short-lived token that opens one subscription's stream, for browsers (no headers on WebSockets). */
+  async streamToken(subscription: string, principal: string): Promise<{ token: string; expiresAt: string }> {
+    return issueStreamToken(this.#streamKey(), audience(subscription), principal);
+  }
+
+  /**
+   * Upgrades a request for `?subscription=<id>`. The API either authenticated the caller's bearer
+   * credential itself or, for browsers, forwards `&token=`, which must have been issued here for
+   * exactly this subscription.
+   */
   override async fetch(request: Request): Promise<Response> {
-    const subscription = new URL(request.url).searchParams.get("subscription");
+    const params = new URL(request.url).searchParams;
+    const subscription = params.get("subscription");
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !subscription) {
       return new Response("expected a WebSocket upgrade for a subscription", { status: 426 });
+    }
+    const token = params.get("token");
+    if (token !== null && !(await verifyStreamToken(this.#streamKey(), audience(subscription), token))) {
+      return new Response("invalid or expired stream token", { status: 401 });
     }
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server, [subscription]);

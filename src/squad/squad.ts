@@ -296,7 +296,7 @@ export class Squad extends DurableObject<Env> {
   async streamToken(principal: string): Promise<Outcome<{ token: string; expiresAt: string }>> {
     return outcome(() => {
       const meta = this.requireMeta();
-      return issueStreamToken(this.store.getMeta("stream_key")!, meta.squadId, principal);
+      return issueStreamToken(this.store.getMeta("stream_key")!, `squad:${meta.squadId}`, principal);
     });
   }
 
@@ -307,7 +307,7 @@ export class Squad extends DurableObject<Env> {
     if (!meta || meta.deleted) return problem(404, "not-found", errorCodes.not_found.title, "No such squad.");
     const url = new URL(request.url);
     const token = url.searchParams.get("token");
-    const principal = request.headers.get(STREAM_PRINCIPAL_HEADER) ?? (token ? await verifyStreamToken(this.store.getMeta("stream_key")!, meta.squadId, token) : null);
+    const principal = request.headers.get(STREAM_PRINCIPAL_HEADER) ?? (token ? await verifyStreamToken(this.store.getMeta("stream_key")!, `squad:${meta.squadId}`, token) : null);
     if (!principal) return problem(401, "unauthorized", errorCodes.unauthorized.title, "The stream token is invalid, expired or for another squad.");
     const sinceText = url.searchParams.get("since");
     const since = sinceText === null ? null : Number(sinceText);

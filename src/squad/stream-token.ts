@@ -1,8 +1,9 @@
 import { SignJWT, jwtVerify } from "jose";
 
 /**
- * Short-lived stream tokens for browsers (which cannot set headers on a WebSocket). Each squad signs with
- * its own random key kept in its storage, so a token only ever opens the stream of the squad that issued it.
+ * Short-lived stream tokens for browsers (which cannot set headers on a WebSocket). Each stream owner (a squad,
+ * a topic's stream object) signs with its own random key kept in its storage, and the audience names the one
+ * stream, so a token only ever opens the stream it was issued for.
  */
 export const STREAM_TOKEN_TTL_SECONDS = 120;
 
@@ -14,25 +15,24 @@ export function newStreamKey(): string {
 }
 
 const keyBytes = (key: string) => Uint8Array.from(atob(key), (c) => c.charCodeAt(0));
-const audience = (squadId: string) => `squad:${squadId}`;
-
-export async function issueStreamToken(key: string, squadId: string, principal: string, now = Date.now()): Promise<{ token: string; expiresAt: string }> {
+/** `audience` names the stream, e.g. `squad:<id>` or `subscription:<id>`. */
+export async function issueStreamToken(key: string, audience: string, principal: string, now = Date.now()): Promise<{ token: string; expiresAt: string }> {
   const iat = Math.floor(now / 1000);
   const exp = iat + STREAM_TOKEN_TTL_SECONDS;
   const token = await new SignJWT({ scope: "stream" })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(principal)
-    .setAudience(audience(squadId))
+    .setAudience(audience)
     .setIssuedAt(iat)
     .setExpirationTime(exp)
     .sign(keyBytes(key));
   return { token, expiresAt: new Date(exp * 1000).toISOString() };
 }
 
-/** The principal the token was issued to, or null if it is forged, expired or for another squad. */
-export async function verifyStreamToken(key: string, squadId: string, token: string): Promise<string | null> {
+/** The principal the token was issued to, or null if it is forged, expired or for another stream. */
+export async function verifyStreamToken(key: string, audience: string, token: string): Promise<string | null> {
   try {
-    const { payload } = await jwtVerify(token, keyBytes(key), { algorithms: ["HS256"], audience: audience(squadId) });
+    const { payload } = await jwtVerify(token, keyBytes(key), { algorithms: ["HS256"], audience });
     return payload.scope === "stream" && typeof payload.sub === "string" ? payload.sub : null;
   } catch {
     return null;
