@@ -31,6 +31,8 @@ export default defineConfig(async () => {
             JWT_SECRET: "test-jwt-secret-that-is-long-enough-for-hs256",
             // Every test file calls the API with the admin key: a bucket too big to empty by accident, refilling
             // slowly enough that test/rate-limit.test.ts can drain one and see 429 without racing the refill.
+            // Runs of a bare agent name stay on live in tests; canary routing is tested directly (runtime-resolve).
+            CANARY_TRAFFIC_PERCENT: "0",
             RATE_LIMIT_CAPACITY: "1000000",
             RATE_LIMIT_PER_MINUTE: "1",
             // Messaging: a fixed test-only key ring (never a production key) and immediate retries,

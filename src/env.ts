@@ -48,6 +48,8 @@ export interface Env {
   BEDROCK_BREAKER_THRESHOLD?: string;
   BEDROCK_BREAKER_COOLDOWN_MS?: string;
   BEDROCK_CALL_TIMEOUT_MS?: string;
+  /** Percent of runs of a bare agent name routed to its canary channel (default 10). */
+  CANARY_TRAFFIC_PERCENT?: string;
   /** First retry delay of a failed message; later retries double it. */
   MESSAGE_RETRY_BASE_SECONDS?: string;
 }

@@ -10,7 +10,7 @@ import { runCodeAgent, type CodeRunOutcome } from "./code-agent";
 import { RunHost } from "./host";
 import { checkInput } from "./input-schema";
 import { effectiveTimeout, jsonBytes } from "./limits";
-import { resolveRunnable } from "./resolve";
+import { resolveRunnable, routesToCanary } from "./resolve";
 import { recordRun } from "./runs";
 import { fillTemplate } from "./template";
 
@@ -41,9 +41,16 @@ export interface RunResult {
   limitViolation?: boolean;
 }
 
+/** Share of runs of a bare `name` that go to its canary, when it has one (var CANARY_TRAFFIC_PERCENT, default 10). */
+function canaryPercent(env: Env): number {
+  const percent = Number(env.CANARY_TRAFFIC_PERCENT ?? 10);
+  return Number.isFinite(percent) ? Math.min(100, Math.max(0, percent)) : 10;
+}
+
 /** Resolves the ref, runs it, records the run in D1. Agent failures come back as status "failed" (never thrown); only a bad/unknown ref throws AppError. */
 export async function executeAgent(env: Env, req: ExecuteRequest): Promise<RunResult> {
-  const resolved = await resolveRunnable(registryDb(env.DB), req.agent);
+  const toCanary = routesToCanary(canaryPercent(env));
+  const resolved = await resolveRunnable(registryDb(env.DB), req.agent, { toCanary });
   return runResolved(env, resolved, req.input, {
     actor: req.actor,
     source: req.source ?? "api",
