@@ -94,16 +94,9 @@ export async function storeDeadLetterBatch(batch: MessageBatch<unknown>, env: En
 
 // ---- inspection and replay -------------------------------------------------------
 
-export interface DeadLetterView {
-  id: string;
+/** A stored dead letter as the API shows it: the draft's fields (reason as stored text) without the envelope, plus its history. */
+export interface DeadLetterView extends Omit<DeadLetterDraft, "envelope" | "reason"> {
   reason: string;
-  attempts: number;
-  firstError: string | null;
-  lastError: string | null;
-  target: string | null;
-  kind: string | null;
-  priority: number | null;
-  queue: string;
   createdAt: string;
   updatedAt: string;
   replayedAt: string | null;
