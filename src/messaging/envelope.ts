@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { decodeBase64, encodeBase64 } from "../encoding";
 import { canonicalJson } from "../registry/canonical";
 
 /**
@@ -148,24 +149,6 @@ function safeJson(bytes: ArrayBuffer): unknown {
 
 // ---- base64 --------------------------------------------------------------------
 
-// Uint8Array.fromBase64 / toBase64 (ES2026) are native in workerd; TypeScript's libs do not type them yet.
-const native = Uint8Array as unknown as { fromBase64(text: string, opts: { lastChunkHandling: "strict" }): Uint8Array };
-
-export function encodeBase64(bytes: Uint8Array): string {
-  return (bytes as unknown as { toBase64(): string }).toBase64();
-}
-
-/** Strict: only the canonical encoding of some bytes decodes, so no two texts name the same bytes. */
-export function decodeBase64(text: string): Uint8Array | null {
-  // fromBase64 skips whitespace; the pattern does not, and "strict" refuses non-zero padding bits.
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return null;
-  try {
-    return native.fromBase64(text, { lastChunkHandling: "strict" });
-  } catch {
-    return null;
-  }
-}
-
 // ---- small secrets at rest (webhook signing secrets) -------------------------------
 
 /** Seals a short secret under the current key as `kid.iv.ciphertext`, bound to `context` (e.g. the subscription id). */
@@ -185,3 +168,5 @@ export async function openSecret(ring: KeyRing, sealed: string, context: string)
   const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: ivBytes, additionalData: encoder.encode(context) }, key, dataBytes);
   return new TextDecoder().decode(plain);
 }
+
+export { decodeBase64, encodeBase64 };

@@ -1,3 +1,5 @@
+import { toHex } from "../encoding";
+
 /**
  * Signed webhook deliveries. The receiver checks
  * `X-TDev-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`
@@ -14,7 +16,7 @@ const encoder = new TextEncoder();
 async function hmacHex(secret: string, text: string): Promise<string> {
   const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(text));
-  return [...new Uint8Array(mac)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(mac);
 }
 
 export async function signatureHeader(secret: string, body: string, nowSeconds = Math.floor(Date.now() / 1000)): Promise<string> {

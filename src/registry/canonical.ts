@@ -1,3 +1,5 @@
+import { toHex } from "../encoding";
+
 /** Canonical JSON: object keys sorted, no insignificant whitespace, so equal content gives equal bytes. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== "object") {
@@ -20,5 +22,5 @@ export function utf8Length(text: string): number {
 export async function sha256Hex(text: string | Uint8Array): Promise<string> {
   const bytes = typeof text === "string" ? encoder.encode(text) : text;
   const digest = await crypto.subtle.digest("SHA-256", bytes);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(digest);
 }

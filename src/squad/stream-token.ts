@@ -1,4 +1,5 @@
 import { SignJWT, jwtVerify } from "jose";
+import { decodeBase64, encodeBase64 } from "../encoding";
 
 /**
  * Short-lived stream tokens for browsers (which cannot set headers on a WebSocket). Each stream owner (a squad,
@@ -11,10 +12,14 @@ export const STREAM_TOKEN_TTL_SECONDS = 120;
 export const STREAM_PRINCIPAL_HEADER = "x-tdev-stream-principal";
 
 export function newStreamKey(): string {
-  return btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
+  return encodeBase64(crypto.getRandomValues(new Uint8Array(32)));
 }
 
-const keyBytes = (key: string) => Uint8Array.from(atob(key), (c) => c.charCodeAt(0));
+function keyBytes(key: string): Uint8Array {
+  const bytes = decodeBase64(key);
+  if (!bytes) throw new Error("stream key is not base64"); // keys come only from newStreamKey
+  return bytes;
+}
 /** `audience` names the stream, e.g. `squad:<id>` or `subscription:<id>`. */
 export async function issueStreamToken(key: string, audience: string, principal: string, now = Date.now()): Promise<{ token: string; expiresAt: string }> {
   const iat = Math.floor(now / 1000);
