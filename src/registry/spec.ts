@@ -82,10 +82,18 @@ export async function sizeSpec(spec: AgentSpec): Promise<SizedSpec> {
   return { spec, canonical, sizeBytes, contentHash: await sha256Hex(canonical) };
 }
 
-/** Orders semver strings in SQL: zero-padded numeric fields, releases after their prereleases. */
+/**
+ * Orders semver strings in SQL exactly as semver.compare does, so `ORDER BY sort_key` and keyset pagination
+ * need no JS sort: fixed-width numeric fields; a release after its prereleases; prerelease identifiers one by
+ * one, numeric ones by value (length then digits, since semver forbids leading zeros) before alphanumeric
+ * ones (ASCII), separated by "!", which sorts below every identifier character, so a shorter list sorts first.
+ */
 export function versionSortKey(version: string): string {
   const v = semver.parse(version);
   if (!v) throw new AppError("validation_failed", `Invalid version ${version}`);
-  const pad = (n: number) => String(n).padStart(10, "0");
-  return `${pad(v.major)}.${pad(v.minor)}.${pad(v.patch)}.${v.prerelease.length ? `0${v.prerelease.join(".")}` : "1"}`;
+  // semver refuses fields above Number.MAX_SAFE_INTEGER (16 digits).
+  const pad = (n: number) => String(n).padStart(16, "0");
+  const identifier = (id: string | number) => (/^\d+$/.test(String(id)) ? `0${String(String(id).length).padStart(2, "0")}${id}` : `1${id}`);
+  const release = v.prerelease.length ? `0${v.prerelease.map(identifier).join("!")}` : "1";
+  return `${pad(v.major)}.${pad(v.minor)}.${pad(v.patch)}.${release}`;
 }
