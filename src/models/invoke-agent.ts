@@ -18,6 +18,47 @@ export interface InvokeAgentResult {
   latencyMs: number;
 }
 
+/** The largest event-stream message we accept: Bedrock's chunks are far smaller, and a Worker has 128 MB. */
+export const MAX_EVENT_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** An event-stream message's prelude (total length, headers length, prelude CRC) plus its trailing CRC. */
+const MIN_EVENT_MESSAGE_BYTES = 16;
+
+const malformed = (agentKey: string, detail: string) =>
+  new AppError("bedrock_error", `Bedrock agent ${agentKey} sent a malformed event stream: ${detail}.`, { type: "/problems/bedrock-malformed-response" });
+
+/**
+ * Passes the byte stream through unchanged while checking each message's declared total length (the first 4
+ * bytes of its prelude) against sane bounds before @smithy's reassembler allocates a buffer of that size, and
+ * refuses a stream that ends inside a message, prelude included (@smithy drops fewer than 4 stray bytes).
+ */
+export async function* boundedFrames(body: AsyncIterable<Uint8Array>, agentKey: string, maxBytes = MAX_EVENT_MESSAGE_BYTES): AsyncGenerator<Uint8Array> {
+  const prelude = new Uint8Array(4);
+  let preludeHave = 0;
+  let remaining = 0; // bytes of the current message still to come, after its 4-byte length
+  for await (const chunk of body) {
+    let at = 0;
+    while (at < chunk.length) {
+      if (remaining > 0) {
+        const take = Math.min(remaining, chunk.length - at);
+        remaining -= take;
+        at += take;
+        continue;
+      }
+      const take = Math.min(4 - preludeHave, chunk.length - at);
+      prelude.set(chunk.subarray(at, at + take), preludeHave);
+      preludeHave += take;
+      at += take;
+      if (preludeHave < 4) break;
+      const declared = new DataView(prelude.buffer).getUint32(0, false);
+      if (declared < MIN_EVENT_MESSAGE_BYTES || declared > maxBytes) throw malformed(agentKey, `a message declares ${declared} bytes; the bounds are ${MIN_EVENT_MESSAGE_BYTES} to ${maxBytes}`);
+      preludeHave = 0;
+      remaining = declared - 4;
+    }
+    yield chunk;
+  }
+  if (remaining > 0 || preludeHave > 0) throw malformed(agentKey, `the stream ended ${remaining > 0 ? `${remaining} bytes short of a message's end` : `with ${preludeHave} trailing bytes after the last message`}`);
+}
+
 const utf8Decoder = new TextDecoder();
 const utf8Encoder = new TextEncoder();
 
@@ -59,8 +100,8 @@ export async function collectAgentStream(body: ReadableStream<Uint8Array>, agent
     if (payload.bytes) parts.push(base64Bytes(payload.bytes));
     chunks++;
   };
-  // getChunkedStream reassembles whole messages from the byte stream; the codec decodes each one.
-  for await (const message of getChunkedStream(body as unknown as AsyncIterable<Uint8Array>)) handle(codec.decode(message) as never);
+  // getChunkedStream reassembles whole messages from the byte stream (bounded first); the codec decodes each one.
+  for await (const message of getChunkedStream(boundedFrames(body as unknown as AsyncIterable<Uint8Array>, agentKey))) handle(codec.decode(message) as never);
   const total = parts.reduce((n, p) => n + p.byteLength, 0);
   const joined = new Uint8Array(total);
   let offset = 0;
