@@ -1,7 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { agentSpecSchema } from "../src/registry/spec";
+import type { Env } from "../src/env";
 import { runSpec } from "../src/runtime/execute";
+import { RunHost } from "../src/runtime/host";
 import { getRun } from "../src/runtime/runs";
 
 const fixture = inject("bedrockUrl");
@@ -210,6 +212,25 @@ describe("escape attempts are contained", () => {
     await fetch(`${fixture}/__control/script`, { method: "POST", body: JSON.stringify({ modelId: "sandbox-denied", failures: [{ status: 403, code: "AccessDeniedException" }] }) });
     const r = await run("uncaught-model", agent("return await ctx.model({ prompt: 'hi' });"), {}, { permissions: { network: [], models: ["sandbox-denied"], maxTokensPerRun: 100 } });
     expect(r.error).toMatchObject({ code: "bedrock_error", type: "/problems/bedrock-access-denied-exception" });
+  });
+
+  it("the host answers ctx.model failures as a result object, never a rejection across RPC", async () => {
+    const host = new RunHost(env as unknown as Env, { network: [], models: ["host-model"], maxTokensPerRun: 5 }, Date.now() + 5_000);
+    await expect(host.model({ modelId: "other-model", prompt: "hi" })).resolves.toMatchObject({ ok: false, code: "model_not_permitted" });
+    await expect(host.model({ prompt: 42 })).resolves.toMatchObject({ ok: false, code: "validation_failed", detail: expect.stringContaining("prompt") });
+    host.close();
+    await expect(host.model({ prompt: "hi" })).resolves.toEqual({ ok: false, code: "run_over", detail: "This run is over." });
+  });
+
+  it("turns the host's failure reply into a rejection with an Error inside the sandbox", async () => {
+    const permissions = { network: [], models: ["sandbox-model-b"], maxTokensPerRun: 100 };
+    const r = await run(
+      "rejected-model",
+      agent("try { await ctx.model({ modelId: 'not-mine', prompt: 'hi' }); return 'called'; } catch (e) { return { isError: e instanceof Error, message: e.message }; }"),
+      {},
+      { permissions },
+    );
+    expect(r.output).toEqual({ isError: true, message: "ctx.model: model_not_permitted: model not-mine is not permitted; this agent may call sandbox-model-b." });
   });
 
   it("gets nothing from the host once its run is over", async () => {

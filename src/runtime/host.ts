@@ -22,6 +22,9 @@ const modelRequest = z
   .strict()
   .refine((r) => (r.prompt === undefined) !== (r.messages === undefined), "give exactly one of prompt or messages");
 
+/** What ctx.model's host call answers; the sandbox throws `ctx.model: <code>: <detail>` for a failure. */
+export type ModelReply = { ok: true; text: string; usage: RunUsage; stopReason: string } | { ok: false; code: string; detail: string };
+
 export interface ModelCallRecord {
   modelId: string;
   usage: RunUsage;
@@ -61,20 +64,25 @@ export class RunHost extends RpcTarget {
     this.logs.push(...boundedLog(entries, this.logs.length));
   }
 
-  async model(request: unknown): Promise<{ text: string; usage: RunUsage; stopReason: string }> {
-    if (this.closed) throw new Error("This run is over.");
+  /**
+   * ctx.model's host half. It never throws: errors do not cross RPC cleanly (only a message survives, and a
+   * rejected RPC promise leaves "Uncaught (in promise)" noise), so a refusal or a Bedrock failure comes back as
+   * `{ ok: false, code, detail }` and the sandbox wrapper turns it into the rejection the agent sees.
+   */
+  async model(request: unknown): Promise<ModelReply> {
+    if (this.closed) return { ok: false, code: "run_over", detail: "This run is over." };
     const parsed = modelRequest.safeParse(request);
-    if (!parsed.success) throw new Error(`ctx.model: ${parsed.error.issues.map((i) => `${i.path.join(".") || "request"}: ${i.message}`).join("; ")}`);
+    if (!parsed.success) return { ok: false, code: "validation_failed", detail: parsed.error.issues.map((i) => `${i.path.join(".") || "request"}: ${i.message}`).join("; ") };
     const req = parsed.data;
     const modelId = req.modelId ?? this.permissions.models[0];
     if (!modelId || !this.permissions.models.includes(modelId)) {
       this.violations.push(`model ${modelId ?? "(none)"} is not in permissions.models`);
-      throw new Error(`ctx.model: model ${modelId ?? "(none)"} is not permitted; this agent may call ${this.permissions.models.join(", ") || "no model"}.`);
+      return { ok: false, code: "model_not_permitted", detail: `model ${modelId ?? "(none)"} is not permitted; this agent may call ${this.permissions.models.join(", ") || "no model"}.` };
     }
     const remaining = this.permissions.maxTokensPerRun - this.used;
     if (remaining <= 0) {
       this.violations.push("token budget exhausted");
-      throw new Error(`ctx.model: the run's token budget of ${this.permissions.maxTokensPerRun} is spent.`);
+      return { ok: false, code: "token_budget_spent", detail: `the run's token budget of ${this.permissions.maxTokensPerRun} is spent.` };
     }
     try {
       const result = await converse(this.env, {
@@ -87,14 +95,11 @@ export class RunHost extends RpcTarget {
       });
       this.used += result.usage.totalTokens;
       this.calls.push({ modelId, usage: result.usage, stopReason: result.stopReason, latencyMs: result.latencyMs });
-      return { text: result.text, usage: result.usage, stopReason: result.stopReason };
+      return { ok: true, text: result.text, usage: result.usage, stopReason: result.stopReason };
     } catch (err) {
-      // Only an Error's message crosses RPC: put the code in it so the agent (and its logs) can tell.
-      if (err instanceof AppError) {
-        this.modelFailures.push(err);
-        throw new Error(`ctx.model: ${err.code}: ${err.detail}`);
-      }
-      throw err;
+      if (!(err instanceof AppError)) return { ok: false, code: "internal", detail: String((err as Error)?.message ?? err) };
+      this.modelFailures.push(err);
+      return { ok: false, code: err.code, detail: err.detail };
     }
   }
 

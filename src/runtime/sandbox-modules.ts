@@ -12,7 +12,7 @@ import { MAX_OUTPUT_BYTES, SYSTEM_MAX_TIMEOUT_MS } from "./limits";
  */
 
 /** Bumped whenever the generated modules change, so no isolate built by older code is reused. */
-export const SANDBOX_REVISION = "4";
+export const SANDBOX_REVISION = "5";
 
 /** Operations a run may perform per millisecond of its timeout: a backstop where the clock does not advance during execution. */
 const FUEL_PER_MS = 1_000_000;
@@ -36,6 +36,7 @@ const stateModule = `
 const now = Date.now;
 const stringify = JSON.stringify;
 const freeze = Object.freeze;
+const SafeError = Error;
 const encoder = new TextEncoder();
 const SafeMap = Map;
 const mapGet = Map.prototype.get, mapSet = Map.prototype.set, mapDelete = Map.prototype.delete, mapValues = Map.prototype.values;
@@ -67,13 +68,19 @@ export function timedOut(id, err) {
   const r = mapGet.call(runs, id);
   return err === LIMIT || expired || (r !== undefined && now() > r.deadline);
 }
+// ctx.model: the host answers { ok: false, code, detail } instead of throwing across RPC; the agent sees a rejection.
+export async function askModel(host, req) {
+  const reply = await host.model(req);
+  if (!reply || reply.ok !== true) throw new SafeError("ctx.model: " + (reply ? reply.code + ": " + reply.detail : "no reply"));
+  return { text: reply.text, usage: reply.usage, stopReason: reply.stopReason };
+}
 export { stringify, freeze, encoder };
 `;
 
 const tickModule = (stateName: string) => `export { tick } from "./${stateName}";\n`;
 
 const mainModule = (stateName: string, isolate: string) => `
-import { enter, leave, timedOut, stringify, freeze, encoder } from "./${stateName}";
+import { enter, leave, timedOut, askModel, stringify, freeze, encoder } from "./${stateName}";
 import { WorkerEntrypoint } from "cloudflare:workers";
 import * as agentModule from "./agent.js";
 const ISOLATE = ${JSON.stringify(isolate)};
@@ -98,7 +105,7 @@ export class AgentSandbox extends WorkerEntrypoint {
       const ctx = freeze({
         params: freeze(params),
         log: (...args) => { const p = host.log(args.map(logArg)); pending.push(p); return p; },
-        model: models ? (req) => host.model(req) : undefined,
+        model: models ? (req) => askModel(host, req) : undefined,
       });
       let output;
       try {
