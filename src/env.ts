@@ -16,8 +16,10 @@ export interface Env {
   MESSAGES_HIGH: Queue<unknown>;
   /** Low priority band (0–2). */
   MESSAGES_LOW: Queue<unknown>;
-  /** Evolution runs: generation planning and candidate evaluations (src/evolution/queue.ts). */
+  /** Long suite evaluations answered 202 (src/evolution/queue.ts). */
   EVOLUTION: Queue<import("./evolution/messages").EvolutionMessage>;
+  /** One Workflow instance per evolution run (src/evolution/workflow.ts). */
+  EVOLUTION_RUNS: Workflow<import("./evolution/run").EvolutionRunParams>;
   LOADER: WorkerLoader;
 
   // secrets
@@ -52,6 +54,10 @@ export interface Env {
   CANARY_TRAFFIC_PERCENT?: string;
   /** First retry delay of a failed message; later retries double it. */
   MESSAGE_RETRY_BASE_SECONDS?: string;
+  /** Distinct Dynamic Workers one request may have in flight (Cloudflare's cap is 4; tests lower it). */
+  DYNAMIC_WORKERS_PER_REQUEST?: string;
+  /** Candidate evaluations an evolution run keeps in flight at once (default 8). */
+  EVOLUTION_PARALLEL_CANDIDATES?: string;
 }
 
 /** What the auth middleware establishes about the caller. */

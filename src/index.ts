@@ -10,6 +10,7 @@ export { Squad } from "./squad/squad";
 export { RateLimiter } from "./auth/rate-limiter";
 export { TopicStream } from "./messaging/stream";
 export { EgressGate } from "./runtime/host";
+export { EvolutionRun } from "./evolution/workflow";
 
 const app = buildApp();
 

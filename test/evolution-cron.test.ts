@@ -1,4 +1,4 @@
-import { createExecutionContext, createMessageBatch, createScheduledController, getQueueResult } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, createScheduledController, getQueueResult, introspectWorkflowInstance } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { Env } from "../src/env";
 import main from "../src/index";
@@ -7,9 +7,11 @@ import main from "../src/index";
 const worker = { scheduled: main.scheduled as NonNullable<ExportedHandler<Env>["scheduled"]>, queue: main.queue as NonNullable<ExportedHandler<Env>["queue"]> };
 import { describe, expect, it } from "vitest";
 import { getPolicy } from "../src/evolution/policy-store";
-import { cronSlot, resumeStalledRuns, STALL_MS } from "../src/evolution/run";
+import { evaluateCandidate } from "../src/evolution/evaluate-candidate";
+import { cronSlot, runIdFor, startRun } from "../src/evolution/run";
 import { evolutionRuns } from "../src/evolution/schema";
-import { findAgent, registryDb } from "../src/registry/store";
+import { completeGeneration } from "../src/evolution/select";
+import { registryDb } from "../src/registry/store";
 import { api } from "./helpers";
 import { finishedRun, registerExample, suiteJson } from "./evolution-helpers";
 
@@ -43,73 +45,92 @@ describe("evolution cron", () => {
     await finishedRun(next[0].id);
   });
 
-  it("consumes redelivered and malformed queue messages without doubling work", async () => {
+  it("answers every step of a finished run again without doubling work, and acks malformed queue messages", async () => {
     const { agentId } = await registerExample("redelivery", { population: 2, generationsPerRun: 1 });
     const started = await api("POST", "/api/v1/evolution/runs", { body: { agent: "redelivery" } });
     const run = await finishedRun(started.json.runId);
-    const used = run.budget.evaluationsUsed;
-    // Every message of the run delivered again, plus one that is not ours: all acked, nothing re-evaluated.
+    // Every step body again, as a platform retry after a lost checkpoint would run it: nothing changes.
+    for (const c of run.candidates) await evaluateCandidate(env, run.id, c.id);
+    await completeGeneration(env, run.id, 0);
+    const after = (await api("GET", `/api/v1/evolution/runs/${run.id}`)).json;
+    expect(after.budget.evaluationsUsed).toBe(run.budget.evaluationsUsed);
+    expect(after.candidates).toEqual(run.candidates);
+    expect(after.generationStats).toEqual(run.generationStats);
+    const rows = await env.DB.prepare("select count(*) as n from evolution_runs where agent_id = ?").bind(agentId).first<{ n: number }>();
+    expect(rows?.n).toBe(1);
+    // The evolution queue now only carries long evaluations: anything else is acked and dropped.
     const batch = createMessageBatch("tdev-evolution", [
-      { id: "m1", timestamp: new Date(), attempts: 2, body: { type: "generation", v: 1, runId: run.id, generation: 0 } },
-      ...run.candidates.map((c: any, i: number) => ({ id: `c${i}`, timestamp: new Date(), attempts: 2, body: { type: "candidate", v: 1, runId: run.id, candidateId: c.id } })),
+      { id: "old", timestamp: new Date(), attempts: 2, body: { type: "generation", v: 1, runId: run.id, generation: 0 } },
       { id: "junk", timestamp: new Date(), attempts: 1, body: { hello: "world" } },
     ]);
     const ctx = createExecutionContext();
     await worker.queue(batch, env, ctx);
     const result = await getQueueResult(batch, ctx);
     expect(result.explicitAcks.length).toBe(batch.messages.length);
-    expect(result.retryMessages).toEqual([]);
-    const after = (await api("GET", `/api/v1/evolution/runs/${run.id}`)).json;
-    expect(after.budget.evaluationsUsed).toBe(used);
-    expect(after.candidates).toEqual(run.candidates);
-    expect(after.generationStats).toEqual(run.generationStats);
-    const rows = await env.DB.prepare("select count(*) as n from evolution_runs where agent_id = ?").bind(agentId).first<{ n: number }>();
-    expect(rows?.n).toBe(1);
   });
 });
 
-describe("runs that lose their messages or their budget", () => {
-  /** A queued run written straight to D1 with no message sent: what a crash right after the insert leaves. */
-  async function orphanRun(agent: string, budget: { maxEvaluations: number; maxTokens: number }, ageMs: number) {
+describe("runs as Workflow instances", () => {
+  it("a start that died between its row and its instance is completed by the next start of the same slot", async () => {
+    const { agentId } = await registerExample("half-started", { population: 2, generationsPerRun: 1 });
+    const slot = "cron:2026-11-25T16:00:00.000Z";
+    const id = await runIdFor(agentId, slot);
     const d = registryDb(env.DB);
-    const agentRow = await findAgent(d, agent);
-    const policy = await getPolicy(d, agentRow.id);
+    const policy = (await getPolicy(d, agentId))!;
     const now = Date.now();
-    const id = `evr_orphan_${agent}`;
-    await d.insert(evolutionRuns).values({
-      id,
-      agentId: agentRow.id,
-      slot: `manual:${id}`,
-      trigger: "manual",
-      status: "queued",
-      seed: 7,
-      generation: 0,
-      generations: policy!.policy.generationsPerRun,
-      baseVersion: "1.0.0",
-      suiteId: policy!.suiteId,
-      policy: { ...policy!.policy, budget },
-      createdAt: now - ageMs,
-      createdBy: "test",
-      updatedAt: now - ageMs,
-    });
-    return id;
-  }
+    // What a crash right after the insert leaves: a queued row and no instance.
+    await d.insert(evolutionRuns).values({ id, agentId, slot, trigger: "cron", status: "queued", seed: 7, generation: 0, generations: 1, baseVersion: "1.0.0", suiteId: policy.suiteId, policy: policy.policy, createdAt: now, createdBy: "test", updatedAt: now });
+    await expect(env.EVOLUTION_RUNS.get(id)).rejects.toThrow();
+    const again = await startRun(env, agentId, { trigger: "cron", slot, actor: "cron" });
+    expect(again).toEqual({ runId: id, created: false });
+    expect((await finishedRun(id)).status).toBe("completed");
+    expect((await startRun(env, agentId, { trigger: "cron", slot, actor: "cron" })).runId).toBe(id);
+    expect((await runsOf("half-started")).length).toBe(1);
+  });
 
-  it("the cron re-drives a run whose message was lost, once it has been quiet long enough", async () => {
-    await registerExample("orphaned", { population: 2, generationsPerRun: 1 });
-    const fresh = await orphanRun("orphaned", { maxEvaluations: 20_000, maxTokens: 0 }, 60_000);
-    expect(await resumeStalledRuns(env)).toBe(0); // quiet for a minute: not stalled yet
-    expect((await api("GET", `/api/v1/evolution/runs/${fresh}`)).json.status).toBe("queued");
-    expect(await resumeStalledRuns(env, Date.now() + STALL_MS)).toBe(1);
-    expect((await finishedRun(fresh)).status).toBe("completed");
+  it("a step that fails is retried by the platform and the run completes once; one that keeps failing ends the run failed", async () => {
+    const { agentId } = await registerExample("flaky", { population: 2, generationsPerRun: 1 });
+    const retried = await runIdFor(agentId, "test:retried");
+    {
+      await using instance = await introspectWorkflowInstance(env.EVOLUTION_RUNS, retried);
+      await instance.modify(async (m) => {
+        await m.disableRetryDelays();
+        await m.mockStepError({ name: "g0:select" }, new Error("D1 went away"), 2);
+      });
+      await startRun(env, agentId, { trigger: "manual", slot: "test:retried", actor: "test" });
+      await instance.waitForStatus("complete");
+    }
+    const run = await finishedRun(retried);
+    expect(run.status).toBe("completed");
+    expect(run.generationStats.length).toBe(1);
+
+    const broken = await runIdFor(agentId, "test:broken");
+    {
+      await using instance = await introspectWorkflowInstance(env.EVOLUTION_RUNS, broken);
+      await instance.modify(async (m) => {
+        await m.disableRetryDelays();
+        await m.mockStepError({ name: "g0:select" }, new Error("D1 went away for good"), 10);
+      });
+      await startRun(env, agentId, { trigger: "manual", slot: "test:broken", actor: "test" });
+      await instance.waitForStatus("complete");
+    }
+    const failed = await finishedRun(broken);
+    expect(failed.status).toBe("failed");
+    expect(failed.error).toContain("D1 went away for good");
   });
 
   it("enforces the budget while the run goes: candidates that do not fit are dropped, not evaluated", async () => {
-    await registerExample("frugal", { population: 4, generationsPerRun: 1 });
+    const { agentId } = await registerExample("frugal", { population: 4, generationsPerRun: 1, screening: false });
     const cases = suiteJson.cases.length;
-    const id = await orphanRun("frugal", { maxEvaluations: 2 * cases, maxTokens: 200_000 }, STALL_MS + 1000);
-    expect(await resumeStalledRuns(env)).toBe(1);
-    const run = await finishedRun(id);
+    const d = registryDb(env.DB);
+    const policy = (await getPolicy(d, agentId))!;
+    // A budget the policy could not be saved with (the start refuses it), as a policy edited mid-run would leave.
+    const runId = await runIdFor(agentId, "test:frugal");
+    const now = Date.now();
+    const budget = { maxEvaluations: 2 * cases, maxTokens: 200_000 };
+    await d.insert(evolutionRuns).values({ id: runId, agentId, slot: "test:frugal", trigger: "manual", status: "queued", seed: 7, generation: 0, generations: 1, baseVersion: "1.0.0", suiteId: policy.suiteId, policy: { ...policy.policy, budget }, createdAt: now, createdBy: "test", updatedAt: now });
+    await env.EVOLUTION_RUNS.create({ id: runId, params: { runId } });
+    const run = await finishedRun(runId);
     expect(run.budget.evaluationsUsed).toBe(2 * cases);
     const dropped = run.candidates.filter((c: any) => c.status === "dropped");
     expect(dropped.length).toBe(2);

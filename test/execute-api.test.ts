@@ -42,15 +42,17 @@ describe("POST /api/v1/execute", () => {
     expect((await execute({ agent: "versioned#canary", input: null })).json).toMatchObject({ version: "2.0.0", output: "two" });
   });
 
-  it("does not reuse an agent's cached isolate after a new version is published", async () => {
-    const counter = "let calls = 0;\nexport default { async run() { calls += 1; return calls; } };";
-    const { id } = await register(codeSpec("counter", "1.0.0", { code: counter }));
-    expect((await execute({ agent: "counter", input: null })).json.output).toBe(1);
-    expect((await execute({ agent: "counter", input: null })).json.output).toBe(2); // warm: the same isolate
-    // Same code, new version: a fresh isolate, so module state starts again.
-    expect((await api("PUT", `/api/v1/agents/${id}`, { body: codeSpec("counter", "1.1.0", { code: counter }) })).status).toBe(201);
-    expect((await execute({ agent: "counter@1.1.0", input: null })).json.output).toBe(1);
-    expect((await execute({ agent: "counter@1.0.0", input: null })).json.output).toBe(3);
+  it("keys isolates by code: versions that differ only in params share one warm isolate, new code gets a fresh one", async () => {
+    const counter = "let calls = 0;\nexport default { async run(input, ctx) { calls += 1; return [calls, ctx.params.tag]; } };";
+    const { id } = await register(codeSpec("counter", "1.0.0", { code: counter, params: { tag: "a" } }));
+    expect((await execute({ agent: "counter", input: null })).json.output).toEqual([1, "a"]);
+    expect((await execute({ agent: "counter", input: null })).json.output).toEqual([2, "a"]); // warm: the same isolate
+    // Same code, other params: the same isolate serves it, with this version's params passed per run.
+    expect((await api("PUT", `/api/v1/agents/${id}`, { body: codeSpec("counter", "1.1.0", { code: counter, params: { tag: "b" } }) })).status).toBe(201);
+    expect((await execute({ agent: "counter@1.1.0", input: null })).json.output).toEqual([3, "b"]);
+    // Different code: a fresh isolate, so module state starts again.
+    expect((await api("PUT", `/api/v1/agents/${id}`, { body: codeSpec("counter", "1.2.0", { code: `${counter}\n// v3`, params: { tag: "c" } }) })).status).toBe(201);
+    expect((await execute({ agent: "counter@1.2.0", input: null })).json.output).toEqual([1, "c"]);
   });
 
   it("answers a failed run as a problem naming the run, which is recorded", async () => {

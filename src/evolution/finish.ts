@@ -83,7 +83,8 @@ async function gateAndPromote(env: Env, d: Db, runId: string): Promise<RunOutcom
   const contenders = all
     // Published genomes (seeds from versions, re-tried children of earlier runs) are not new children.
     .filter((c) => !(c.operator === "seed" && c.sourceVersion) && !(c.reusedFrom && c.version) && (c.trainScore ?? 0) > (live.trainScore ?? 0))
-    .map((c) => ({ id: c.id, score: c.trainScore ?? 0, sizeBytes: c.sizeBytes, cost: c.cost ?? 0, row: c }))
+    // Ties go by content hash, never by ids: the same seed and data promote the same genome.
+    .map((c) => ({ id: c.genomeHash, score: c.trainScore ?? 0, sizeBytes: c.sizeBytes, cost: c.cost ?? 0, row: c }))
     .sort(byFitness)
     .filter((c) => (genomes.has(c.row.genomeHash) ? false : (genomes.add(c.row.genomeHash), true)))
     .slice(0, GATE_TRIES);
@@ -107,7 +108,7 @@ async function gateAndPromote(env: Env, d: Db, runId: string): Promise<RunOutcom
     const approval = await requestApproval(env, { agentId: agent.id, runId, candidateId: row.id, version, reasons: verdict.reasons });
     return { champion: row.id, approval, decision: "approval", detail: `${version} widens permissions and waits for approval ${approval}` };
   }
-  return { champion: contenders[0]!.id, decision: "blocked", detail: `the gate blocked ${blocked.join(", ")}` };
+  return { champion: contenders[0]!.row.id, decision: "blocked", detail: `the gate blocked ${blocked.join(", ")}` };
 }
 
 function summaryOf(c: CandidateRow, total: number) {

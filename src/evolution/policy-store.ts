@@ -34,7 +34,7 @@ export async function setPolicy(db: Db, agent: AgentRow, policy: EvolutionPolicy
     else if (isRangeGene(gene) && typeof base.spec.params[key] !== "number") errors.push({ path: `genes.${key}`, message: "is a range but the param is not a number" });
   }
   if (policy.rewrites === "code" && base.spec.kind !== "code") errors.push({ path: "rewrites", message: "code rewrites need a code agent" });
-  if (policy.rewrites === "prompt" && base.spec.kind !== "llm") errors.push({ path: "rewrites", message: "prompt rewrites need an llm agent" });
+  if ((policy.rewrites === "prompt" || policy.rewrites === "system") && base.spec.kind !== "llm") errors.push({ path: "rewrites", message: `${policy.rewrites} rewrites need an llm agent` });
   if (errors.length) throw new AppError("validation_failed", "The evolution policy does not fit this agent.", { errors });
   const planned = plannedEvaluations(policy, suite.caseCount);
   if (planned > policy.budget.maxEvaluations) {

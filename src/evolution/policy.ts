@@ -1,6 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import { MAX_SPEC_BYTES } from "../registry/spec";
 
+/** The rewriting model for code agents when the policy names none (llm agents default to their own model). */
+export const DEFAULT_REWRITE_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0";
+
 const rangeGene = z
   .object({
     min: z.number(),
@@ -27,10 +30,30 @@ export const evolutionPolicySchema = z
     crossoverRate: z.number().min(0).max(1).default(0.5).openapi({ description: "Chance that a child is bred from two parents rather than one." }),
     genes: z
       .record(z.string().min(1).max(64), geneSchema)
-      .refine((g) => Object.keys(g).length >= 1 && Object.keys(g).length <= 64, "declare between 1 and 64 genes")
-      .openapi({ description: "The top-level keys of `params` evolution may change, with their ranges or choices." }),
-    rewrites: z.enum(["off", "prompt", "code"]).default("off").openapi({ description: "Let a Bedrock model propose prompt or code rewrites (needs Bedrock)." }),
-    rewriteModel: z.string().min(1).max(200).optional(),
+      .default({})
+      .refine((g) => Object.keys(g).length <= 64, "declare at most 64 genes")
+      .openapi({ description: "The top-level keys of `params` evolution may change, with their ranges or choices (may be empty when rewrites are on)." }),
+    rewrites: z.enum(["off", "prompt", "system", "code"]).default("off").openapi({
+      description:
+        "Let a Bedrock model propose reflective rewrites, shown the parent's failing training cases: an llm agent's prompt or system text (`params.system`), or a code agent's code.",
+    }),
+    rewriteModel: z
+      .string()
+      .min(1)
+      .max(200)
+      .optional()
+      .openapi({ description: `The model that proposes rewrites and merges (default: an llm agent's own model, else ${DEFAULT_REWRITE_MODEL}).` }),
+    rewriteSlots: z
+      .number()
+      .int()
+      .min(0)
+      .max(64)
+      .optional()
+      .openapi({ description: "Children per generation that are model rewrites or merges (default a quarter of the population; the whole population when no gene is declared)." }),
+    screening: z
+      .boolean()
+      .default(true)
+      .openapi({ description: "Score each child first on a minibatch (its parent's failed training cases plus a seeded sample); only a child not worse than its parent there gets the full evaluation." }),
     minImprovement: z.number().min(0).max(1).default(0.02).openapi({ description: "How much a child must beat live by on held-out cases." }),
     maxSizeBytes: z.number().int().min(100).max(MAX_SPEC_BYTES).default(MAX_SPEC_BYTES),
     seed: z.number().int().min(0).max(0xffffffff).optional().openapi({ description: "Makes runs reproducible; default derived from the agent id." }),
@@ -52,9 +75,17 @@ export const evolutionPolicySchema = z
     enabled: z.boolean().default(true).openapi({ description: "Whether the cron starts runs for this agent." }),
   })
   .strict()
+  .refine((p) => Object.keys(p.genes).length > 0 || p.rewrites !== "off", { message: "declare at least one gene, or turn rewrites on", path: ["genes"] })
   .openapi("EvolutionPolicyInput");
 
 export type EvolutionPolicy = z.infer<typeof evolutionPolicySchema>;
+
+/** Rewrite (and merge) slots of a generation: the policy's, else a quarter of the population, else all of it when nothing else breeds. */
+export function rewriteSlotsOf(p: Pick<EvolutionPolicy, "population" | "rewrites" | "rewriteSlots" | "genes">): number {
+  if (p.rewrites === "off") return 0;
+  if (Object.keys(p.genes).length === 0) return p.population;
+  return Math.min(p.population, p.rewriteSlots ?? Math.max(1, Math.round(p.population / 4)));
+}
 
 export const eliteCountOf = (p: Pick<EvolutionPolicy, "population" | "eliteCount">) => Math.min(p.population - 1, p.eliteCount ?? Math.max(1, Math.round(p.population / 4)));
 

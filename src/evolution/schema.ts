@@ -2,6 +2,12 @@ import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from
 import type { CaseResult } from "../evaluation/score";
 import type { GateVerdict } from "./gate";
 import type { EvolutionPolicy } from "./policy";
+import type { EsState } from "./strategy";
+
+/** What a run carries of its numeric search between generations and into the agent's next run. */
+export interface SearchState {
+  es: EsState;
+}
 
 export const evolutionPolicies = sqliteTable("evolution_policies", {
   agentId: text("agent_id").primaryKey(),
@@ -42,8 +48,13 @@ export const evolutionRuns = sqliteTable(
     error: text("error"),
     createdAt: integer("created_at").notNull(),
     createdBy: text("created_by").notNull(),
-    /** Last progress; a run that stays quiet too long is resumed by the cron. */
+    /** Last progress (each checkpointed step of the run's Workflow touches it). */
     updatedAt: integer("updated_at").notNull().default(0),
+    /** The adaptive search's state after the last completed generation; the next run continues from it. */
+    searchState: text("search_state", { mode: "json" }).$type<SearchState>(),
+    /** Children that minibatch screening kept from a full evaluation, and the case runs that saved. */
+    screenedOut: integer("screened_out").notNull().default(0),
+    evaluationsSaved: integer("evaluations_saved").notNull().default(0),
     finishedAt: integer("finished_at"),
   },
   (t) => [uniqueIndex("evolution_runs_slot").on(t.agentId, t.slot), index("evolution_runs_agent").on(t.agentId, t.createdAt)],
@@ -64,8 +75,15 @@ export const evolutionGenerations = sqliteTable(
   (t) => [primaryKey({ columns: [t.runId, t.generation] })],
 );
 
-/** The compact per-case record a candidate keeps (the evaluation tables keep full detail). */
-export type CandidateCase = Pick<CaseResult, "caseId" | "score" | "passed" | "uncertain" | "status" | "durationMs" | "tokens" | "limitViolation"> & { error?: string };
+/**
+ * The compact per-case record a candidate keeps (the evaluation tables keep full detail): enough
+ * for selection, the gate, and a reflective rewrite (output, error and one feedback line per check).
+ */
+export type CandidateCase = Pick<CaseResult, "caseId" | "score" | "passed" | "uncertain" | "status" | "durationMs" | "tokens" | "limitViolation"> & {
+  error?: string;
+  output?: string;
+  feedback?: string[];
+};
 
 export const evolutionCandidates = sqliteTable(
   "evolution_candidates",
@@ -82,9 +100,8 @@ export const evolutionCandidates = sqliteTable(
     parents: text("parents", { mode: "json" }).$type<string[]>().notNull(),
     operator: text("operator").notNull(),
     sourceVersion: text("source_version"),
-    /** pending → evaluating → evaluated | dropped */
+    /** pending → evaluated | dropped (screened out, over budget, failed, duplicate or too large) */
     status: text("status").notNull(),
-    leaseUntil: integer("lease_until"),
     trainScore: real("train_score"),
     heldOutScore: real("held_out_score"),
     score: real("score"),

@@ -1,5 +1,6 @@
 import { exports } from "cloudflare:workers";
 import type { Env } from "../env";
+import { canonicalJson, sha256Hex } from "../registry/canonical";
 import type { AgentSpec } from "../registry/spec";
 import type { RunHost } from "./host";
 import { parseOutput } from "./limits";
@@ -25,10 +26,25 @@ interface EgressFactory {
 }
 
 /**
- * The isolate id: the version's content hash (so a new version, even with the same code, never
- * reuses an old isolate) and the sandbox revision (so new host code never reuses old wrappers).
+ * The isolate id: the hash of everything the Dynamic Worker is built from (code, egress hosts, CPU
+ * limit) and the sandbox revision (so new host code never reuses old wrappers). Params are not in
+ * it — they travel with each run — so versions and evolution children that differ only in params
+ * share one warm isolate. Per-run state never lives in the isolate (see the Worker Loader docs).
  */
-export const isolateId = (contentHash: string) => `agent:${SANDBOX_REVISION}:${contentHash}`;
+export const isolateId = (codeHash: string) => `agent:${SANDBOX_REVISION}:${codeHash}`;
+
+/** Hash of what shapes a code agent's Dynamic Worker, memoised per isolate (specs are immutable). */
+const codeHashes = new Map<string, Promise<string>>();
+export function codeHash(spec: CodeSpec): Promise<string> {
+  const key = canonicalJson({ code: spec.code, network: spec.permissions.network, timeoutMs: spec.timeoutMs ?? null });
+  let hash = codeHashes.get(key);
+  if (!hash) {
+    if (codeHashes.size > 512) codeHashes.clear();
+    hash = sha256Hex(key);
+    codeHashes.set(key, hash);
+  }
+  return hash;
+}
 
 /** The Dynamic Worker for one code agent: its modules, no env, no network unless granted. */
 export function workerCode(spec: CodeSpec): WorkerLoaderWorkerCode {
@@ -51,10 +67,9 @@ export function workerCode(spec: CodeSpec): WorkerLoaderWorkerCode {
 export async function runCodeAgent(
   env: Env,
   spec: CodeSpec,
-  contentHash: string,
   run: { runId: string; input: unknown; timeoutMs: number; host: RunHost },
 ): Promise<CodeRunOutcome> {
-  const worker = env.LOADER.get(isolateId(contentHash), () => workerCode(spec));
+  const worker = env.LOADER.get(isolateId(await codeHash(spec)), () => workerCode(spec));
   const sandbox = worker.getEntrypoint("AgentSandbox") as unknown as SandboxStub;
   const request: SandboxRequest = { runId: run.runId, input: run.input, params: spec.params, timeoutMs: run.timeoutMs, models: spec.permissions.models.length > 0 };
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -121,9 +121,9 @@ const CODE_REASONS: Record<Exclude<CodeRunOutcome, { ok: true }>["reason"], { co
   bad_module: { code: "agent_module_invalid", prefix: "", limit: false },
 };
 
-async function runCode(env: Env, spec: Extract<AgentSpec, { kind: "code" }>, contentHash: string, runId: string, input: unknown, timeoutMs: number, deadline: number): Promise<Ending> {
+async function runCode(env: Env, spec: Extract<AgentSpec, { kind: "code" }>, runId: string, input: unknown, timeoutMs: number, deadline: number): Promise<Ending> {
   const host = new RunHost(env, spec.permissions, deadline);
-  const outcome = await runCodeAgent(env, spec, contentHash, { runId, input, timeoutMs, host });
+  const outcome = await runCodeAgent(env, spec, { runId, input, timeoutMs, host });
   const last = host.calls[host.calls.length - 1];
   const shared: Partial<Ending> = {
     usage: host.usage(),
@@ -196,7 +196,7 @@ async function runResolved(env: Env, resolved: Resolved, input: unknown, opts: R
     ending = { error: { code: "validation_failed", detail: `The input does not match the agent's inputSchema: ${first.path}: ${first.message}`, errors: inputErrors } };
   } else {
     try {
-      if (spec.kind === "code") ending = await runCode(env, spec, resolved.contentHash, runId, input, timeoutMs, deadline);
+      if (spec.kind === "code") ending = await runCode(env, spec, runId, input, timeoutMs, deadline);
       else if (spec.kind === "llm") ending = await runLlm(env, spec, input, deadline);
       else ending = await runBedrockAgent(env, spec, input, runId, opts.sessionId, deadline);
     } catch (err) {

@@ -1,0 +1,90 @@
+import { WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep, type WorkflowStepConfig } from "cloudflare:workers";
+import { inArray } from "drizzle-orm";
+import type { Env } from "../env";
+import { publishEvent } from "../messaging/events";
+import { registryDb } from "../registry/store";
+import { codeHash } from "../runtime/code-agent";
+import { specOf } from "./candidates";
+import { evaluateCandidate } from "./evaluate-candidate";
+import { finishRun } from "./finish";
+import { beginRun, generationLayout, planParamChildren, planRewrite, planSeeds } from "./generation";
+import { EVOLUTION_TOPIC, getRun, markFailed, type EvolutionRunParams } from "./run";
+import { evolutionCandidates } from "./schema";
+import { completeGeneration } from "./select";
+import { evaluationWaves } from "./waves";
+
+/** Bookkeeping steps: quick D1 work, retried fast. */
+const BOOKKEEPING: WorkflowStepConfig = { retries: { limit: 5, delay: "1 second", backoff: "exponential" }, timeout: "2 minutes" };
+/** A candidate's evaluation: a suite's worth of sandbox or model runs. */
+const EVALUATION: WorkflowStepConfig = { retries: { limit: 3, delay: "2 seconds", backoff: "exponential" }, timeout: "15 minutes" };
+/** One model call for a rewrite or merge (its own errors already end as a dropped child). */
+const REWRITE: WorkflowStepConfig = { retries: { limit: 2, delay: "2 seconds", backoff: "exponential" }, timeout: "5 minutes" };
+
+const positive = (value: string | undefined, fallback: number) => {
+  const n = Number(value);
+  return Number.isInteger(n) && n > 0 ? n : fallback;
+};
+
+/**
+ * One evolution run as a Cloudflare Workflow: every generation's planning, each candidate's
+ * evaluation (in parallel), selection, and the gate with promotion are checkpointed steps, so the
+ * platform retries a failed step, resumes after a restart, and never re-runs a step that
+ * succeeded. The steps are idempotent against D1 as well, for the one attempt that dies between
+ * its writes and its checkpoint. Nothing outside a step touches the world.
+ */
+export class EvolutionRun extends WorkflowEntrypoint<Env, EvolutionRunParams> {
+  override async run(event: Readonly<WorkflowEvent<EvolutionRunParams>>, step: WorkflowStep): Promise<{ runId: string; status: string }> {
+    const { runId } = event.payload;
+    const env = this.env;
+    try {
+      const plan = await step.do("begin", BOOKKEEPING, () => beginRun(env, runId));
+      for (let g = 0; g < plan.generations; g++) {
+        if (g === 0) await this.evaluate(step, runId, 0, await step.do("g0:seeds", BOOKKEEPING, () => planSeeds(env, runId)));
+        const layout = await step.do(`g${g}:layout`, BOOKKEEPING, async () => generationLayout(registryDb(env.DB), await getRun(registryDb(env.DB), runId), g, plan.rewriteSlots));
+        const rewrites = await Promise.all(
+          Array.from({ length: layout.rewrites }, (_, i) => layout.firstRewrite + i).map((slot) => step.do(`g${g}:rewrite:${slot}`, REWRITE, () => planRewrite(env, runId, g, slot))),
+        );
+        const children = await step.do(`g${g}:plan`, BOOKKEEPING, () => planParamChildren(env, runId, g, layout.firstParam, layout.params));
+        await this.evaluate(step, runId, g, [...rewrites.filter((id): id is string => id !== null), ...children]);
+        await step.do(`g${g}:select`, BOOKKEEPING, () => completeGeneration(env, runId, g));
+      }
+      await step.do("gate", EVALUATION, () => finishRun(env, runId, { resume: true }));
+      return { runId, status: "completed" };
+    } catch (err) {
+      // A step out of retries: the run is recorded failed (the error is the platform's last attempt).
+      const message = String((err as Error)?.message ?? err);
+      await step.do("fail", BOOKKEEPING, async () => {
+        const d = registryDb(env.DB);
+        if (await markFailed(d, runId, message)) {
+          const run = await getRun(d, runId);
+          await publishEvent(env, EVOLUTION_TOPIC, "evolution.run.failed", { runId, agentId: run.agentId, error: message });
+        }
+      });
+      return { runId, status: "failed" };
+    }
+  }
+
+  /**
+   * Evaluates candidates as parallel steps, in waves that keep the distinct Dynamic Workers in
+   * flight within Cloudflare's per-request cap (children that differ only in params share one).
+   */
+  private async evaluate(step: WorkflowStep, runId: string, generation: number, ids: readonly string[]): Promise<void> {
+    if (!ids.length) return;
+    const env = this.env;
+    const sandboxes = await step.do(`g${generation}:sandboxes:${ids.length}:${ids[0]}`, BOOKKEEPING, () => sandboxKeys(env, ids));
+    const waves = evaluationWaves(sandboxes, { distinct: positive(env.DYNAMIC_WORKERS_PER_REQUEST, 4), parallel: positive(env.EVOLUTION_PARALLEL_CANDIDATES, 8) });
+    for (const wave of waves) await Promise.all(wave.map((id) => step.do(`g${generation}:eval:${id}`, EVALUATION, () => evaluateCandidate(env, runId, id))));
+  }
+}
+
+/** Each candidate's sandbox key: the hash its Dynamic Worker is keyed by (code agents), or null (no sandbox). */
+async function sandboxKeys(env: Env, ids: readonly string[]): Promise<{ id: string; sandbox: string | null }[]> {
+  const rows = await registryDb(env.DB).select({ id: evolutionCandidates.id, spec: evolutionCandidates.spec }).from(evolutionCandidates).where(inArray(evolutionCandidates.id, [...ids]));
+  const byId = new Map(rows.map((r) => [r.id, specOf(r)]));
+  return Promise.all(
+    ids.map(async (id) => {
+      const spec = byId.get(id);
+      return { id, sandbox: spec?.kind === "code" ? await codeHash(spec) : null };
+    }),
+  );
+}
