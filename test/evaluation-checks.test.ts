@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { applyCheck, atPath, type RunObservation } from "../src/evaluation/checks";
+import { evaluateCase } from "../src/evaluation/evaluate";
 import { judgeCheck, judgeConsensus, parseJudgeScore, type JudgeModel } from "../src/evaluation/judge";
 import { binomialUpperTail, isRegression, scoreCase, signTest, suiteScore } from "../src/evaluation/score";
 import { fnv1a, splitCases } from "../src/evaluation/split";
 import { suiteInputSchema, type Check } from "../src/evaluation/suite";
+import { agentSpecSchema } from "../src/registry/spec";
 
 const ok = (output: unknown, extra: Partial<RunObservation> = {}): RunObservation => ({ status: "succeeded", output, durationMs: 12, totalTokens: 30, ...extra });
 const check = (c: unknown) => suiteInputSchema.parse({ name: "s", agent: "a", cases: [{ id: "c", input: 1, checks: [c] }] }).cases[0]!.checks[0] as Exclude<Check, { type: "judge" }>;
@@ -54,6 +56,63 @@ describe("deterministic checks", () => {
     const r = applyCheck(check({ type: "equals", value: 1 }), failed);
     expect(r).toMatchObject({ passed: false, detail: "the run failed: agent_failed" });
     expect(scoreCase([r], failed)).toEqual({ score: 0, passed: false, uncertain: false });
+  });
+});
+
+describe("feedback lines (what a reflective rewrite shows the model)", () => {
+  const fb = (c: unknown, run: RunObservation) => applyCheck(check(c), run).feedback;
+
+  it("equals says what was expected and what came, with or without a path", () => {
+    expect(fb({ type: "equals", path: "label", value: "positive" }, ok({ label: "negative" }))).toBe('expected label "positive", got "negative"');
+    expect(fb({ type: "equals", path: "label", value: "positive" }, ok({ label: "positive" }))).toBe('label is "positive" as expected');
+    expect(fb({ type: "equals", value: "positive" }, ok("negative"))).toBe('expected "positive", got "negative"');
+    expect(fb({ type: "equals", value: "positive" }, ok("positive"))).toBe('output is "positive" as expected');
+    expect(fb({ type: "equals", path: "a.b", value: 1 }, ok({}))).toBe("expected a.b 1, got nothing");
+  });
+
+  it("latency and tokens say over or within the limit", () => {
+    expect(fb({ type: "maxLatencyMs", value: 500 }, ok(null, { durationMs: 812 }))).toBe("latency 812 ms over 500");
+    expect(fb({ type: "maxLatencyMs", value: 500 }, ok(null))).toBe("latency 12 ms within 500");
+    expect(fb({ type: "maxTokens", value: 29 }, ok(null))).toBe("tokens 30 over 29");
+    expect(fb({ type: "maxTokens", value: 30 }, ok(null))).toBe("tokens 30 within 30");
+  });
+
+  it("contains, regex, jsonSchema and number say what they wanted", () => {
+    expect(fb({ type: "contains", path: "tags", value: "c" }, ok({ tags: ["a"] }))).toBe('expected tags to contain "c", got ["a"]');
+    expect(fb({ type: "contains", value: "lo" }, ok("hello"))).toBe('output contains "lo" as expected');
+    expect(fb({ type: "regex", pattern: "^pos", flags: "i" }, ok("neg"))).toBe('expected output to match /^pos/i, got "neg"');
+    expect(fb({ type: "regex", pattern: "^pos" }, ok("positive"))).toBe("output matches /^pos/ as expected");
+    const schema = { type: "object", required: ["label"] };
+    expect(fb({ type: "jsonSchema", schema }, ok({}))).toMatch(/^expected output to match the JSON schema \{"required":\["label"\],"type":"object"\}, got \{\} \(.*label/);
+    expect(fb({ type: "jsonSchema", schema }, ok({ label: 1 }))).toBe("output matches the JSON schema as expected");
+    expect(fb({ type: "number", path: "v", value: 1, tolerance: 0.1 }, ok({ v: 1.2 }))).toBe("expected v 1 ± 0.1, got 1.2");
+    expect(fb({ type: "number", path: "v", value: 1 }, ok({ v: 1 }))).toBe("v is 1 as expected");
+    expect(fb({ type: "number", path: "v", value: 1, tolerance: 0.1 }, ok({ v: 1.05 }))).toBe("v is 1.05, within 0.1 of 1 as expected");
+  });
+
+  it("a failed run says so with its code and detail, and the old detail is kept", () => {
+    const failed: RunObservation = { status: "failed", durationMs: 3, totalTokens: 0, error: { code: "agent_failed", detail: "The agent threw: boom" } };
+    expect(applyCheck(check({ type: "equals", value: 1 }), failed)).toMatchObject({ detail: "the run failed: agent_failed", feedback: "the run failed: agent_failed: The agent threw: boom" });
+  });
+
+  it("a judge check's feedback carries the consensus score and the rubric", async () => {
+    const model: JudgeModel = async () => ({ text: '{"score":0.4}', totalTokens: 5 });
+    const r = await judgeCheck({ type: "judge", rubric: "is it polite?", passAt: 0.5 }, "hi", ok("go away"), { models: ["a", "b"], maxSpread: 0.3 }, model);
+    expect(r.feedback).toBe('judges scored 0.40 against the rubric "is it polite?" (passes at 0.5): fails');
+    const failed = await judgeCheck({ type: "judge", rubric: "x", passAt: 0.5 }, "hi", { status: "failed", durationMs: 1, totalTokens: 0, error: { code: "agent_timeout", detail: "too slow" } }, { models: ["a"], maxSpread: 0.3 }, model);
+    expect(failed.feedback).toBe("the run failed: agent_timeout: too slow");
+  });
+
+  it("a case result carries one feedback line per check, in check order", async () => {
+    const suite = suiteInputSchema.parse({
+      name: "s",
+      agent: "a",
+      cases: [{ id: "c", input: { text: "refund please" }, checks: [{ type: "equals", path: "label", value: "negative" }, { type: "maxLatencyMs", value: 500 }] }],
+    });
+    const agent = agentSpecSchema.parse({ name: "a", version: "1.0.0", kind: "code", code: "export default { async run() { return {}; } };" });
+    const result = await evaluateCase(agent, suite.cases[0]!, suite, async () => ({ status: "succeeded", output: { label: "positive" }, durationMs: 812 }));
+    expect(result.feedback).toEqual(['expected label "negative", got "positive"', "latency 812 ms over 500"]);
+    expect(result.checks.map((c) => c.feedback)).toEqual(result.feedback);
   });
 });
 

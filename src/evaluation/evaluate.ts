@@ -58,6 +58,7 @@ export async function evaluateCase(spec: AgentSpec, c: Suite["cases"][number], s
     limitViolation: Boolean(result.limitViolation) || LIMIT_CODES.has(result.error?.code ?? ""),
     ...(result.error ? { error: { code: result.error.code, detail: result.error.detail.slice(0, 500) } } : {}),
     checks,
+    feedback: checks.map((c) => c.feedback ?? (c.detail ? `${c.type}: ${c.detail}` : `${c.type}: ${c.passed ? "passed" : "failed"}`)),
     ...(output !== undefined ? { output: output.length > OUTPUT_KEEP_CHARS ? `${output.slice(0, OUTPUT_KEEP_CHARS)}…` : output } : {}),
   };
 }

@@ -1,5 +1,5 @@
 import { canonicalJson } from "../registry/canonical";
-import { atPath, type CheckResult, type RunObservation } from "./checks";
+import { atPath, failedRunFeedback, type CheckResult, type RunObservation } from "./checks";
 import type { Check, JudgeConfig } from "./suite";
 
 /** The part of the models layer a judge needs: one prompt in, text and token usage out. */
@@ -60,7 +60,7 @@ export async function judgeCheck(
 ): Promise<CheckResult & { tokens: number }> {
   const config = check.judges ?? suiteJudges;
   if (!config) throw new Error("a judge check needs judges"); // the suite schema refuses this
-  if (run.status !== "succeeded") return { type: "judge", passed: false, score: 0, detail: `the run failed: ${run.error?.code ?? "error"}`, tokens: 0 };
+  if (run.status !== "succeeded") return { type: "judge", passed: false, score: 0, detail: `the run failed: ${run.error?.code ?? "error"}`, feedback: failedRunFeedback(run.error), tokens: 0 };
   const prompt = judgePrompt(check.rubric, input, atPath(run.output, check.path));
   const answers = await Promise.all(
     config.models.map(async (modelId) => {
@@ -80,14 +80,25 @@ export async function judgeCheck(
     config.maxSpread,
   );
   const score = consensus ?? 0;
+  const passed = !uncertain && score >= check.passAt;
   return {
     type: "judge",
-    passed: !uncertain && score >= check.passAt,
+    passed,
     score,
     judges: answers.map(({ model, score, error }) => ({ model, score, ...(error ? { error } : {}) })),
     spread: spread ?? undefined,
     uncertain,
     ...(uncertain ? { detail: spread === null || spread <= config.maxSpread ? "too few judges answered" : `judges disagree by ${spread.toFixed(2)} (limit ${config.maxSpread})` } : {}),
+    feedback: judgeFeedback(check, consensus, passed, uncertain),
     tokens: answers.reduce((n, a) => n + a.tokens, 0),
   };
+}
+
+/** The judges' verdict in one line, with the rubric, so a rewriting model knows what was asked. */
+export function judgeFeedback(check: Pick<Extract<Check, { type: "judge" }>, "rubric" | "passAt" | "path">, consensus: number | null, passed: boolean, uncertain: boolean): string {
+  const rubric = check.rubric.length > 300 ? `${check.rubric.slice(0, 297)}...` : check.rubric;
+  const on = `${check.path ? `${check.path} ` : ""}against the rubric ${JSON.stringify(rubric)}`;
+  if (consensus === null) return `no judge could score ${on}`;
+  const verdict = uncertain ? "uncertain, not counted" : passed ? "passes" : "fails";
+  return `judges scored ${consensus.toFixed(2)} ${on} (passes at ${check.passAt}): ${verdict}`;
 }

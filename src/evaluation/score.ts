@@ -14,6 +14,8 @@ export interface CaseResult {
   limitViolation: boolean;
   error?: { code: string; detail: string };
   checks: CheckResult[];
+  /** One line per check, in check order (each check's `feedback`): what reflective rewrites show the model. */
+  feedback?: string[];
   /** The output, cut to a short canonical JSON text. */
   output?: string;
 }
