@@ -1,47 +1,258 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
-import { api } from "./helpers";
-import { finishedRun, registerExample } from "./evolution-helpers";
+import type { Env } from "../src/env";
+import { runSuite } from "../src/evaluation/evaluate";
+import { sandboxRunner } from "../src/evaluation/runner";
+import { splitCases } from "../src/evaluation/split";
+import { suiteInputSchema } from "../src/evaluation/suite";
+import { seededRng } from "../src/evolution/prng";
+import { casesWon, mergeRequest, reflectiveCases, rewriteRequest, selectReflectiveCases, type ReflectiveCase } from "../src/evolution/reflect";
+import { applyRewrite, DEFAULT_REWRITE_MODEL, firstFencedBlock, proposeMerge, proposeRewrite, rewriteModelFor } from "../src/evolution/rewrite";
+import { canonicalJson, utf8Length } from "../src/registry/canonical";
+import { agentSpecSchema, type AgentSpec } from "../src/registry/spec";
 
 const fixture = inject("bedrockUrl");
+const workerEnv = env as unknown as Env;
 
-// A model-proposed rewrite that classifies far better than any keyword weights, but smuggles in eval.
-const plantedCode = [
-  "export default {",
-  "  async run(input, ctx) {",
-  "    const probe = typeof eval;",
-  "    const t = String(input?.text ?? '').toLowerCase();",
-  "    const good = /great|love|excellent|wonderful|amazing|good|best|happy|perfect|recommend/.test(t);",
-  "    const bad = /bad|terrible|awful|hate|worst|poor|boring|broken|disappointing|refund|not /.test(t);",
-  "    return { label: good && !bad ? 'positive' : 'negative', probe };",
-  "  },",
-  "};",
-].join("\n");
+async function control(path: string, body?: unknown) {
+  const res = await fetch(`${fixture}/__control/${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body) });
+  return res.json() as Promise<any>;
+}
+const requestsFor = (id: string): Promise<{ signature: string; body: any }[]> => control(`requests?id=${encodeURIComponent(id)}`);
+const userText = (body: any): string => body.messages.at(-1).content.map((c: any) => c.text).join("");
 
-describe("model-proposed rewrites (against the local Bedrock fixture)", () => {
-  it("breed a code child that wins on score yet is blocked by the gate, kept with its reason", async () => {
-    await fetch(`${fixture}/__control/script`, { method: "POST", body: JSON.stringify({ modelId: "rewriter-planted", reply: { text: "Here you go:\n```js\n" + plantedCode + "\n```" } }) });
-    await registerExample("rewritten", { population: 4, generationsPerRun: 2, rewrites: "code", rewriteModel: "rewriter-planted" });
-    const started = await api("POST", "/api/v1/evolution/runs", { body: { agent: "rewritten" } });
-    const run = await finishedRun(started.json.runId);
-    expect(run.status).toBe("completed");
+type LlmSpec = Extract<AgentSpec, { kind: "llm" }>;
+const llm = (over: Record<string, unknown> = {}): LlmSpec =>
+  agentSpecSchema.parse({
+    name: "sentiment",
+    version: "1.0.0",
+    kind: "llm",
+    description: "Labels a review positive or negative",
+    model: "rule-task",
+    prompt: "Label the sentiment of the text as positive or negative.\n- otherwise answer positive\nText: {{input.text}}",
+    params: { temperature: 0 },
+    ...over,
+  }) as LlmSpec;
+const code = agentSpecSchema.parse({ name: "coder", version: "1.0.0", kind: "code", code: "export default { async run(input) { return { label: 'positive' }; } };", params: { threshold: 0.5 } });
 
-    const rewrite = run.candidates.find((c: any) => c.operator === "rewrite:code");
-    expect(rewrite, "a rewrite child was bred in generation 1").toBeTruthy();
-    expect(rewrite.generation).toBe(1);
-    const best = Math.max(...run.candidates.filter((c: any) => c.trainScore !== null).map((c: any) => c.trainScore));
-    expect(rewrite.trainScore).toBe(best);
-    expect(rewrite.gate.decision).toBe("blocked");
-    expect(rewrite.gate.checks.filter((c: any) => !c.ok).map((c: any) => c.rule)).toEqual(["code-policy"]);
-    expect(rewrite.reason).toMatch(/^blocked by the gate: code policy: references eval/);
-    expect(rewrite.version).toBeNull();
-    expect(run.budget.tokensUsed).toBeGreaterThan(0);
+const failing: ReflectiveCase = { caseId: "refund", input: { text: "I want a refund" }, output: '"positive"', score: 0, feedback: ['expected "negative", got "positive"', "latency 12 ms within 500"] };
+const crashed: ReflectiveCase = { caseId: "slow", input: { text: "so slow" }, error: "agent_timeout: no answer within 5000 ms", score: 0, feedback: ["the run failed: agent_timeout: no answer within 5000 ms"] };
 
-    const stats = (await api("GET", "/api/v1/evolution/stats?agent=rewritten")).json;
-    expect(stats.blocks.byRule["code-policy"]).toBe(1);
-    // Nothing with eval was published: every version's code is the example's own.
-    for (const v of (await api("GET", "/api/v1/agents/rewritten/versions")).json.items) {
-      const detail = await api("GET", `/api/v1/agents/rewritten/versions/${v.version}`);
-      expect(detail.json.spec.code).not.toMatch(/eval/);
+describe("the rewrite request", () => {
+  it("shows each case as labelled lines, the current text fenced, the params, the size budget and the answer rule", () => {
+    const spec = llm();
+    const { system, user } = rewriteRequest({ spec, target: "prompt", cases: [failing, crashed], maxSpecBytes: 6656 });
+    expect(system).toMatch(/first fenced block/);
+    expect(user).toContain("Current prompt:\n```\nLabel the sentiment of the text as positive or negative.\n- otherwise answer positive\nText: {{input.text}}\n```");
+    expect(user).toContain('Params (JSON): {"temperature":0}');
+    expect(user).toContain(
+      ['Case 1 of 2 (id "refund", score 0)', 'Input: {"text":"I want a refund"}', 'Output: "positive"', "Feedback:", '- expected "negative", got "positive"', "- latency 12 ms within 500"].join("\n"),
+    );
+    expect(user).toContain(['Case 2 of 2 (id "slow", score 0)', 'Input: {"text":"so slow"}', "Error: agent_timeout: no answer within 5000 ms", "Feedback:", "- the run failed: agent_timeout: no answer within 5000 ms"].join("\n"));
+    const specBytes = utf8Length(canonicalJson(spec));
+    const promptBytes = utf8Length(JSON.stringify(spec.prompt)) - 2;
+    expect(user).toContain(`at most ${6656 - (specBytes - promptBytes)} bytes (it is ${promptBytes} bytes now`);
+    expect(user.trimEnd().endsWith("Anything outside the first fenced block is ignored.")).toBe(true);
+  });
+
+  it("targets params.system of llm agents (shown once, not again in the params) and the code of code agents", () => {
+    const withSystem = llm({ params: { temperature: 0, system: "You label reviews." } });
+    const sys = rewriteRequest({ spec: withSystem, target: "system", cases: [failing], maxSpecBytes: 6656 }).user;
+    expect(sys).toContain("Current system text:\n```\nYou label reviews.\n```");
+    expect(sys).toContain('Params (JSON): {"temperature":0}');
+    expect(rewriteRequest({ spec: llm(), target: "system", cases: [], maxSpecBytes: 6656 }).user).toContain("(empty: the agent has no system text yet)");
+    const c = rewriteRequest({ spec: code, target: "code", cases: [failing], maxSpecBytes: 6656 });
+    expect(c.system).toMatch(/ES module/);
+    expect(c.user).toContain("Current code:\n```\nexport default");
+    expect(() => rewriteRequest({ spec: code, target: "prompt", cases: [], maxSpecBytes: 6656 })).toThrow(/llm agent/);
+  });
+
+  it("fences a text that itself holds ``` with a longer fence", () => {
+    const spec = llm({ prompt: "Answer in a block:\n```\nlabel\n```\nText: {{input.text}}" });
+    expect(rewriteRequest({ spec, target: "prompt", cases: [], maxSpecBytes: 6656 }).user).toContain("Current prompt:\n````\nAnswer in a block:\n```\nlabel\n```\nText: {{input.text}}\n````");
+  });
+
+  it("a merge request shows both texts and the cases each gets right that the other gets wrong", () => {
+    const a = llm({ prompt: "A rules\nText: {{input.text}}" });
+    const b = llm({ prompt: "B rules\nText: {{input.text}}" });
+    const bWin: ReflectiveCase = { caseId: "love", input: { text: "love it" }, output: '"positive"', score: 1, feedback: ['output is "positive" as expected'] };
+    const { system, user } = mergeRequest({ target: "prompt", a: { spec: a, wins: [{ ...failing, output: '"negative"', score: 1, feedback: ['output is "negative" as expected'] }] }, b: { spec: b, wins: [bWin] }, maxSpecBytes: 6656 });
+    expect(system).toMatch(/merge two versions/);
+    expect(user).toContain("Prompt A:\n```\nA rules\nText: {{input.text}}\n```");
+    expect(user).toContain("Prompt B:\n```\nB rules\nText: {{input.text}}\n```");
+    expect(user).toMatch(/Cases A gets right and B gets wrong \(1, as A ran them\):\n\nCase 1 of 1 \(id "refund", score 1\)\nInput: \{"text":"I want a refund"\}\nOutput: "negative"/);
+    expect(user).toMatch(/Cases B gets right and A gets wrong \(1, as B ran them\):\n\nCase 1 of 1 \(id "love", score 1\)/);
+  });
+});
+
+describe("choosing the cases to show", () => {
+  const cases = ["a", "b", "c", "d", "e", "f", "held"].map((caseId, i) => ({ caseId, score: [0, 0, 0.5, 0, 1, 0, 0][i]!, uncertain: caseId === "f" }));
+  const train = ["a", "b", "c", "d", "e", "f"];
+
+  it("shows only failing, certain training cases, worst first, never a held-out one", () => {
+    const shown = selectReflectiveCases(cases, train, 8, seededRng(1));
+    expect(shown.map((c) => c.caseId).sort()).toEqual(["a", "b", "c", "d"]);
+    expect(shown.at(-1)!.caseId).toBe("c");
+    for (let seed = 0; seed < 50; seed++) expect(selectReflectiveCases(cases, new Set(train), 2, seededRng(seed)).map((c) => c.caseId)).not.toContain("held");
+    expect(selectReflectiveCases(cases.map((c) => ({ ...c, score: 1 })), train, 8, seededRng(1))).toEqual([]);
+  });
+
+  it("gives parallel slots (different seeds) different failures when there are more than fit", () => {
+    const picks = new Set(Array.from({ length: 12 }, (_, seed) => selectReflectiveCases(cases, train, 2, seededRng(seed)).map((c) => c.caseId).join(",")));
+    expect(picks.size).toBeGreaterThan(2);
+    expect(selectReflectiveCases(cases, train, 2, seededRng(7))).toEqual(selectReflectiveCases(cases, train, 2, seededRng(7)));
+  });
+
+  it("casesWon: training cases one side scores higher on than the other", () => {
+    const a: ReflectiveCase[] = [
+      { caseId: "x", input: 1, score: 1, feedback: [] },
+      { caseId: "y", input: 2, score: 0, feedback: [] },
+      { caseId: "held", input: 3, score: 1, feedback: [] },
+    ];
+    const b = [{ caseId: "x", score: 0 }, { caseId: "y", score: 1 }, { caseId: "held", score: 0 }];
+    expect(casesWon(a, b, ["x", "y"]).map((c) => c.caseId)).toEqual(["x"]);
+  });
+});
+
+describe("the parsing contract", () => {
+  const spec = llm();
+
+  it("takes the first fenced block, whatever its info string", () => {
+    const r = applyRewrite(spec, "prompt", "Sure:\n```text\nNew prompt {{input.text}}\n```\nand another:\n```\nignored\n```");
+    expect(r).toMatchObject({ ok: true, spec: { prompt: "New prompt {{input.text}}" } });
+    expect(firstFencedBlock("````\na ``` b\n````")).toEqual({ text: "a ``` b" });
+  });
+
+  it("drops a reply without a block, with an empty or unclosed block, or the same text, saying why", () => {
+    expect(applyRewrite(spec, "prompt", "New prompt without a fence")).toEqual({ ok: false, reason: "no fenced block in the reply" });
+    expect(applyRewrite(spec, "prompt", "```\n\n```")).toEqual({ ok: false, reason: "the fenced block is empty" });
+    expect(applyRewrite(spec, "prompt", "```\nNew prompt that never ends")).toMatchObject({ ok: false, reason: expect.stringMatching(/never closed/) });
+    expect(applyRewrite(spec, "prompt", "```\n" + spec.prompt + "\n```")).toEqual({ ok: false, reason: "same as the parent" });
+  });
+
+  it("drops an invalid or oversized spec, saying why", () => {
+    const broken = { ...spec, version: "1.0" } as AgentSpec;
+    expect(applyRewrite(broken, "prompt", "```\nother\n```")).toMatchObject({ ok: false, reason: expect.stringMatching(/^spec invalid: version: must be a semantic version/) });
+    const r = applyRewrite(spec, "prompt", "```\n" + "x".repeat(400) + "\n```", 300);
+    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/^over 300 bytes \(the spec would be \d+\)$/) });
+  });
+
+  it("writes system rewrites into params.system and code rewrites into code", () => {
+    expect(applyRewrite(spec, "system", "```\nBe terse.\n```")).toMatchObject({ ok: true, spec: { params: { temperature: 0, system: "Be terse." }, prompt: spec.prompt } });
+    const newCode = "export default { async run() { return { label: 'negative' }; } };";
+    expect(applyRewrite(code, "code", "```js\n" + newCode + "\n```")).toMatchObject({ ok: true, spec: { code: newCode } });
+    expect(applyRewrite(code, "system", "```\nx\n```")).toEqual({ ok: false, reason: "system rewrites need an llm agent, not code" });
+  });
+
+  it("defaults the rewriting model to the agent's own for llm agents and a documented Bedrock model otherwise", () => {
+    expect(rewriteModelFor(spec)).toBe("rule-task");
+    expect(rewriteModelFor(code)).toBe(DEFAULT_REWRITE_MODEL);
+    expect(DEFAULT_REWRITE_MODEL).toMatch(/^anthropic\./);
+    expect(rewriteModelFor(code, "my-rewriter")).toBe("my-rewriter");
+  });
+});
+
+describe("proposeRewrite and proposeMerge over signed Converse (local Bedrock fixture)", () => {
+  it("returns the new spec and the tokens the model used; held-out cases never reach the request", async () => {
+    await control("script", { modelId: "rw-scripted", reply: { text: "Here:\n```\nBetter prompt {{input.text}}\n```", usage: { inputTokens: 300, outputTokens: 20 } } });
+    const heldOut: ReflectiveCase = { caseId: "secret-held-out", input: { text: "held out text" }, output: '"positive"', score: 0, feedback: ['expected "negative", got "positive"'] };
+    const r = await proposeRewrite(workerEnv, { spec: llm(), target: "prompt", cases: [failing, heldOut], modelId: "rw-scripted", trainIds: new Set(["refund"]) });
+    expect(r).toMatchObject({ ok: true, tokens: 320, modelId: "rw-scripted", spec: { prompt: "Better prompt {{input.text}}" } });
+    const [seen] = await requestsFor("rw-scripted");
+    expect(seen!.signature).toBe("valid");
+    expect(seen!.body.system[0].text).toMatch(/first fenced block/);
+    expect(userText(seen!.body)).toContain('Input: {"text":"I want a refund"}');
+    expect(JSON.stringify(seen!.body)).not.toMatch(/secret-held-out|held out text/);
+  });
+
+  it("counts tokens of a dropped answer, and turns model errors and wrong targets into reasons (never throws)", async () => {
+    await control("script", { modelId: "rw-chatty", reply: { text: "I would change the tone.", usage: { inputTokens: 50, outputTokens: 6 } } });
+    expect(await proposeRewrite(workerEnv, { spec: llm(), target: "prompt", cases: [failing], modelId: "rw-chatty" })).toEqual({ ok: false, reason: "no fenced block in the reply", tokens: 56, modelId: "rw-chatty" });
+    await control("script", { modelId: "rw-broken", failures: [{ status: 400, code: "ValidationException", message: "model not found" }] });
+    const failed = await proposeRewrite(workerEnv, { spec: llm(), target: "prompt", cases: [failing], modelId: "rw-broken" });
+    expect(failed).toMatchObject({ ok: false, tokens: 0, reason: expect.stringMatching(/^model error: bedrock_error: .*model not found/) });
+    const wrong = await proposeRewrite(workerEnv, { spec: code, target: "prompt", cases: [failing], modelId: "rw-never-called" });
+    expect(wrong).toEqual({ ok: false, reason: "prompt rewrites need an llm agent, not code", tokens: 0, modelId: "rw-never-called" });
+    expect(await requestsFor("rw-never-called")).toEqual([]);
+  });
+
+  it("a merge lands in a's spec and must differ from both parents", async () => {
+    await control("script", { modelId: "rw-merge-same", reply: { text: "```\nB text {{input.text}}\n```" } });
+    const a = llm({ prompt: "A text {{input.text}}" });
+    const b = llm({ prompt: "B text {{input.text}}" });
+    expect(await proposeMerge(workerEnv, { target: "prompt", a: { spec: a, wins: [] }, b: { spec: b, wins: [] }, modelId: "rw-merge-same" })).toMatchObject({ ok: false, reason: "same as a parent" });
+  });
+});
+
+describe("end to end: a rewriting model that can only fix what it is shown", () => {
+  const texts: Record<string, [string, string]> = {
+    refund: ["I want a refund", "negative"],
+    late: ["It arrived two weeks late", "negative"],
+    fine: ["Works fine", "positive"],
+    broken: ["Broken on arrival", "negative"],
+    awful: ["Awful smell", "negative"],
+    rude: ["Rude support staff", "negative"],
+    love: ["I love it", "positive"],
+    great: ["Great value", "positive"],
+    cold: ["Food was cold", "negative"],
+    noisy: ["Too noisy at night", "negative"],
+  };
+  const suite = suiteInputSchema.parse({
+    name: "rules",
+    agent: "sentiment",
+    cases: Object.entries(texts).map(([id, [text, label]]) => ({ id, input: { text }, checks: [{ type: "equals", value: label }] })),
+  });
+  const split = splitCases(suite.cases.map((c) => c.id));
+  const runner = sandboxRunner(workerEnv, { actor: "test:rewrite" });
+  const scores = async (spec: AgentSpec) => new Map((await runSuite(spec, suite, runner)).map((r) => [r.caseId, r.score]));
+
+  it("proposeRewrite fixes exactly the shown training cases, for the prompt and for the system text", async () => {
+    expect(split.heldOut.has("refund") && split.heldOut.has("late")).toBe(true);
+    await control("script", { modelId: "rule-task", behaviour: "rule-task" });
+    await control("script", { modelId: "rule-rewriter", behaviour: "rule-rewriter" });
+    for (const target of ["prompt", "system"] as const) {
+      const parent = target === "prompt" ? llm() : llm({ prompt: "Text: {{input.text}}", params: { temperature: 0, system: "Label the text.\n- otherwise answer positive" } });
+      const results = await runSuite(parent, suite, runner);
+      expect(results.find((r) => r.caseId === "broken")!.feedback).toEqual(['expected "negative", got "positive"']);
+      const shown = selectReflectiveCases(reflectiveCases(suite.cases, results), split.train, undefined, seededRng(target));
+      expect(shown.map((c) => c.caseId).sort()).toEqual(["awful", "broken", "cold", "noisy", "rude"]);
+
+      const outcome = await proposeRewrite(workerEnv, { spec: parent, target, cases: shown, modelId: "rule-rewriter", trainIds: split.train });
+      expect(outcome.ok, !outcome.ok ? outcome.reason : "").toBe(true);
+      if (!outcome.ok) return;
+      expect(outcome.tokens).toBeGreaterThan(0);
+      const after = await scores(outcome.spec);
+      for (const id of split.train) expect(after.get(id), id).toBe(1);
+      // The held-out negatives were never shown, so nothing fixed them.
+      expect(after.get("refund")).toBe(0);
+      expect(after.get("late")).toBe(0);
+      expect(after.get("fine")).toBe(1);
     }
+    for (const r of await requestsFor("rule-rewriter")) {
+      const sent = JSON.stringify(r.body);
+      for (const id of split.heldOut) expect(sent).not.toContain(texts[id]![0]);
+    }
+  });
+
+  it("proposeMerge unites two candidates that lead on different cases", async () => {
+    await control("script", { modelId: "rule-task", behaviour: "rule-task" });
+    await control("script", { modelId: "rule-rewriter", behaviour: "rule-rewriter" });
+    const a = llm({ prompt: 'Label it.\n- if the text contains "broken" answer negative\n- otherwise answer positive\nText: {{input.text}}' });
+    const b = llm({ prompt: 'Label it.\n- if the text contains "cold" answer negative\n- otherwise answer positive\nText: {{input.text}}' });
+    const [ra, rb] = [await runSuite(a, suite, runner), await runSuite(b, suite, runner)];
+    const [shownA, shownB] = [reflectiveCases(suite.cases, ra), reflectiveCases(suite.cases, rb)];
+    expect(casesWon(shownA, rb, split.train).map((c) => c.caseId)).toEqual(["broken"]);
+    expect(casesWon(shownB, ra, split.train).map((c) => c.caseId)).toEqual(["cold"]);
+    const outcome = await proposeMerge(workerEnv, {
+      target: "prompt",
+      a: { spec: a, wins: casesWon(shownA, rb, split.train) },
+      b: { spec: b, wins: casesWon(shownB, ra, split.train) },
+      modelId: "rule-rewriter",
+    });
+    expect(outcome.ok, !outcome.ok ? outcome.reason : "").toBe(true);
+    if (!outcome.ok) return;
+    const after = await scores(outcome.spec);
+    expect(after.get("broken")).toBe(1);
+    expect(after.get("cold")).toBe(1);
   });
 });
