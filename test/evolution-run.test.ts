@@ -11,7 +11,7 @@ async function runOnce(agent: string) {
   return finishedRun(started.json.runId);
 }
 
-describe("evolution runs on the example classifier (real sandbox, real queue)", () => {
+describe("evolution runs on the example classifier (real sandbox, real Workflows)", { timeout: 240_000 }, () => {
   const runs: any[] = [];
 
   it("climbs from the poor start to a clearly better score within a few runs, every promotion through the gate", async () => {
@@ -70,7 +70,7 @@ describe("evolution runs on the example classifier (real sandbox, real queue)", 
       expect(c.reason, `${c.id} has a reason`).toBeTruthy();
       if (c.status === "evaluated") expect(typeof c.kept).toBe("boolean");
     }
-    expect(run.candidates.some((c: any) => c.kept === true && /elite/.test(c.reason))).toBe(true);
+    expect(run.candidates.some((c: any) => c.kept === true && /champion|per-case Pareto pool/.test(c.reason))).toBe(true);
     expect(run.candidates.some((c: any) => c.kept === false)).toBe(true);
     const freshlyEvaluated = run.candidates.filter((c: any) => c.status === "evaluated" && !c.reusedFrom).length;
     expect(run.budget.evaluationsUsed).toBe(freshlyEvaluated * suiteJson.cases.length);

@@ -5,9 +5,12 @@ import type { Rng } from "./prng";
 
 export type Params = Record<string, unknown>;
 
-/** Content hash of what a candidate does, ignoring its version number, so re-tries are recognised. */
+/**
+ * Content hash of what a candidate does, ignoring its name and version, so re-tries are recognised
+ * and the same seed on the same data breaks ties the same way whatever the agent is called.
+ */
 export async function genomeHash(spec: AgentSpec): Promise<string> {
-  return sha256Hex(canonicalJson({ ...spec, version: "0.0.0" }));
+  return sha256Hex(canonicalJson({ ...spec, name: "", version: "0.0.0" }));
 }
 
 function roundTo(value: number, step: number | undefined): number {

@@ -1,0 +1,88 @@
+import { describe, expect, inject, it } from "vitest";
+import { splitCases } from "../src/evaluation/split";
+import { seededRng } from "../src/evolution/prng";
+import { api } from "./helpers";
+import { finishedRun } from "./evolution-helpers";
+
+const fixture = inject("bedrockUrl");
+const control = async (path: string, body?: unknown) => (await fetch(`${fixture}/__control/${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body) })).json() as Promise<any>;
+
+// A review classifier this project never tuned for: its label hangs on one of 24 words.
+const POSITIVE = ["delightful", "superb", "reliable", "sturdy", "gorgeous", "flawless", "handy", "cozy", "brilliant", "speedy", "charming", "elegant"];
+const NEGATIVE = ["flimsy", "sluggish", "noisy", "leaky", "smelly", "faulty", "clunky", "dull", "pricey", "wobbly", "grimy", "useless"];
+const FILLER = ["the", "box", "arrived", "today", "and", "it", "feels", "quite", "really", "honestly", "overall", "my", "kitchen", "desk", "this", "lamp"];
+
+/** 72 cases from a seed: each a few filler words around one keyword, labelled by that keyword. */
+function suiteCases() {
+  const rng = seededRng("reflective-suite");
+  return Array.from({ length: 72 }, (_, i) => {
+    const positive = i % 2 === 0;
+    const word = rng.pick(positive ? POSITIVE : NEGATIVE);
+    const words = Array.from({ length: 5 }, () => rng.pick(FILLER));
+    words.splice(rng.int(words.length + 1), 0, word);
+    return { id: `review-${String(i).padStart(2, "0")}`, input: { text: words.join(" ") }, checks: [{ type: "equals", value: positive ? "positive" : "negative" }] };
+  });
+}
+
+const TASK_MODEL = "fixture.task-classifier";
+const REWRITER = "fixture.reflective-rewriter";
+
+describe("an llm agent improved only by reflective prompt rewrites", { timeout: 600_000 }, () => {
+  it("climbs from a coin-flip start to live ≥ 0.9 within three runs, and no held-out case ever reaches a rewrite request", async () => {
+    // The task model follows the rules in its prompt; the rewriter knows which words carry meaning but can only add rules for words it is shown.
+    await control("script", { modelId: TASK_MODEL, behaviour: "rule-task", defaultAnswer: "negative" });
+    await control("script", { modelId: REWRITER, behaviour: "rule-rewriter", keywords: [...POSITIVE, ...NEGATIVE] });
+    const cases = suiteCases();
+    const spec = {
+      name: "reviews",
+      version: "1.0.0",
+      kind: "llm",
+      model: TASK_MODEL,
+      description: "Labels a product review positive or negative.",
+      prompt: "Label the review as positive or negative. Answer with the label only.\n- otherwise answer negative\nText: {{input.text}}",
+    };
+    expect((await api("POST", "/api/v1/agents", { body: spec })).status).toBe(201);
+    expect((await api("POST", "/api/v1/suites", { body: { name: "reviews-suite", agent: "reviews", cases } })).status).toBe(201);
+    const policy = { suite: "reviews-suite", population: 8, generationsPerRun: 3, genes: {}, rewrites: "prompt", rewriteModel: REWRITER, seed: 7, minImprovement: 0.05, canary: { window: 5 } };
+    const set = await api("PUT", "/api/v1/agents/reviews/evolution", { body: policy });
+    expect(set.status, set.text).toBe(200);
+
+    const liveScore = async () => {
+      const agent = await api("GET", "/api/v1/agents/reviews");
+      return (await api("POST", `/api/v1/agents/reviews/versions/${agent.json.channels.live}/evaluate`, { body: { suite: "reviews-suite" } })).json.score as number;
+    };
+    expect(await liveScore()).toBeCloseTo(0.5, 5);
+
+    const runs: any[] = [];
+    for (let n = 0; n < 3 && (await liveScore()) < 0.9; n++) {
+      const started = await api("POST", "/api/v1/evolution/runs", { body: { agent: "reviews" } });
+      const run = await finishedRun(started.json.runId, 300_000);
+      expect(run.status).toBe("completed");
+      runs.push(run);
+      if (run.outcome.decision !== "pass") continue;
+      // Live traffic on the canary, then the canary rule decides.
+      for (const c of cases.slice(0, 5)) expect((await api("POST", "/api/v1/execute", { body: { agent: "reviews#canary", input: c.input } })).status).toBe(200);
+      const review = await api("POST", "/api/v1/evolution/canaries/review");
+      expect(review.json.promoted.length).toBe(1);
+    }
+    expect(await liveScore()).toBeGreaterThanOrEqual(0.9);
+
+    // Every child was a model rewrite or merge, scored and gated like any other.
+    const children = runs.flatMap((r) => r.candidates.filter((c: any) => c.operator !== "seed"));
+    expect(children.length).toBeGreaterThan(0);
+    for (const c of children) expect(["rewrite:prompt", "merge:model"]).toContain(c.operator);
+    for (const r of runs.filter((x) => x.outcome.decision === "pass")) {
+      const champion = r.candidates.find((c: any) => c.id === r.outcome.champion);
+      expect(champion.gate.checks.every((k: any) => k.ok)).toBe(true);
+    }
+    expect(runs.reduce((n, r) => n + r.budget.tokensUsed, 0)).toBeGreaterThan(0);
+
+    // The split holds: no held-out case's text was ever shown to the rewriting model.
+    const heldOut = splitCases(cases.map((c) => c.id)).heldOut;
+    const requests: { body: any }[] = await control(`requests?id=${encodeURIComponent(REWRITER)}`);
+    expect(requests.length).toBeGreaterThan(0);
+    const shown = requests.map((r) => JSON.stringify(r.body)).join("\n");
+    for (const c of cases.filter((x) => heldOut.has(x.id))) expect(shown.includes(JSON.stringify(c.input.text).slice(1, -1)), c.id).toBe(false);
+    expect(shown).toContain("Feedback:");
+  });
+});
