@@ -4,9 +4,12 @@ import { AppError } from "../errors";
 import { newId } from "../ids";
 import { publishEvent } from "../messaging/events";
 import { afterTimeId, toPage } from "../registry/cursor";
-import { agentChannels, findAgent, moveChannel, registryDb, type Db } from "../registry/store";
+import { writing } from "../registry/read-cache";
+import type { AgentRow } from "../registry/schema";
+import { agentChannels, findAgent, findVersion, registryDb, type Db } from "../registry/store";
 import { evolutionApprovals, evolutionCandidates, evolutionPolicies, evolutionRuns, type ApprovalRow } from "../evolution/schema";
 import { canaryDecision } from "./canary";
+import { always, insertWhen, moveChannelWhen } from "./guarded";
 import { liveTally } from "./tally";
 import { promotions, type PromotionRow } from "./schema";
 
@@ -16,21 +19,18 @@ const DEFAULT_WINDOW = 20;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-/** Moves a version onto canary and opens its promotion record; an older open canary is superseded. */
-export async function promoteToCanary(
-  env: Env,
-  p: { agentId: string; version: string; runId?: string; candidateId?: string; mode: "auto" | "approved"; actor: string; window?: number },
-): Promise<PromotionRow> {
-  const d = registryDb(env.DB);
+type PromotionRequest = { agentId: string; version: string; runId?: string; candidateId?: string; mode: "auto" | "approved"; actor: string; window?: number };
+
+/** The promotion a canary request opens (not yet written), with the agent it is for. */
+async function draftPromotion(d: Db, p: PromotionRequest, now: number): Promise<{ agent: AgentRow; row: PromotionRow }> {
   const agent = await findAgent(d, p.agentId, { includeRetired: true });
+  if (!(await findVersion(d, agent.id, p.version))) throw new AppError("not_found", `${agent.name} has no version ${p.version}.`);
   const channels = await agentChannels(d, agent.id);
-  const previousLive = channels.live ?? agent.latestVersion;
-  const now = Date.now();
   const row: PromotionRow = {
     id: newId("prm", now),
     agentId: agent.id,
     version: p.version,
-    previousLive,
+    previousLive: channels.live ?? agent.latestVersion,
     runId: p.runId ?? null,
     candidateId: p.candidateId ?? null,
     mode: p.mode,
@@ -41,12 +41,38 @@ export async function promoteToCanary(
     createdAt: now,
     decidedAt: null,
   };
-  await moveChannel(d, agent, "canary", p.version, p.actor, p.mode === "auto" ? `evolution: passed the safety gate (run ${p.runId})` : `evolution: approved by ${p.actor}`);
-  await d.batch([
-    d.update(promotions).set({ status: "superseded", decidedAt: now, detail: `superseded by ${p.version}` }).where(and(eq(promotions.agentId, agent.id), eq(promotions.status, "canary"))),
-    d.insert(promotions).values(row),
-  ]);
-  await publishEvent(env, EVOLUTION_TOPIC, "evolution.promoted", { agentId: agent.id, agent: agent.name, version: p.version, channel: "canary", mode: p.mode, runId: p.runId ?? null, previousLive });
+  return { agent, row };
+}
+
+/** One batch's statements: canary moves to the version, an older open canary is superseded, the promotion opens — all while `guard` holds. */
+function canaryStatements(d: Db, row: PromotionRow, actor: string, guard: SQL) {
+  const reason = row.mode === "auto" ? `evolution: passed the safety gate (run ${row.runId})` : `evolution: approved by ${actor}`;
+  return [
+    ...moveChannelWhen(d, { agentId: row.agentId, channel: "canary", version: row.version, actor, reason, now: row.createdAt }, guard),
+    d
+      .update(promotions)
+      .set({ status: "superseded", decidedAt: row.createdAt, detail: `superseded by ${row.version}` })
+      .where(and(eq(promotions.agentId, row.agentId), eq(promotions.status, "canary"), guard)),
+    insertWhen(d, promotions, row, guard),
+  ] as const;
+}
+
+const promotedEvent = (agent: AgentRow, row: PromotionRow) =>
+  ({ agentId: agent.id, agent: agent.name, version: row.version, channel: "canary", mode: row.mode, runId: row.runId, previousLive: row.previousLive });
+
+/**
+ * Moves a version onto canary and opens its promotion record in one D1 batch; an older open canary is
+ * superseded. A retry after the batch landed finds the promotion open and only repeats the event.
+ */
+export async function promoteToCanary(env: Env, p: PromotionRequest): Promise<PromotionRow> {
+  const d = registryDb(env.DB);
+  const { agent, row: draft } = await draftPromotion(d, p, Date.now());
+  const sameRequest = [eq(promotions.agentId, agent.id), eq(promotions.version, p.version), eq(promotions.status, "canary")];
+  if (p.candidateId) sameRequest.push(eq(promotions.candidateId, p.candidateId));
+  const [open] = await d.select().from(promotions).where(and(...sameRequest)).limit(1);
+  const row = open ?? draft;
+  if (!open) await writing(() => d.batch(canaryStatements(d, row, p.actor, always)));
+  await publishEvent(env, EVOLUTION_TOPIC, "evolution.promoted", promotedEvent(agent, row));
   return row;
 }
 
@@ -88,34 +114,47 @@ export async function listApprovals(d: Db, q: { limit: number; cursor?: string; 
   return toPage(rows, q.limit, approvalView, (r) => [r.createdAt, r.id]);
 }
 
-/** Approve → the version goes to canary (a human-approved promotion); reject → it stays published but unused. Decided once. */
+/**
+ * Approve → the version goes to canary (a human-approved promotion) in the same D1 batch that records the
+ * approval, so neither lands without the other; reject → it stays published but unused. Decided once.
+ */
 export async function decideApproval(env: Env, id: string, decision: "approve" | "reject", actor: string, note?: string) {
   const d = registryDb(env.DB);
   const [row] = await d.select().from(evolutionApprovals).where(eq(evolutionApprovals.id, id));
   if (!row) throw new AppError("not_found", `No approval ${id}.`);
   const status = decision === "approve" ? "approved" : "rejected";
-  const decided = await d
-    .update(evolutionApprovals)
-    .set({ status, decidedAt: Date.now(), decidedBy: actor, note: note ?? null })
-    .where(and(eq(evolutionApprovals.id, id), eq(evolutionApprovals.status, "pending")))
-    .returning();
-  if (decided.length === 0) {
-    if (row.status === status) return approvalView(row); // the same decision again is a no-op
-    throw new AppError("conflict", `Approval ${id} was already ${row.status}.`);
-  }
+  const alreadyDecided = (current: ApprovalRow) => {
+    if (current.status === status) return approvalView(current); // the same decision again is a no-op
+    throw new AppError("conflict", `Approval ${id} was already ${current.status}.`);
+  };
+  if (row.status !== "pending") return alreadyDecided(row);
+  const now = Date.now();
+  const isPending = and(eq(evolutionApprovals.id, id), eq(evolutionApprovals.status, "pending"))!;
+  const decide = d.update(evolutionApprovals).set({ status, decidedAt: now, decidedBy: actor, note: note ?? null }).where(isPending).returning();
+  let decided: ApprovalRow[];
+  let promoted: { agent: AgentRow; row: PromotionRow } | undefined;
   if (decision === "approve") {
     const [policy] = await d.select().from(evolutionPolicies).where(eq(evolutionPolicies.agentId, row.agentId));
-    await promoteToCanary(env, { agentId: row.agentId, version: row.version, runId: row.runId, candidateId: row.candidateId, mode: "approved", actor, window: policy?.policy.canary.window });
+    promoted = await draftPromotion(d, { agentId: row.agentId, version: row.version, runId: row.runId, candidateId: row.candidateId, mode: "approved", actor, window: policy?.policy.canary.window }, now);
+    const stillPending = sql`exists (select 1 from ${evolutionApprovals} where ${isPending})`;
+    const results = await writing(() => d.batch([...canaryStatements(d, promoted!.row, actor, stillPending), decide]));
+    decided = results.at(-1) as ApprovalRow[];
   } else {
-    await publishEvent(env, EVOLUTION_TOPIC, "evolution.approval.rejected", { approvalId: id, agentId: row.agentId, version: row.version, actor });
+    decided = await decide;
   }
+  if (decided.length === 0) {
+    const [current] = await d.select().from(evolutionApprovals).where(eq(evolutionApprovals.id, id));
+    return alreadyDecided(current!);
+  }
+  if (promoted) await publishEvent(env, EVOLUTION_TOPIC, "evolution.promoted", promotedEvent(promoted.agent, promoted.row));
+  else await publishEvent(env, EVOLUTION_TOPIC, "evolution.approval.rejected", { approvalId: id, agentId: row.agentId, version: row.version, actor });
   return approvalView(decided[0]!);
 }
 
 /**
- * Judges every open canary on its live results (see canaryDecision): promotes it to live, rolls
- * it back (canary returns to the previous live version), or leaves it waiting. Idempotent: a
- * promotion is decided once, by whoever moves it out of `canary` first.
+ * Judges every open canary on its live results (see canaryDecision): promotes it to live, rolls it back
+ * (canary returns to the previous live version), or leaves it waiting. The channel move and the decision are
+ * one D1 batch, guarded by the promotion still being open: decided once, by whoever lands first, never half.
  */
 export async function reviewCanaries(env: Env): Promise<{ promoted: string[]; rolledBack: string[]; waiting: string[] }> {
   const d = registryDb(env.DB);
@@ -129,20 +168,25 @@ export async function reviewCanaries(env: Env): Promise<{ promoted: string[]; ro
       out.waiting.push(p.id);
       continue;
     }
-    const status = decision === "promote" ? "live" : "rolled_back";
-    const claimed = await d
+    const now = Date.now();
+    const isOpen = and(eq(promotions.id, p.id), eq(promotions.status, "canary"))!;
+    const move =
+      decision === "promote"
+        ? { channel: "live", version: p.version, reason: `canary → live: ${detail}` }
+        : { channel: "canary", version: p.previousLive, reason: `rollback: ${detail}` };
+    const claim = d
       .update(promotions)
-      .set({ status, detail, decidedAt: Date.now() })
-      .where(and(eq(promotions.id, p.id), eq(promotions.status, "canary")))
+      .set({ status: decision === "promote" ? "live" : "rolled_back", detail, decidedAt: now })
+      .where(isOpen)
       .returning({ id: promotions.id });
-    if (claimed.length === 0) continue;
+    const stillOpen = sql`exists (select 1 from ${promotions} where ${isOpen})`;
+    const results = await writing(() => d.batch([...moveChannelWhen(d, { agentId: p.agentId, ...move, actor: "evolution", now }, stillOpen), claim]));
+    if ((results.at(-1) as { id: string }[]).length === 0) continue;
     const agent = await findAgent(d, p.agentId, { includeRetired: true });
     if (decision === "promote") {
-      await moveChannel(d, agent, "live", p.version, "evolution", `canary → live: ${detail}`);
       await publishEvent(env, EVOLUTION_TOPIC, "evolution.promoted", { agentId: agent.id, agent: agent.name, version: p.version, channel: "live", mode: p.mode, previousLive: p.previousLive, detail });
       out.promoted.push(p.id);
     } else {
-      await moveChannel(d, agent, "canary", p.previousLive, "evolution", `rollback: ${detail}`);
       const event = { agentId: agent.id, agent: agent.name, version: p.version, restored: p.previousLive, channel: "canary", detail };
       await publishEvent(env, EVOLUTION_TOPIC, "evolution.rolled_back", event);
       await publishEvent(env, DEPLOYMENT_TOPIC, "deployment.rolled_back", event);
