@@ -1,5 +1,6 @@
 // Watches a squad's event stream: node examples/squads/watch.mjs <squadId> [sinceSeq]
-// Uses TDEV_URL (default http://127.0.0.1:8787) and TDEV_KEY (an API key with agents:read).
+// (`tdev tail <squad>` does the same and reconnects on drops.) Uses the settings every tdev tool reads:
+// TDEV_URL (default http://localhost:8787) and TDEV_API_KEY (an API key with agents:read).
 import WebSocket from "ws";
 
 const [squadId, since] = process.argv.slice(2);
@@ -7,9 +8,9 @@ if (!squadId) {
   console.error("usage: node examples/squads/watch.mjs <squadId> [sinceSeq]");
   process.exit(2);
 }
-const base = (process.env.TDEV_URL ?? "http://127.0.0.1:8787").replace(/^http/, "ws");
+const base = (process.env.TDEV_URL ?? "http://localhost:8787").replace(/\/$/, "").replace(/^http/, "ws");
 const url = `${base}/api/v1/squads/${squadId}/stream${since ? `?since=${since}` : ""}`;
-const ws = new WebSocket(url, { headers: { authorization: `Bearer ${process.env.TDEV_KEY ?? ""}` } });
+const ws = new WebSocket(url, { headers: { authorization: `Bearer ${process.env.TDEV_API_KEY ?? ""}` } });
 ws.on("open", () => console.error(`watching ${squadId}${since ? ` from seq ${since}` : ""}`));
 ws.on("message", (raw) => {
   const e = JSON.parse(String(raw));
