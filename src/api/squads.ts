@@ -2,9 +2,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { AppError, unwrap } from "../errors";
 import type { AppEnv } from "../env";
-import { newId } from "../ids";
 import { squadConfigSchema } from "../squad/config";
-import { deleteSquad, findSquad, insertSquad, listSquads, squadStub, squadView, updateSquad } from "../squad/directory";
+import { createSquad, findSquad, listSquads, reconfigureSquad, removeSquad, squadStub, squadView } from "../squad/directory";
 import { STREAM_PRINCIPAL_HEADER, STREAM_TOKEN_TTL_SECONDS } from "../squad/stream-token";
 import { TASK_STATUSES, taskRequestSchema, taskViewSchema } from "../squad/task";
 import { REPLAY_MAX_AGE_MS, REPLAY_MAX_EVENTS } from "../squad/events";
@@ -107,16 +106,18 @@ squadsRouter.openapi(
     tags,
     security: bearer,
     summary: "Create a squad",
-    request: { body: jsonBody(squadConfigSchema) },
-    responses: { 201: json(squadSchema, "Created"), ...commonErrors },
+    request: {
+      body: jsonBody(squadConfigSchema),
+      headers: z.object({
+        "idempotency-key": z.string().min(1).max(200).optional().openapi({ description: "Retrying with the same key returns the squad the first attempt created (or completes it)." }),
+      }),
+    },
+    responses: { 201: json(squadSchema, "Created"), 200: json(squadSchema, "Already created under this Idempotency-Key"), ...commonErrors },
   }),
   async (c) => {
-    const config = c.req.valid("json");
-    const id = newId("sqd");
-    unwrap(await stub(c, id).configure(id, config));
-    const row = await insertSquad(c.env.DB, id, config, c.get("principal").id);
-    c.header("location", `/api/v1/squads/${id}`);
-    return c.json(squadView(row), 201);
+    const { row, created } = await createSquad(c.env, c.req.valid("json"), c.get("principal").id, c.req.valid("header")["idempotency-key"]);
+    c.header("location", `/api/v1/squads/${row.id}`);
+    return c.json(squadView(row), created ? 201 : 200);
   },
 );
 
@@ -162,11 +163,7 @@ squadsRouter.openapi(
     responses: { 200: json(squadSchema, "Updated"), ...commonErrors, ...notFound },
   }),
   async (c) => {
-    const { id } = c.req.valid("param");
-    const config = c.req.valid("json");
-    const row = await findSquad(c.env.DB, id);
-    unwrap(await stub(c, id).configure(id, config));
-    return c.json(squadView(await updateSquad(c.env.DB, row, config)), 200);
+    return c.json(squadView(await reconfigureSquad(c.env, c.req.valid("param").id, c.req.valid("json"))), 200);
   },
 );
 
@@ -181,10 +178,7 @@ squadsRouter.openapi(
     responses: { 204: { description: "Deleted" }, ...commonErrors, ...notFound },
   }),
   async (c) => {
-    const { id } = c.req.valid("param");
-    await findSquad(c.env.DB, id);
-    unwrap(await stub(c, id).destroy());
-    await deleteSquad(c.env.DB, id);
+    await removeSquad(c.env, c.req.valid("param").id);
     return c.body(null, 204);
   },
 );

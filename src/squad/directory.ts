@@ -1,6 +1,8 @@
 import { and, asc, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { AppError } from "../errors";
+import { AppError, unwrap } from "../errors";
+import { newId } from "../ids";
+import { sha256Hex } from "../registry/canonical";
 import { afterTimeId, type Page, toPage } from "../registry/cursor";
 import type { SquadConfig } from "./config";
 import { squads, type SquadRow } from "./schema";
@@ -33,8 +35,44 @@ export const squadView = (r: SquadRow): SquadView => ({
 export async function insertSquad(d1: D1Database, id: string, config: SquadConfig, actor: string): Promise<SquadRow> {
   const now = Date.now();
   const row: SquadRow = { id, name: config.name, description: config.description, members: config.members, policy: config.policy, createdAt: now, updatedAt: now, createdBy: actor };
-  await db(d1).insert(squads).values(row);
-  return row;
+  // A retry racing its own first attempt finds the row there: keep the first.
+  await db(d1).insert(squads).values(row).onConflictDoNothing();
+  return findSquad(d1, id);
+}
+
+/*
+ * A squad's configuration lives in two places: its Durable Object (what dispatch obeys: the work) and its D1
+ * row (the listing: the record). Create, update and delete all change the object first and D1 second, and
+ * each step is idempotent, so a failure between the two is completed by retrying the same request. Until
+ * then the listing lags: a created squad is not listed yet, an updated one lists its old name, a deleted
+ * one answers 404 from its object.
+ */
+
+type SquadEnv = { DB: D1Database; SQUADS: DurableObjectNamespace<import("./squad").Squad> };
+
+/** The same caller and Idempotency-Key always name the same squad, so a retried create finds its first attempt. */
+const squadIdFor = async (actor: string, idempotencyKey: string) => `sqd_${(await sha256Hex(`${actor}\n${idempotencyKey}`)).slice(0, 28)}`;
+
+export async function createSquad(env: SquadEnv, config: SquadConfig, actor: string, idempotencyKey?: string): Promise<{ row: SquadRow; created: boolean }> {
+  const id = idempotencyKey ? await squadIdFor(actor, idempotencyKey) : newId("sqd");
+  if (idempotencyKey) {
+    const [done] = await db(env.DB).select().from(squads).where(eq(squads.id, id)).limit(1);
+    if (done) return { row: done, created: false };
+  }
+  unwrap(await squadStub(env, id).configure(id, config));
+  return { row: await insertSquad(env.DB, id, config, actor), created: true };
+}
+
+export async function reconfigureSquad(env: SquadEnv, id: string, config: SquadConfig): Promise<SquadRow> {
+  const row = await findSquad(env.DB, id);
+  unwrap(await squadStub(env, id).configure(id, config));
+  return updateSquad(env.DB, row, config);
+}
+
+export async function removeSquad(env: SquadEnv, id: string): Promise<void> {
+  await findSquad(env.DB, id);
+  unwrap(await squadStub(env, id).destroy());
+  await deleteSquad(env.DB, id);
 }
 
 export async function findSquad(d1: D1Database, id: string): Promise<SquadRow> {

@@ -7,6 +7,7 @@ import { registryDb, resolveAgentRef } from "../registry/store";
 import { executeAgent } from "../runtime/execute";
 import { planWorkflow } from "../workflow/dag";
 import { workflowSchema, type Workflow } from "../workflow/definition";
+import { alarmRetryDelay, WATCHDOG_MS } from "./alarm-retry";
 import { pickMember, pickMembers, type MemberLoad } from "./balance";
 import { breakerAllows, recordOutcome } from "./breaker";
 import { memberKey, squadConfigSchema, type Member, type Policy, type SquadConfig } from "./config";
@@ -24,8 +25,6 @@ import { taskRequestSchema, type TaskError, type TaskStatus, type TaskView } fro
 
 /** One alarm invocation stops starting new work after this long and hands over to a fresh alarm: started attempts (at most 30 s each in the runtime) still finish inside the 15-minute limit of an alarm. */
 const LOOP_BUDGET_MS = 9 * 60_000;
-/** While dispatching, an alarm this far ahead (refreshed as the loop turns) revives the squad if it dies. */
-const WATCHDOG_MS = 60_000;
 const WATCHDOG_REFRESH_MS = 20_000;
 /** Extra time the squad gives the runtime to report its own timeout before declaring one itself. */
 const TIMEOUT_GRACE_MS = 1000;
@@ -78,6 +77,8 @@ export class Squad extends DurableObject<Env> {
   private readonly runs: RunCoordinator;
   private capabilities: { at: number; byMember: Map<string, string[]> } | null = null;
   private looping = false;
+  /** Consecutive failed alarm runs, for the retry backoff; an eviction starts it over. */
+  private alarmFailures = 0;
   private wakeLoop: (() => void) | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -128,10 +129,12 @@ export class Squad extends DurableObject<Env> {
     });
   }
 
-  /** Deletes the squad: queued tasks are cancelled, streams closed; executions already running finish. */
+  /** Deletes the squad: queued tasks are cancelled, streams closed; executions already running finish. Idempotent, so a retried DELETE can finish removing the D1 row. */
   async destroy(): Promise<Outcome<{ cancelled: number }>> {
     return outcome(async () => {
-      this.requireMeta();
+      const meta = this.store.meta();
+      if (!meta) throw new AppError("not_found", "No such squad.");
+      if (meta.deleted) return { cancelled: 0 };
       const queued = this.store.tasksWithStatus("queued", 100_000);
       for (const t of queued) this.finishQueued(t, "cancelled", { code: "cancelled", detail: "The squad was deleted." });
       this.store.setMeta("deleted", "1");
@@ -339,7 +342,17 @@ export class Squad extends DurableObject<Env> {
   // ---- dispatch loop
 
   override async alarm(): Promise<void> {
-    await this.pump();
+    // Re-armed before the risky work: whatever it throws, the loop wakes again. Failures are caught and retried
+    // on our own backoff, since Cloudflare retries a throwing alarm only 6 times and then drops it.
+    await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_MS);
+    try {
+      await this.pump();
+      this.alarmFailures = 0;
+    } catch (err) {
+      this.alarmFailures++;
+      console.error(JSON.stringify({ at: "squad.alarm", failures: this.alarmFailures, error: String((err as Error)?.message ?? err) }));
+      await this.ctx.storage.setAlarm(Date.now() + alarmRetryDelay(this.alarmFailures));
+    }
   }
 
   /** Starts the dispatch loop (via the alarm, which survives eviction) or nudges the one already running. */
