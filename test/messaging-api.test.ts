@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { AppError } from "../src/errors";
+import { issueMessageId, keyRing } from "../src/messaging/envelope";
 import { sealDraft } from "../src/messaging/producer";
 import { api, codeSpec } from "./helpers";
 import { waitFor } from "./messaging-helpers";
@@ -24,7 +25,16 @@ describe("POST /api/v1/messages", () => {
       return s.status === "delivered" && s;
     }, 10_000, "delivered status");
     expect(status).toMatchObject({ id: sent.json.id, target: "agent:msg-echo", attempts: 1, lastError: null, deliveredAt: expect.any(String), deadLetter: null });
-    expect((await api("GET", "/api/v1/messages/msg_0190000000000000000000000000")).json).toMatchObject({ status: "pending", attempts: 0 });
+    const unknown = await api("GET", "/api/v1/messages/msg_0190000000000000000000000000");
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get("content-type")).toContain("application/problem+json");
+    expect(unknown.json).toMatchObject({ status: 404, detail: "No message msg_0190000000000000000000000000." });
+    // An id the system issued but no consumer has recorded yet (queued or deferred) is pending, not unknown.
+    const issued = await issueMessageId(await keyRing(env.MESSAGE_KEYS), Date.now());
+    expect((await api("GET", `/api/v1/messages/${issued}`)).json).toMatchObject({ id: issued, status: "pending", attempts: 0 });
+    // A forged tag on a well-formed id is unknown too.
+    const forged = issued.slice(0, -8) + (issued.endsWith("0") ? "1" : "0").repeat(8);
+    expect((await api("GET", `/api/v1/messages/${forged}`)).status).toBe(404);
     expect((await api("GET", "/api/v1/messages/not-an-id")).status).toBe(422);
   });
 

@@ -122,7 +122,7 @@ messagesRouter.openapi(
     security: bearer,
     summary: "Where a message is: pending, delivering, retrying, delivered or dead",
     request: { params: z.object({ id: z.string().regex(/^msg_[0-9a-f]{28}$/, "must be a message id (msg_…)").openapi({ param: { name: "id", in: "path" } }) }) },
-    responses: { 200: json(statusSchema, "The message's delivery status"), ...commonErrors },
+    responses: { 200: json(statusSchema, "The message's delivery status"), ...commonErrors, ...notFound, ...notConfigured },
   }),
-  async (c) => c.json(await messageStatus(c.env.DB, c.req.valid("param").id), 200),
+  async (c) => c.json(await messageStatus(c.env, c.req.valid("param").id), 200),
 );

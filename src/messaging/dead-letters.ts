@@ -4,7 +4,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import type { Env } from "../env";
 import { AppError } from "../errors";
 import { afterTimeId, type Page, toPage } from "../registry/cursor";
-import { envelopeSchema, type RefusalReason } from "./envelope";
+import { envelopeSchema, issuedMessageId, keyRing, KeyRingError, type RefusalReason } from "./envelope";
 import { enqueueEnvelopes, queueBodySchema } from "./producer";
 import { receiptOf } from "./receipts";
 import { deadLetters, type DeadLetterRow } from "./schema";
@@ -187,11 +187,18 @@ export interface MessageStatus {
   deadLetter: { reason: string; replayCount: number } | null;
 }
 
-/** What the system knows about a message, from its receipt and dead letter. */
-export async function messageStatus(d1: D1Database, id: string): Promise<MessageStatus> {
-  const [receipts, letters] = await Promise.all([receiptOf(d1, [id]), drizzle(d1).select().from(deadLetters).where(eq(deadLetters.id, id))]);
+/** What the system knows about a message, from its receipt and dead letter; not_found for an id it never issued. */
+export async function messageStatus(env: Pick<Env, "DB" | "MESSAGE_KEYS">, id: string): Promise<MessageStatus> {
+  const [receipts, letters] = await Promise.all([receiptOf(env.DB, [id]), drizzle(env.DB).select().from(deadLetters).where(eq(deadLetters.id, id))]);
   const receipt = receipts.get(id);
   const letter = letters[0];
+  if (!receipt && !letter) {
+    const ring = await keyRing(env.MESSAGE_KEYS).catch((e: unknown) => {
+      throw e instanceof KeyRingError ? new AppError("messaging_not_configured", e.message) : e;
+    });
+    // Nothing recorded yet: pending if we issued the id (it is queued, deferred or a duplicate), else unknown.
+    if (!(await issuedMessageId(ring, id))) throw new AppError("not_found", `No message ${id}.`);
+  }
   const base = { id, target: receipt?.target ?? letter?.target ?? null, attempts: receipt?.attempts ?? letter?.attempts ?? 0, lastError: receipt?.lastError ?? letter?.lastError ?? null };
   const deadLetter = letter ? { reason: letter.reason, replayCount: letter.replayCount } : null;
   if (receipt?.status === "done") return { ...base, status: "delivered", deliveredAt: new Date(receipt.doneAt ?? receipt.updatedAt).toISOString(), deadLetter };

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { decodeBase64, encodeBase64 } from "../encoding";
+import { decodeBase64, encodeBase64, toHex } from "../encoding";
 import { canonicalJson } from "../registry/canonical";
 
 /**
@@ -51,6 +51,8 @@ const keyRingSchema = z
 export interface KeyRing {
   current: { kid: string; key: CryptoKey };
   byKid: ReadonlyMap<string, CryptoKey>;
+  /** HMAC keys that tag message ids (see issueMessageId), derived from each ring key with HKDF; the current one last. */
+  idKeys: readonly CryptoKey[];
 }
 
 export class KeyRingError extends Error {
@@ -81,13 +83,50 @@ async function importRing(raw: string): Promise<KeyRing> {
   const parsed = keyRingSchema.safeParse(json);
   if (!parsed.success) throw new KeyRingError(`MESSAGE_KEYS is invalid: ${parsed.error.issues[0]?.message ?? "bad shape"}.`);
   const byKid = new Map<string, CryptoKey>();
+  const idKeys: CryptoKey[] = [];
   for (const { kid, key } of parsed.data) {
     const bytes = decodeBase64(key);
     if (!bytes || bytes.byteLength !== 32) throw new KeyRingError(`MESSAGE_KEYS key ${kid} must be base64 of exactly 32 bytes.`);
     byKid.set(kid, await crypto.subtle.importKey("raw", bytes, "AES-GCM", false, ["encrypt", "decrypt"]));
+    idKeys.push(await deriveIdKey(bytes));
   }
   const last = parsed.data[parsed.data.length - 1]!;
-  return { current: { kid: last.kid, key: byKid.get(last.kid)! }, byKid };
+  return { current: { kid: last.kid, key: byKid.get(last.kid)! }, byKid, idKeys };
+}
+
+// ---- message ids ----------------------------------------------------------------
+
+const ID_INFO = new TextEncoder().encode("t-developer-edge message id v1");
+
+/** A separate key per purpose: HKDF from the ring key, never the AES key itself. */
+async function deriveIdKey(raw: Uint8Array): Promise<CryptoKey> {
+  const ikm = await crypto.subtle.importKey("raw", raw, "HKDF", false, ["deriveKey"]);
+  return crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: ID_INFO }, ikm, { name: "HMAC", hash: "SHA-256", length: 256 }, false, ["sign"]);
+}
+
+async function idTag(key: CryptoKey, body: string): Promise<string> {
+  return toHex(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(body))).slice(0, 8);
+}
+
+/**
+ * A message id the system can later recognise as its own without storing it: `msg_` + 12 hex ms + 8 hex
+ * random + 8 hex of an HMAC over the rest. Sending stays one queue call; GET /messages/{id} answers 404 for an
+ * id it never issued instead of "pending" forever.
+ */
+export async function issueMessageId(ring: KeyRing, now: number): Promise<string> {
+  const body = `msg_${now.toString(16).padStart(12, "0")}${toHex(crypto.getRandomValues(new Uint8Array(4)))}`;
+  return body + (await idTag(ring.idKeys[ring.idKeys.length - 1]!, body));
+}
+
+/** Whether any key in the ring tagged this id (a key retired from the ring takes its ids' recognition with it). */
+export async function issuedMessageId(ring: KeyRing, id: string): Promise<boolean> {
+  if (!/^msg_[0-9a-f]{28}$/.test(id)) return false;
+  const [body, tag] = [id.slice(0, -8), id.slice(-8)];
+  const expected = new TextEncoder().encode(tag);
+  for (const key of ring.idKeys) {
+    if (crypto.subtle.timingSafeEqual(new TextEncoder().encode(await idTag(key, body)), expected)) return true;
+  }
+  return false;
 }
 
 // ---- seal / open ---------------------------------------------------------------

@@ -1,9 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import type { Env } from "../env";
 import { AppError } from "../errors";
-import { newId } from "../ids";
 import { type Band, bandOf, formatTarget, kindFor, parseTarget, queueFor, type Target } from "./address";
-import { type Envelope, keyRing, KeyRingError, seal } from "./envelope";
+import { type Envelope, issueMessageId, keyRing, KeyRingError, seal } from "./envelope";
 
 /** What travels on a band queue: the envelope plus delivery bookkeeping that is not part of the message. */
 export const queueBodySchema = z
@@ -50,7 +49,7 @@ async function sealUnchecked(env: Env, draft: MessageDraft, now: number): Promis
     ring,
     {
       v: 1,
-      id: newId("msg", now),
+      id: await issueMessageId(ring, now),
       kind: kindFor[parseTarget(to)!.type],
       priority: draft.priority,
       to,
