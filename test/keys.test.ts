@@ -160,7 +160,7 @@ describe("listing keys", () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids).toEqual([...ids].sort());
     expect(seen.filter((k) => k.name.startsWith("page-")).map((k) => k.name)).toEqual(["page-0", "page-1", "page-2", "page-3", "page-4"]);
-    for (const k of seen) expect(Object.keys(k).sort()).toEqual(["createdAt", "createdBy", "id", "name", "prefix", "revokedAt", "scopes"]);
+    for (const k of seen) expect(Object.keys(k).sort()).toEqual(["createdAt", "createdBy", "expiresAt", "id", "lastUsedAt", "name", "prefix", "revokedAt", "scopes"]);
   });
 
   it("refuses a forged cursor and an oversized limit", async () => {

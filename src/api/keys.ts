@@ -17,6 +17,8 @@ const apiKeySchema = z
     createdAt: z.string(),
     createdBy: z.string().openapi({ description: "Principal that created the key" }),
     revokedAt: z.string().nullable(),
+    expiresAt: z.string().nullable().openapi({ description: "After this instant the key is refused (401) like a revoked one; null: never expires" }),
+    lastUsedAt: z.string().nullable().openapi({ description: "When the key last authenticated a request; recorded at most once a minute, so up to a minute behind" }),
   })
   .openapi("ApiKey");
 
@@ -28,6 +30,7 @@ const createKeySchema = z
   .object({
     name: z.string().trim().min(1).max(100),
     scopes: z.array(scopeSchema).min(1).max(SCOPES.length),
+    expiresAt: z.string().datetime({ offset: true }).optional().openapi({ description: "When the key stops working (RFC 3339, in the future); omit for a key that does not expire" }),
   })
   .strict()
   .openapi("CreateApiKey");

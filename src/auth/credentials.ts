@@ -17,7 +17,7 @@ export async function secretEquals(a: string, b: string): Promise<boolean> {
  * Who the caller is. For API keys the rate-limit token has already been taken in the same Durable Object call
  * (`rateLimit`), so the rate-limit middleware does not call again.
  */
-export type AuthResult = { ok: true; principal: Principal; rateLimit?: BucketDecision } | { ok: false; reason: string };
+export type AuthResult = { ok: true; principal: Principal; rateLimit?: BucketDecision; keyUse?: { keyId: string; at: number } } | { ok: false; reason: string };
 
 const ADMIN: Principal = { id: "admin", scopes: new Set(SCOPES) };
 
@@ -33,7 +33,8 @@ export async function authenticate(env: Env, token: string): Promise<AuthResult>
     const hash = await hashApiKey(token);
     const result = await env.RATE_LIMITER.getByName(keyObjectName(hash)).takeForKey(hash, rateLimitConfig(env));
     if (!result.ok) return result;
-    return { ok: true, principal: { id: result.principalId, scopes: new Set(result.scopes.filter(isScope)) }, rateLimit: result.decision };
+    const keyUse = result.usedAt === undefined ? undefined : { keyId: result.principalId.slice("key:".length), at: result.usedAt };
+    return { ok: true, principal: { id: result.principalId, scopes: new Set(result.scopes.filter(isScope)) }, rateLimit: result.decision, keyUse };
   }
   if (looksLikeJwt(token)) return verifyJwt(token, jwtConfig(env));
   return { ok: false, reason: "unrecognised credential" };

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, isNull } from "drizzle-orm";
+import { and, asc, eq, gt, isNull, lt, or } from "drizzle-orm";
 import { base64url } from "jose";
 import type { Env, Principal } from "../env";
 import { AppError } from "../errors";
@@ -27,9 +27,12 @@ export interface ApiKeyView {
   createdAt: string;
   createdBy: string;
   revokedAt: string | null;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 
 const view = (row: ApiKeyRow): ApiKeyView => ({
   id: row.id,
@@ -38,7 +41,9 @@ const view = (row: ApiKeyRow): ApiKeyView => ({
   scopes: row.scopes,
   createdAt: iso(row.createdAt),
   createdBy: row.createdBy,
-  revokedAt: row.revokedAt === null ? null : iso(row.revokedAt),
+  revokedAt: isoOrNull(row.revokedAt),
+  expiresAt: isoOrNull(row.expiresAt),
+  lastUsedAt: isoOrNull(row.lastUsedAt),
 });
 
 /** A fresh key and what is stored about it: only its SHA-256 and a short prefix. */
@@ -50,10 +55,14 @@ export async function generateApiKey(): Promise<{ key: string; hash: string; pre
 /** Creates a key holding `scopes`; a creator can hand out only scopes it holds itself. */
 export async function createApiKey(
   db: Db,
-  input: { name: string; scopes: readonly Scope[] },
+  input: { name: string; scopes: readonly Scope[]; expiresAt?: string },
   creator: Principal,
   now = Date.now(),
 ): Promise<ApiKeyView & { key: string }> {
+  const expiresAt = input.expiresAt === undefined ? null : Date.parse(input.expiresAt);
+  if (expiresAt !== null && !(expiresAt > now)) {
+    throw new AppError("validation_failed", "expiresAt must be in the future.", { errors: [{ path: "expiresAt", message: "must be in the future" }] });
+  }
   const lacking = input.scopes.filter((s) => !creator.scopes.has(s));
   if (lacking.length) {
     throw new AppError("forbidden", `A key cannot grant scopes its creator lacks: ${lacking.join(", ")}.`, { lackingScopes: lacking });
@@ -68,6 +77,8 @@ export async function createApiKey(
     createdAt: now,
     createdBy: creator.id,
     revokedAt: null,
+    expiresAt,
+    lastUsedAt: null,
   };
   await db.insert(apiKeys).values(row);
   return { ...view(row), key };
@@ -100,16 +111,26 @@ export interface KeyRecord {
   id: string;
   scopes: string[];
   revoked: boolean;
+  expiresAt: number | null;
+  lastUsedAt: number | null;
 }
 
 /** The stored record for a presented key's hash, or undefined for a key that was never issued. */
 export async function findKeyByHash(db: Db, hash: string): Promise<KeyRecord | undefined> {
   const [row] = await db
-    .select({ id: apiKeys.id, scopes: apiKeys.scopes, revokedAt: apiKeys.revokedAt })
+    .select({ id: apiKeys.id, scopes: apiKeys.scopes, revokedAt: apiKeys.revokedAt, expiresAt: apiKeys.expiresAt, lastUsedAt: apiKeys.lastUsedAt })
     .from(apiKeys)
     .where(eq(apiKeys.hash, hash))
     .limit(1);
-  return row && { id: row.id, scopes: row.scopes, revoked: row.revokedAt !== null };
+  return row && { id: row.id, scopes: row.scopes, revoked: row.revokedAt !== null, expiresAt: row.expiresAt, lastUsedAt: row.lastUsedAt };
+}
+
+/** Records a key's use; never moves last_used_at backwards, so late or repeated writes are harmless. */
+export async function recordKeyUse(db: Db, id: string, at: number): Promise<void> {
+  await db
+    .update(apiKeys)
+    .set({ lastUsedAt: at })
+    .where(and(eq(apiKeys.id, id), or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, at))));
 }
 
 /**

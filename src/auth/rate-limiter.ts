@@ -20,8 +20,14 @@ export const FLUSH_DELAY_MS = 1_000;
  */
 export const KEY_RECORD_TTL_MS = 60_000;
 
-/** What an API-key request gets from its key's object in one call: the key's verdict and, if valid, a token. */
-export type KeyTake = { ok: true; principalId: string; scopes: string[]; decision: BucketDecision } | { ok: false; reason: string };
+/** How often a key's last-used time is written to D1: at most once per this interval per key. */
+export const KEY_USE_RECORD_MS = 60_000;
+
+/**
+ * What an API-key request gets from its key's object in one call: the key's verdict and, if valid, a token;
+ * `usedAt` when this request should record the key's use (the caller writes it off the critical path).
+ */
+export type KeyTake = { ok: true; principalId: string; scopes: string[]; decision: BucketDecision; usedAt?: number } | { ok: false; reason: string };
 
 // Parsed once per isolate per distinct pair of vars, not per request.
 let cachedConfig: { capacity?: string; perMinute?: string; config: BucketConfig } | undefined;
@@ -50,6 +56,8 @@ export class RateLimiter extends DurableObject<Env> {
   #keyLoading: Promise<KeyRecord | undefined> | undefined;
   /** Bumped by forgetKey, so a D1 read that started before a revocation cannot re-cache the old record. */
   #keyGeneration = 0;
+  /** The last use this object handed out for recording; the one owner of a key's throttle. */
+  #lastUseRecorded: number | undefined;
 
   /** Takes `cost` tokens under `config` (passed per call so a change of vars applies at once). */
   take(config: BucketConfig, cost = 1): BucketDecision {
@@ -74,7 +82,13 @@ export class RateLimiter extends DurableObject<Env> {
     const record = await this.#keyRecord(hash);
     if (!record) return { ok: false, reason: "unknown API key" };
     if (record.revoked) return { ok: false, reason: "API key revoked" };
-    return { ok: true, principalId: `key:${record.id}`, scopes: record.scopes, decision: this.take(config) };
+    const now = Date.now();
+    if (record.expiresAt !== null && now >= record.expiresAt) return { ok: false, reason: "API key expired" };
+    const decision = this.take(config);
+    const lastRecorded = Math.max(this.#lastUseRecorded ?? 0, record.lastUsedAt ?? 0);
+    if (!decision.allowed || now - lastRecorded < KEY_USE_RECORD_MS) return { ok: true, principalId: `key:${record.id}`, scopes: record.scopes, decision };
+    this.#lastUseRecorded = now;
+    return { ok: true, principalId: `key:${record.id}`, scopes: record.scopes, decision, usedAt: now };
   }
 
   /** Drops the cached key record; the next request reads D1 again. Called on revocation. */

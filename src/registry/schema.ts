@@ -95,6 +95,10 @@ export const apiKeys = sqliteTable(
     createdAt: integer("created_at").notNull(),
     createdBy: text("created_by").notNull(),
     revokedAt: integer("revoked_at"),
+    /** After this instant the key is refused like a revoked one; null: never expires. */
+    expiresAt: integer("expires_at"),
+    /** When the key last authenticated a request, recorded at most once a minute (see RateLimiter.takeForKey). */
+    lastUsedAt: integer("last_used_at"),
   },
   (t) => [uniqueIndex("api_keys_hash_unique").on(t.hash)],
 );

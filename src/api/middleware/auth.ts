@@ -3,6 +3,8 @@ import { AppError } from "../../errors";
 import type { AppEnv } from "../../env";
 import type { Scope } from "../../auth/scopes";
 import { authenticate } from "../../auth/credentials";
+import { recordKeyUse } from "../../auth/keys";
+import { registryDb } from "../../registry/store";
 
 const REALM = 'Bearer realm="t-developer-edge"';
 
@@ -20,6 +22,11 @@ export const requireAuth = createMiddleware<AppEnv>(async (c, next) => {
   }
   c.set("principal", result.principal);
   if (result.rateLimit) c.set("rateLimit", result.rateLimit);
+  // The key's last-used time is bookkeeping: its write runs beside the request (waitUntil), never awaited by it.
+  if (result.keyUse) {
+    const { keyId, at } = result.keyUse;
+    c.executionCtx.waitUntil(recordKeyUse(registryDb(c.env.DB), keyId, at).catch((err: unknown) => console.error(JSON.stringify({ at: "recordKeyUse", keyId, error: String(err) }))));
+  }
   await next();
 });
 
