@@ -78,7 +78,7 @@ async function main() {
       run = await must("GET", `/evolution/runs/${runId}`);
       if (shown < run.generationStats.length) lastProgress = Date.now();
       if (Date.now() - lastProgress > 180_000) {
-        console.log("  no progress for 3 minutes: the run goes on in the background (the cron resumes stalled runs); see GET /api/v1/evolution/runs/" + runId);
+        console.log("  no progress for 3 minutes: the run goes on in the background (its Workflow retries and resumes it); see GET /api/v1/evolution/runs/" + runId);
         break;
       }
       for (; shown < run.generationStats.length; shown++) {
@@ -94,6 +94,9 @@ async function main() {
       continue;
     }
     const champion = run.candidates.find((c) => c.id === run.outcome.champion);
+    const byOperator = {};
+    for (const c of run.candidates) byOperator[c.operator] = (byOperator[c.operator] ?? 0) + 1;
+    console.log(`  children ${Object.entries(byOperator).map(([op, n]) => `${op} ${n}`).join(", ")}; screening kept ${run.screening.screenedOut} from a full evaluation (${run.screening.evaluationsSaved} case runs saved); ${run.budget.evaluationsUsed} case runs used`);
     console.log(`  outcome: ${run.outcome.detail}`);
     if (champion?.gate) for (const c of champion.gate.checks) console.log(`    gate ${c.ok ? "✓" : "✗"} ${c.rule.padEnd(12)} ${c.detail}`);
     if (run.outcome.decision === "pass") {
@@ -110,7 +113,10 @@ async function main() {
   const scores = await must("GET", `/agents/${spec.name}/scores?limit=10`);
   console.log("score history (newest first):");
   for (const s of scores.items) console.log(`  ${s.version.padEnd(8)} ${pct(s.score)}  held-out ${pct(s.heldOutScore)}  ${s.regression ? "REGRESSION" : ""}`);
-  console.log(`\nautonomy ratio ${stats.autonomyRatio === null ? "n/a" : pct(stats.autonomyRatio)} · promotions ${stats.promotions.total} · rollbacks ${stats.rollbacks} · gate blocks ${stats.blocks.total} ${JSON.stringify(stats.blocks.byRule)}`);
+  const final = await must("GET", `/agents/${spec.name}`);
+  const finalLive = await must("POST", `/agents/${spec.name}/versions/${final.channels.live}/evaluate`, { suite: suite.name });
+  console.log(`\nlive is ${final.channels.live}: ${pct(finalLive.score)} on the suite (started at ${pct(live.score)})`);
+  console.log(`autonomy ratio ${stats.autonomyRatio === null ? "n/a" : pct(stats.autonomyRatio)} · promotions ${stats.promotions.total} · rollbacks ${stats.rollbacks} · gate blocks ${stats.blocks.total} ${JSON.stringify(stats.blocks.byRule)}`);
 }
 
 main().catch((err) => {

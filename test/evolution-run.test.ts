@@ -61,7 +61,13 @@ describe("evolution runs on the example classifier (real sandbox, real Workflows
   it("records why each candidate was kept or dropped, and spends the budget it reports", async () => {
     const run = runs[0];
     expect(run.generationStats.map((g: any) => g.generation)).toEqual([0, 1, 2]);
-    for (const r of runs) expect(r.candidates.filter((c: any) => c.generation === 0).length).toBe(POLICY.population);
+    // Each generation fully evaluates at most the population; with screening it plans twice as many children and keeps the best.
+    for (const r of runs)
+      for (let g = 0; g < POLICY.generationsPerRun; g++) {
+        const fresh = r.candidates.filter((c: any) => c.generation === g && c.status === "evaluated" && !c.reusedFrom).length;
+        expect(fresh).toBeLessThanOrEqual(POLICY.population);
+        expect(r.candidates.filter((c: any) => c.generation === g).length).toBeGreaterThan(POLICY.population);
+      }
     for (const g of run.generationStats) {
       expect(g.best).toBeGreaterThanOrEqual(g.median);
       expect(g.median).toBeGreaterThanOrEqual(g.worst);
@@ -72,8 +78,12 @@ describe("evolution runs on the example classifier (real sandbox, real Workflows
     }
     expect(run.candidates.some((c: any) => c.kept === true && /champion|per-case Pareto pool/.test(c.reason))).toBe(true);
     expect(run.candidates.some((c: any) => c.kept === false)).toBe(true);
-    const freshlyEvaluated = run.candidates.filter((c: any) => c.status === "evaluated" && !c.reusedFrom).length;
-    expect(run.budget.evaluationsUsed).toBe(freshlyEvaluated * suiteJson.cases.length);
+    // Every case run is accounted for: full evaluations run every case, screened-out children only their minibatch.
+    for (const c of run.candidates) if (c.status === "evaluated" && !c.reusedFrom) expect(c.caseRuns).toBe(suiteJson.cases.length);
+    expect(run.budget.evaluationsUsed).toBe(run.candidates.reduce((n: number, c: any) => n + c.caseRuns, 0));
+    const screened = run.candidates.filter((c: any) => c.status === "dropped" && /screened out|not fully evaluated/.test(c.reason));
+    expect(run.screening.screenedOut).toBe(screened.length);
+    expect(run.screening.evaluationsSaved).toBe(screened.reduce((n: number, c: any) => n + suiteJson.cases.length - c.caseRuns, 0));
     // Later runs reuse what earlier runs tried (same content hash), so the live seed is not re-run.
     const liveSeed = runs[1].candidates.find((c: any) => c.operator === "seed" && c.sourceVersion === "1.0.0");
     expect(liveSeed.reusedFrom).toBeTruthy();

@@ -34,6 +34,9 @@ const runSummarySchema = z
     generation: z.number().int(),
     generations: z.number().int(),
     budget: budgetSchema,
+    screening: z
+      .object({ screenedOut: z.number().int(), evaluationsSaved: z.number().int() })
+      .openapi({ description: "Children minibatch screening kept from a full evaluation, and the case runs that saved." }),
     outcome: z.record(z.string(), z.unknown()).nullable(),
     error: z.string().nullable(),
     createdAt: z.string(),
@@ -45,7 +48,7 @@ const candidateSchema = z
   .object({
     id: z.string(),
     generation: z.number().int(),
-    operator: z.string().openapi({ description: "seed | mutation | crossover | crossover+mutation | rewrite:prompt | rewrite:code" }),
+    operator: z.string().openapi({ description: "seed | es | merge | mutation | merge:model | rewrite:prompt | rewrite:code (crossover and crossover+mutation on runs made before the adaptive search)" }),
     parents: z.array(z.string()),
     sourceVersion: z.string().nullable(),
     status: z.string(),
@@ -55,8 +58,9 @@ const candidateSchema = z
     sizeBytes: z.number().int(),
     cost: z.number().nullable(),
     reusedFrom: z.string().nullable(),
+    caseRuns: z.number().int().openapi({ description: "Case runs this candidate cost this run: its screening minibatch, plus the rest when fully evaluated (0 when results were reused)." }),
     kept: z.boolean().nullable(),
-    reason: z.string().nullable().openapi({ description: "Why it was kept or dropped (selection, duplicate, budget, gate)." }),
+    reason: z.string().nullable().openapi({ description: "Why it was kept or dropped (per-case Pareto pool, screening, duplicate, budget, rewrite, gate)." }),
     gate: z.record(z.string(), z.unknown()).nullable(),
     version: z.string().nullable(),
   })

@@ -10,13 +10,17 @@ import { registryDb, type Db } from "../registry/store";
 import { compactCases } from "./candidates";
 import { seededRng } from "./prng";
 import { getRun, loadSuite } from "./run";
-import { evolutionCandidates, evolutionRuns, type CandidateRow, type EvolutionRunRow } from "./schema";
+import { evolutionCandidates, evolutionRuns, type CandidateCase, type CandidateRow, type EvolutionRunRow } from "./schema";
 import { DEFAULT_SCREEN, passesScreen, screeningCases } from "./screen";
 
-export interface EvaluationOutcome {
-  status: "evaluated" | "dropped";
-  trainScore: number | null;
+export interface ScreenOutcome {
+  /** Whether the child may go on to the full evaluation. */
+  pass: boolean;
+  /** Its minibatch mean minus its parent's on the same cases (0 when it was not screened). */
+  gain: number;
 }
+
+const BUDGET_EXHAUSTED = "budget exhausted (evaluations or tokens); not evaluated";
 
 /** Case runs are reserved before they are spent, so parallel evaluations never overrun the budget. */
 async function reserve(d: Db, run: EvolutionRunRow, n: number): Promise<boolean> {
@@ -28,7 +32,14 @@ async function reserve(d: Db, run: EvolutionRunRow, n: number): Promise<boolean>
   return reserved.length > 0;
 }
 
-const scoresOf = (cases: readonly { caseId: string; score: number }[]) => Object.fromEntries(cases.map((c) => [c.caseId, c.score]));
+export const scoresOf = (cases: readonly Pick<CandidateCase, "caseId" | "score">[]) => Object.fromEntries(cases.map((c) => [c.caseId, c.score]));
+
+/** A screened child's minibatch gain over its parent: the cases it ran are the minibatch. */
+export function screenGain(child: Pick<CandidateRow, "cases">, parent: Pick<CandidateRow, "cases"> | undefined): number {
+  if (!child.cases?.length || !parent?.cases) return 0;
+  const verdict = passesScreen(scoresOf(child.cases), scoresOf(parent.cases), child.cases.map((c) => c.caseId));
+  return verdict.child - verdict.parent;
+}
 
 async function runCases(env: Env, run: EvolutionRunRow, candidate: CandidateRow, suite: Suite, caseIds: ReadonlySet<string>): Promise<CaseResult[]> {
   const spec = agentSpecSchema.parse(JSON.parse(candidate.spec));
@@ -38,79 +49,116 @@ async function runCases(env: Env, run: EvolutionRunRow, candidate: CandidateRow,
   return runSuite(spec, { ...suite, cases }, runner, hasJudges ? { judge: bedrockJudge(env) } : {});
 }
 
+async function load(d: Db, runId: string, candidateId: string) {
+  const run = await getRun(d, runId);
+  const [candidate] = await d.select().from(evolutionCandidates).where(and(eq(evolutionCandidates.id, candidateId), eq(evolutionCandidates.runId, runId)));
+  return { run, candidate };
+}
+
 /** The parent a child is screened against: its first parent, when that one has per-case results. */
-async function screeningParent(d: Db, candidate: CandidateRow): Promise<CandidateRow | undefined> {
+export async function screeningParent(d: Db, candidate: Pick<CandidateRow, "parents" | "operator">): Promise<CandidateRow | undefined> {
   const parentId = candidate.parents[0];
   if (!parentId || candidate.operator === "seed") return undefined;
   const [parent] = await d.select().from(evolutionCandidates).where(eq(evolutionCandidates.id, parentId)).limit(1);
   return parent?.cases ? parent : undefined;
 }
 
+/** Settles a candidate still pending (a replay finds it settled and changes nothing) and bumps the run's counters in the same batch. */
+async function settle(d: Db, runId: string, candidateId: string, update: Partial<CandidateRow>, bumps: { tokens?: number; screenedOut?: number; saved?: number } = {}) {
+  await d.batch([
+    d.update(evolutionCandidates).set(update).where(and(eq(evolutionCandidates.id, candidateId), eq(evolutionCandidates.status, "pending"))),
+    d
+      .update(evolutionRuns)
+      .set({
+        tokensUsed: sql`${evolutionRuns.tokensUsed} + ${bumps.tokens ?? 0}`,
+        screenedOut: sql`${evolutionRuns.screenedOut} + ${bumps.screenedOut ?? 0}`,
+        evaluationsSaved: sql`${evolutionRuns.evaluationsSaved} + ${bumps.saved ?? 0}`,
+        updatedAt: Date.now(),
+      })
+      .where(eq(evolutionRuns.id, runId)),
+  ]);
+}
+
 /**
- * Evaluates one pending candidate: first on a screening minibatch (the cases its parent failed plus
- * a seeded sample of training cases) when the policy screens, then — only when it is not worse than
- * its parent there — on every other case. Runs as one Workflow step: a step that succeeded is never
- * run again, and a retried one finds the candidate still pending and starts over.
+ * Minibatch screening of one pending child: it runs the cases its parent failed plus a seeded sample
+ * of the parent's other training cases (one minibatch per parent and generation, so siblings compare
+ * fairly). Worse than its parent there, it is dropped and its full evaluation saved; otherwise its
+ * minibatch results stay on the row and the full evaluation only runs the other cases.
  */
-export async function evaluateCandidate(env: Env, runId: string, candidateId: string): Promise<EvaluationOutcome> {
+export async function screenCandidate(env: Env, runId: string, candidateId: string): Promise<ScreenOutcome> {
   const d = registryDb(env.DB);
-  const run = await getRun(d, runId);
-  const [candidate] = await d.select().from(evolutionCandidates).where(and(eq(evolutionCandidates.id, candidateId), eq(evolutionCandidates.runId, runId)));
+  const { run, candidate } = await load(d, runId, candidateId);
+  if (!candidate || candidate.status !== "pending") return { pass: candidate?.status === "pending", gain: 0 };
+  const parent = run.policy.screening ? await screeningParent(d, candidate) : undefined;
+  if (!parent) return { pass: true, gain: 0 };
+  if (candidate.cases) return { pass: true, gain: screenGain(candidate, parent) };
+  const suite = await loadSuite(d, run);
+  const split = splitCases(suite.cases.map((c) => c.id));
+  const parentTrain = parent.cases!.filter((c) => split.train.has(c.caseId) && !c.uncertain);
+  const batch = screeningCases(scoresOf(parentTrain), [...split.train], DEFAULT_SCREEN, seededRng(`${run.seed}:${candidate.generation}:screen:${parent.genomeHash}`));
+  if (!(await reserve(d, run, batch.length))) {
+    await settle(d, runId, candidateId, { status: "dropped", kept: false, reason: BUDGET_EXHAUSTED, evaluatedAt: Date.now() });
+    return { pass: false, gain: 0 };
+  }
+  const results = await runCases(env, run, candidate, suite, new Set(batch));
+  const verdict = passesScreen(scoresOf(results), scoresOf(parent.cases!), batch);
+  const gain = verdict.child - verdict.parent;
+  const tokens = results.reduce((n, r) => n + r.tokens, 0);
+  const saved = suite.cases.length - batch.length;
+  const minibatch = `${verdict.child.toFixed(3)} vs parent ${verdict.parent.toFixed(3)} on a minibatch of ${batch.length} training cases`;
+  if (verdict.pass) {
+    await settle(d, runId, candidateId, { cases: compactCases(results), reason: `passed screening: ${minibatch}` }, { tokens });
+  } else {
+    const reason = `screened out: ${minibatch}; ${saved} case runs of a full evaluation saved`;
+    await settle(d, runId, candidateId, { status: "dropped", kept: false, cases: compactCases(results), reason, evaluatedAt: Date.now() }, { tokens, screenedOut: 1, saved });
+  }
+  return { pass: verdict.pass, gain };
+}
+
+/** Drops a screened child that lost its place to siblings that gained more on their minibatches. */
+export async function passOver(env: Env, runId: string, candidateId: string, detail: string): Promise<void> {
+  const d = registryDb(env.DB);
+  const { run, candidate } = await load(d, runId, candidateId);
+  if (!candidate || candidate.status !== "pending") return;
+  const saved = (await loadSuite(d, run)).cases.length - (candidate.cases?.length ?? 0);
+  await settle(d, runId, candidateId, { status: "dropped", kept: false, reason: `${candidate.reason ?? "passed screening"}; not fully evaluated: ${detail}`, evaluatedAt: Date.now() }, { screenedOut: 1, saved });
+}
+
+/**
+ * The full evaluation of a pending candidate: every case its screening did not already run. One
+ * Workflow step: a step that succeeded is never run again, and a retried one finds the candidate
+ * still pending and runs its remaining cases again.
+ */
+export async function evaluateCandidate(env: Env, runId: string, candidateId: string): Promise<{ status: "evaluated" | "dropped"; trainScore: number | null }> {
+  const d = registryDb(env.DB);
+  const { run, candidate } = await load(d, runId, candidateId);
   if (!candidate) return { status: "dropped", trainScore: null };
   if (candidate.status !== "pending") return { status: candidate.status === "evaluated" ? "evaluated" : "dropped", trainScore: candidate.trainScore };
   const suite = await loadSuite(d, run);
-  const split = splitCases(suite.cases.map((c) => c.id));
   const all = suite.cases.map((c) => c.id);
-  const settle = async (update: Partial<CandidateRow>, runUpdate: Partial<Record<"screenedOut" | "evaluationsSaved", number>> = {}, tokens = 0) => {
-    const bumps = {
-      tokensUsed: sql`${evolutionRuns.tokensUsed} + ${tokens}`,
-      screenedOut: sql`${evolutionRuns.screenedOut} + ${runUpdate.screenedOut ?? 0}`,
-      evaluationsSaved: sql`${evolutionRuns.evaluationsSaved} + ${runUpdate.evaluationsSaved ?? 0}`,
-      updatedAt: Date.now(),
-    };
-    await d.batch([
-      d.update(evolutionCandidates).set({ ...update, evaluatedAt: Date.now() }).where(and(eq(evolutionCandidates.id, candidateId), eq(evolutionCandidates.status, "pending"))),
-      d.update(evolutionRuns).set(bumps).where(eq(evolutionRuns.id, runId)),
-    ]);
-    return { status: update.status as EvaluationOutcome["status"], trainScore: update.trainScore ?? null };
-  };
-
-  let screened: CaseResult[] = [];
-  const parent = run.policy.screening ? await screeningParent(d, candidate) : undefined;
-  if (parent) {
-    const rng = seededRng(`${run.seed}:screen:${candidate.genomeHash}`);
-    const batch = screeningCases(scoresOf(parent.cases!.filter((c) => split.train.has(c.caseId))), [...split.train], DEFAULT_SCREEN, rng);
-    if (!(await reserve(d, run, batch.length))) return settle({ status: "dropped", kept: false, reason: "budget exhausted (evaluations or tokens); not evaluated" });
-    screened = await runCases(env, run, candidate, suite, new Set(batch));
-    const verdict = passesScreen(scoresOf(screened), scoresOf(parent.cases!), batch);
-    if (!verdict.pass) {
-      const tokens = screened.reduce((n, r) => n + r.tokens, 0);
-      return settle(
-        {
-          status: "dropped",
-          kept: false,
-          cases: compactCases(screened),
-          reason: `screened out: ${verdict.child.toFixed(3)} vs parent ${verdict.parent.toFixed(3)} on a minibatch of ${batch.length} training cases; the full evaluation (${all.length - batch.length} more case runs) was saved`,
-        },
-        { screenedOut: 1, evaluationsSaved: all.length - batch.length },
-        tokens,
-      );
-    }
-  }
-  const done = new Set(screened.map((r) => r.caseId));
+  const done = new Map((candidate.cases ?? []).map((c) => [c.caseId, c]));
   const rest = new Set(all.filter((id) => !done.has(id)));
-  if (!(await reserve(d, run, rest.size))) return settle({ status: "dropped", kept: false, reason: "budget exhausted (evaluations or tokens); not evaluated" });
-  try {
-    const more = await runCases(env, run, candidate, suite, rest);
-    const byId = new Map([...screened, ...more].map((r) => [r.caseId, r]));
-    const results = all.map((id) => byId.get(id)!);
-    const summary = summarize(suite, results);
-    return settle(
-      { status: "evaluated", trainScore: summary.trainScore, heldOutScore: summary.heldOutScore, score: summary.score, cost: summary.tokens / Math.max(1, all.length), cases: compactCases(results) },
-      {},
-      summary.tokens,
-    );
-  } catch (err) {
-    return settle({ status: "dropped", kept: false, reason: `evaluation failed: ${(err as Error).message.slice(0, 300)}` });
+  if (!(await reserve(d, run, rest.size))) {
+    await settle(d, runId, candidateId, { status: "dropped", kept: false, reason: BUDGET_EXHAUSTED, evaluatedAt: Date.now() });
+    return { status: "dropped", trainScore: null };
   }
+  let more: CaseResult[];
+  try {
+    more = await runCases(env, run, candidate, suite, rest);
+  } catch (err) {
+    await settle(d, runId, candidateId, { status: "dropped", kept: false, reason: `evaluation failed: ${(err as Error).message.slice(0, 300)}`, evaluatedAt: Date.now() });
+    return { status: "dropped", trainScore: null };
+  }
+  const fresh = new Map(compactCases(more).map((c) => [c.caseId, c]));
+  const cases = all.map((id) => (fresh.get(id) ?? done.get(id))!);
+  const summary = summarize(suite, cases.map(({ error: _error, feedback: _feedback, ...c }) => ({ ...c, checks: [] })));
+  const tokens = more.reduce((n, r) => n + r.tokens, 0);
+  await settle(
+    d,
+    runId,
+    candidateId,
+    { status: "evaluated", trainScore: summary.trainScore, heldOutScore: summary.heldOutScore, score: summary.score, cost: summary.tokens / Math.max(1, all.length), cases, evaluatedAt: Date.now() },
+    { tokens },
+  );
+  return { status: "evaluated", trainScore: summary.trainScore };
 }

@@ -40,28 +40,26 @@ async function ancestorVersions(d: Db, candidate: CandidateRow): Promise<string[
  * Ends a run: the fittest children by training score that beat live's training score go through
  * the safety gate in turn, judged on held-out cases against live. The first that passes is
  * published (next patch version, with lineage) and moved to canary; one that only widens
- * permissions is published and waits for approval; blocked ones keep their reasons.
+ * permissions is published and waits for approval; blocked ones keep their reasons. Runs as the
+ * Workflow's last step: an error propagates so the platform retries the step (publishing and
+ * promotion are idempotent), and the run is marked failed only when the retries run out.
  */
-export async function finishRun(env: Env, runId: string, opts: { resume?: boolean } = {}): Promise<void> {
+export async function finishRun(env: Env, runId: string): Promise<void> {
   const d = registryDb(env.DB);
-  const now = Date.now();
   const claimed = await d
     .update(evolutionRuns)
-    .set({ status: "finishing", updatedAt: now })
-    .where(and(eq(evolutionRuns.id, runId), opts.resume ? or(eq(evolutionRuns.status, "running"), eq(evolutionRuns.status, "finishing")) : eq(evolutionRuns.status, "running")))
+    .set({ status: "finishing", updatedAt: Date.now() })
+    .where(and(eq(evolutionRuns.id, runId), or(eq(evolutionRuns.status, "running"), eq(evolutionRuns.status, "finishing"))))
     .returning({ id: evolutionRuns.id });
   if (claimed.length === 0) return;
   const run = await getRun(d, runId);
-  let outcome: RunOutcome;
-  try {
-    outcome = await gateAndPromote(env, d, run.id);
-  } catch (err) {
-    await d.update(evolutionRuns).set({ status: "failed", error: (err as Error).message.slice(0, 500), finishedAt: Date.now(), updatedAt: Date.now() }).where(eq(evolutionRuns.id, runId));
-    await publishEvent(env, EVOLUTION_TOPIC, "evolution.run.failed", { runId, agentId: run.agentId, error: (err as Error).message });
-    return;
-  }
-  await d.update(evolutionRuns).set({ status: "completed", outcome, finishedAt: Date.now(), updatedAt: Date.now() }).where(eq(evolutionRuns.id, runId));
-  await publishEvent(env, EVOLUTION_TOPIC, "evolution.run.completed", { runId, agentId: run.agentId, ...outcome });
+  const outcome = await gateAndPromote(env, d, run.id);
+  const done = await d
+    .update(evolutionRuns)
+    .set({ status: "completed", outcome, finishedAt: Date.now(), updatedAt: Date.now() })
+    .where(and(eq(evolutionRuns.id, runId), eq(evolutionRuns.status, "finishing")))
+    .returning({ id: evolutionRuns.id });
+  if (done.length) await publishEvent(env, EVOLUTION_TOPIC, "evolution.run.completed", { runId, agentId: run.agentId, ...outcome });
 }
 
 async function gateAndPromote(env: Env, d: Db, runId: string): Promise<RunOutcome> {

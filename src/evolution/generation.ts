@@ -8,13 +8,14 @@ import { agentChannels, findAgent, getVersion, registryDb, type Db } from "../re
 import { candidateRow, dropRow, insertRows, runCandidates, settleRow, specOf } from "./candidates";
 import { rewriteSlotsOf } from "./policy";
 import { pickParent, mergePair, updatePool, type PoolCandidate } from "./pool";
+import { generationRng } from "./engine";
 import { seededRng } from "./prng";
 import { casesWon, reflectiveCases, selectReflectiveCases } from "./reflect";
 import { proposeMerge, proposeRewrite, rewritesAvailable } from "./rewrite";
 import { EVOLUTION_TOPIC, getRun, loadSuite } from "./run";
 import { evolutionCandidates, evolutionRuns, type CandidateRow, type EvolutionRunRow } from "./schema";
 import { planChildren } from "./search";
-import { resumeEs } from "./strategy";
+import { initEs, resumeEs } from "./strategy";
 
 /** Training case ids of a suite (held-out ones never reach the search). */
 export const trainIdsOf = (suite: Suite) => [...splitCases(suite.cases.map((c) => c.id)).train].sort();
@@ -40,11 +41,11 @@ export function runPool(rows: readonly CandidateRow[], trainIds: readonly string
 }
 
 /** Marks the run running and picks up the search state the agent's previous run left (once: a replayed step changes nothing). */
-export async function beginRun(env: Env, runId: string): Promise<{ generations: number; population: number; rewriteSlots: number }> {
+export async function beginRun(env: Env, runId: string): Promise<{ generations: number; population: number; rewriteSlots: number; screening: boolean }> {
   const d = registryDb(env.DB);
   const run = await getRun(d, runId);
   const rewriteSlots = run.policy.rewrites !== "off" && rewritesAvailable(env) ? rewriteSlotsOf(run.policy) : 0;
-  const plan = { generations: run.generations, population: run.policy.population, rewriteSlots };
+  const plan = { generations: run.generations, population: run.policy.population, rewriteSlots, screening: run.policy.screening };
   if (run.status !== "queued") return plan;
   const [previous] = await d
     .select({ searchState: evolutionRuns.searchState })
@@ -172,7 +173,13 @@ export async function planParamChildren(env: Env, runId: string, generation: num
   const live = rows.find((r) => r.generation === 0 && r.sourceVersion === run.baseVersion && r.operator === "seed");
   const baseRow = (pool[0] && byId.get(pool[0].id)) ?? live;
   if (!baseRow) return [];
-  const { plans } = planChildren({ pool, es: run.searchState.es, genes: run.policy.genes, baseParams: specOf(live ?? baseRow).params, count, rng: seededRng(`${run.seed}:${generation}:params`), trainIds });
+  // A search that has not moved yet starts from the best candidate known, not necessarily live.
+  let es = run.searchState.es;
+  if (es.updates === 0 && pool[0]) {
+    es = initEs(run.policy.genes, pool[0].params);
+    await d.update(evolutionRuns).set({ searchState: { es } }).where(eq(evolutionRuns.id, runId));
+  }
+  const { plans } = planChildren({ pool, es, genes: run.policy.genes, baseParams: specOf(live ?? baseRow).params, count, rng: generationRng(run.seed, generation), trainIds, mix: { mutationRate: run.policy.mutationRate } });
   const now = Date.now();
   const seen = new Map(rows.map((r) => [r.genomeHash, r.id]));
   const next: CandidateRow[] = [];

@@ -38,7 +38,7 @@ export async function setPolicy(db: Db, agent: AgentRow, policy: EvolutionPolicy
   if (errors.length) throw new AppError("validation_failed", "The evolution policy does not fit this agent.", { errors });
   const planned = plannedEvaluations(policy, suite.caseCount);
   if (planned > policy.budget.maxEvaluations) {
-    throw new AppError("budget_exceeded", `A run needs up to ${planned} case runs (population × generations × cases) but the budget allows ${policy.budget.maxEvaluations}.`, {
+    throw new AppError("budget_exceeded", `A run needs up to ${planned} case runs (population × generations × (cases + screening minibatches)) but the budget allows ${policy.budget.maxEvaluations}.`, {
       errors: [{ path: "budget.maxEvaluations", message: `must be at least ${planned}` }],
     });
   }

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { MAX_SPEC_BYTES } from "../registry/spec";
+import { DEFAULT_SCREEN } from "./screen";
 
 /** The rewriting model for code agents when the policy names none (llm agents default to their own model). */
 export const DEFAULT_REWRITE_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0";
@@ -26,8 +27,8 @@ export const evolutionPolicySchema = z
     suite: z.string().min(1).max(100).openapi({ description: "Suite id or name that scores the candidates." }),
     population: z.number().int().min(2).max(64).default(8),
     generationsPerRun: z.number().int().min(1).max(20).default(3),
-    mutationRate: z.number().min(0).max(1).default(0.3).openapi({ description: "Chance that each gene of a child is mutated." }),
-    crossoverRate: z.number().min(0).max(1).default(0.5).openapi({ description: "Chance that a child is bred from two parents rather than one." }),
+    mutationRate: z.number().min(0).max(1).default(0.3).openapi({ description: "Chance that each choice gene of a mutant changes (range genes follow the adaptive strategy)." }),
+    crossoverRate: z.number().min(0).max(1).default(0.5).openapi({ description: "Classic operators only (compared in npm run bench): chance that a child is bred from two parents." }),
     genes: z
       .record(z.string().min(1).max(64), geneSchema)
       .default({})
@@ -57,8 +58,8 @@ export const evolutionPolicySchema = z
     minImprovement: z.number().min(0).max(1).default(0.02).openapi({ description: "How much a child must beat live by on held-out cases." }),
     maxSizeBytes: z.number().int().min(100).max(MAX_SPEC_BYTES).default(MAX_SPEC_BYTES),
     seed: z.number().int().min(0).max(0xffffffff).optional().openapi({ description: "Makes runs reproducible; default derived from the agent id." }),
-    eliteCount: z.number().int().min(1).max(16).optional().openapi({ description: "Best candidates carried to the next generation unchanged (default a quarter of the population)." }),
-    tournamentSize: z.number().int().min(2).max(8).default(3),
+    eliteCount: z.number().int().min(1).max(16).optional().openapi({ description: "Classic operators only: best candidates carried unchanged (default a quarter of the population)." }),
+    tournamentSize: z.number().int().min(2).max(8).default(3).openapi({ description: "Classic operators only: tournament size of parent selection." }),
     budget: z
       .object({
         maxEvaluations: z.number().int().min(1).max(1_000_000).default(20_000).openapi({ description: "Case runs per evolution run." }),
@@ -89,7 +90,14 @@ export function rewriteSlotsOf(p: Pick<EvolutionPolicy, "population" | "rewrites
 
 export const eliteCountOf = (p: Pick<EvolutionPolicy, "population" | "eliteCount">) => Math.min(p.population - 1, p.eliteCount ?? Math.max(1, Math.round(p.population / 4)));
 
-/** Case runs a run needs at most: every candidate of every generation on every case (reused results cost nothing). */
-export function plannedEvaluations(p: Pick<EvolutionPolicy, "population" | "generationsPerRun">, caseCount: number): number {
-  return p.population * p.generationsPerRun * caseCount;
+/** Case runs one screening costs at most: the parent's failed cases plus a sample. */
+const SCREEN_CASES = DEFAULT_SCREEN.maxFailed + DEFAULT_SCREEN.sampleSize;
+
+/**
+ * Case runs a run needs at most: every candidate of every generation on every case, plus, when
+ * screening, a minibatch for each of twice as many planned children (reused results cost nothing).
+ */
+export function plannedEvaluations(p: Pick<EvolutionPolicy, "population" | "generationsPerRun" | "screening">, caseCount: number): number {
+  const screening = p.screening === false ? 0 : 2 * Math.min(SCREEN_CASES, caseCount);
+  return p.population * p.generationsPerRun * (caseCount + screening);
 }

@@ -1,8 +1,9 @@
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { Env } from "../env";
 import { publishEvent } from "../messaging/events";
 import { registryDb } from "../registry/store";
 import { runCandidates, specOf } from "./candidates";
+import { passOver, screenGain } from "./evaluate-candidate";
 import { spreadOf } from "./engine";
 import { runPool, trainIdsOf } from "./generation";
 import { casesLed } from "./pool";
@@ -10,8 +11,6 @@ import { EVOLUTION_TOPIC, getRun, loadSuite } from "./run";
 import { evolutionCandidates, evolutionGenerations, evolutionRuns, type CandidateRow } from "./schema";
 import { rankForEs } from "./search";
 import { updateEs } from "./strategy";
-
-const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 
 /** Why an evaluated candidate stays in (or left) the per-case Pareto pool. */
 function reasonFor(row: CandidateRow, poolIds: ReadonlySet<string>, led: Map<string, string[]>, championId: string | undefined): { kept: boolean; reason: string } {
@@ -42,14 +41,14 @@ export async function completeGeneration(env: Env, runId: string, generation: nu
   const carried = previous ? rows.filter((r) => previous.survivors.includes(r.id)) : [];
   const spread = spreadOf([...new Map([...carried, ...evaluated].map((r) => [r.id, r.trainScore ?? 0])).values()]);
 
-  // The strategy learns from its own samples, best first (screened-out ones by their minibatch score).
-  const train = new Set(trainIds);
+  // The strategy learns from all its samples: fully evaluated ones by train score, the others by minibatch gain.
+  const byId = new Map(rows.map((r) => [r.id, r]));
   const esChildren = current
-    .filter((r) => r.operator === "es" && r.cases)
+    .filter((r) => r.operator === "es" && (r.status === "evaluated" || r.cases))
     .map((r) => ({
       hash: r.genomeHash,
       params: specOf(r).params,
-      ...(r.status === "evaluated" ? { trainScore: r.trainScore ?? 0 } : { screenScore: mean(r.cases!.filter((c) => train.has(c.caseId)).map((c) => c.score)) }),
+      ...(r.status === "evaluated" ? { trainScore: r.trainScore ?? 0 } : { screenScore: screenGain(r, r.parents[0] ? byId.get(r.parents[0]) : undefined) }),
     }));
   const searchState = run.searchState && esChildren.length >= 2 ? { es: updateEs(run.searchState.es, run.policy.genes, rankForEs(esChildren)) } : run.searchState;
 
@@ -69,13 +68,25 @@ export async function completeGeneration(env: Env, runId: string, generation: nu
   if (advanced) await publishEvent(env, EVOLUTION_TOPIC, "evolution.generation.completed", { runId, agentId: run.agentId, generation, ...spread, evaluated: evaluated.length, survivors: pool.length });
 }
 
-/** Pending candidates of a run's generation, in slot order (what a resumed generation still has to evaluate). */
-export async function pendingOf(env: Env, runId: string, generation: number): Promise<string[]> {
+const PARAM_OPERATORS = new Set(["es", "merge", "mutation"]);
+
+/**
+ * After screening: the numeric search planned more children than it may evaluate, so only the
+ * `slots` that gained most over their parents on their minibatches (then slot order) go on; the
+ * rest are dropped with the reason. Model children that passed always go on. Returns the ids to
+ * evaluate fully.
+ */
+export async function chooseForEvaluation(env: Env, runId: string, generation: number, slots: number): Promise<string[]> {
   const d = registryDb(env.DB);
-  const rows = await d
-    .select({ id: evolutionCandidates.id })
-    .from(evolutionCandidates)
-    .where(and(eq(evolutionCandidates.runId, runId), eq(evolutionCandidates.generation, generation), inArray(evolutionCandidates.status, ["pending"])))
-    .orderBy(evolutionCandidates.slotIndex);
-  return rows.map((r) => r.id);
+  const rows = (await runCandidates(d, runId)).filter((r) => r.generation === generation && r.status === "pending");
+  const byId = new Map((await runCandidates(d, runId)).map((r) => [r.id, r]));
+  const params = rows
+    .filter((r) => PARAM_OPERATORS.has(r.operator))
+    .map((r) => ({ r, gain: screenGain(r, r.parents[0] ? byId.get(r.parents[0]) : undefined) }))
+    .sort((a, b) => b.gain - a.gain || a.r.slotIndex - b.r.slotIndex);
+  const chosen = params.slice(0, slots);
+  const cutoff = chosen.at(-1)?.gain ?? 0;
+  for (const { r } of params.slice(slots)) await passOver(env, runId, r.id, `${slots} siblings gained at least ${cutoff.toFixed(3)} on their minibatches`);
+  const keep = new Set([...chosen.map((c) => c.r.id), ...rows.filter((r) => !PARAM_OPERATORS.has(r.operator)).map((r) => r.id)]);
+  return rows.filter((r) => keep.has(r.id)).map((r) => r.id);
 }

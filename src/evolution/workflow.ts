@@ -5,12 +5,12 @@ import { publishEvent } from "../messaging/events";
 import { registryDb } from "../registry/store";
 import { codeHash } from "../runtime/code-agent";
 import { specOf } from "./candidates";
-import { evaluateCandidate } from "./evaluate-candidate";
+import { evaluateCandidate, screenCandidate } from "./evaluate-candidate";
 import { finishRun } from "./finish";
 import { beginRun, generationLayout, planParamChildren, planRewrite, planSeeds } from "./generation";
 import { EVOLUTION_TOPIC, getRun, markFailed, type EvolutionRunParams } from "./run";
 import { evolutionCandidates } from "./schema";
-import { completeGeneration } from "./select";
+import { chooseForEvaluation, completeGeneration } from "./select";
 import { evaluationWaves } from "./waves";
 
 /** Bookkeeping steps: quick D1 work, retried fast. */
@@ -39,16 +39,21 @@ export class EvolutionRun extends WorkflowEntrypoint<Env, EvolutionRunParams> {
     try {
       const plan = await step.do("begin", BOOKKEEPING, () => beginRun(env, runId));
       for (let g = 0; g < plan.generations; g++) {
-        if (g === 0) await this.evaluate(step, runId, 0, await step.do("g0:seeds", BOOKKEEPING, () => planSeeds(env, runId)));
+        if (g === 0) await this.fanOut(step, runId, "g0:eval", await step.do("g0:seeds", BOOKKEEPING, () => planSeeds(env, runId)), (id) => evaluateCandidate(env, runId, id));
         const layout = await step.do(`g${g}:layout`, BOOKKEEPING, async () => generationLayout(registryDb(env.DB), await getRun(registryDb(env.DB), runId), g, plan.rewriteSlots));
         const rewrites = await Promise.all(
           Array.from({ length: layout.rewrites }, (_, i) => layout.firstRewrite + i).map((slot) => step.do(`g${g}:rewrite:${slot}`, REWRITE, () => planRewrite(env, runId, g, slot))),
         );
-        const children = await step.do(`g${g}:plan`, BOOKKEEPING, () => planParamChildren(env, runId, g, layout.firstParam, layout.params));
-        await this.evaluate(step, runId, g, [...rewrites.filter((id): id is string => id !== null), ...children]);
+        // With screening, the numeric search plans twice its slots; the best screened half is evaluated.
+        const planned = plan.screening ? 2 * layout.params : layout.params;
+        const children = await step.do(`g${g}:plan`, BOOKKEEPING, () => planParamChildren(env, runId, g, layout.firstParam, planned));
+        const fresh = [...rewrites.filter((id): id is string => id !== null), ...children];
+        await this.fanOut(step, runId, `g${g}:screen`, fresh, (id) => screenCandidate(env, runId, id));
+        const chosen = await step.do(`g${g}:choose`, BOOKKEEPING, () => chooseForEvaluation(env, runId, g, layout.params));
+        await this.fanOut(step, runId, `g${g}:eval`, chosen, (id) => evaluateCandidate(env, runId, id));
         await step.do(`g${g}:select`, BOOKKEEPING, () => completeGeneration(env, runId, g));
       }
-      await step.do("gate", EVALUATION, () => finishRun(env, runId, { resume: true }));
+      await step.do("gate", EVALUATION, () => finishRun(env, runId));
       return { runId, status: "completed" };
     } catch (err) {
       // A step out of retries: the run is recorded failed (the error is the platform's last attempt).
@@ -65,15 +70,15 @@ export class EvolutionRun extends WorkflowEntrypoint<Env, EvolutionRunParams> {
   }
 
   /**
-   * Evaluates candidates as parallel steps, in waves that keep the distinct Dynamic Workers in
-   * flight within Cloudflare's per-request cap (children that differ only in params share one).
+   * Runs one step per candidate (screening or evaluation), in parallel waves that keep the distinct
+   * Dynamic Workers in flight within Cloudflare's per-request cap (params-only siblings share one).
    */
-  private async evaluate(step: WorkflowStep, runId: string, generation: number, ids: readonly string[]): Promise<void> {
+  private async fanOut<T extends Rpc.Serializable<T>>(step: WorkflowStep, runId: string, name: string, ids: readonly string[], work: (id: string) => Promise<T>): Promise<void> {
     if (!ids.length) return;
     const env = this.env;
-    const sandboxes = await step.do(`g${generation}:sandboxes:${ids.length}:${ids[0]}`, BOOKKEEPING, () => sandboxKeys(env, ids));
+    const sandboxes = await step.do(`${name}:sandboxes`, BOOKKEEPING, () => sandboxKeys(env, ids));
     const waves = evaluationWaves(sandboxes, { distinct: positive(env.DYNAMIC_WORKERS_PER_REQUEST, 4), parallel: positive(env.EVOLUTION_PARALLEL_CANDIDATES, 8) });
-    for (const wave of waves) await Promise.all(wave.map((id) => step.do(`g${generation}:eval:${id}`, EVALUATION, () => evaluateCandidate(env, runId, id))));
+    for (const wave of waves) await Promise.all(wave.map((id) => step.do(`${name}:${id}`, EVALUATION, () => work(id))));
   }
 }
 
