@@ -158,21 +158,47 @@ export async function planRewrite(env: Env, runId: string, generation: number, s
   return row.status === "pending" ? row.id : null;
 }
 
-/** The numeric search's children of a generation (ES samples, merges, discrete mutations), planned once. Returns the ids to evaluate. */
-export async function planParamChildren(env: Env, runId: string, generation: number, first: number, count: number): Promise<string[]> {
+/**
+ * Completes a generation's plan once its model children are in: drops a model child that repeats
+ * an earlier genome (parallel rewrite slots may propose the same text), then plans the numeric
+ * search's children (ES samples, merges, discrete mutations). Returns every pending child of the
+ * generation, model ones first, in slot order.
+ */
+export async function planChildrenOf(env: Env, runId: string, generation: number, first: number, count: number): Promise<string[]> {
+  const d = registryDb(env.DB);
+  const pendingChildren = async () => (await runCandidates(d, runId)).filter((r) => r.generation === generation && r.operator !== "seed" && r.status === "pending").map((r) => r.id);
+  const rows = await runCandidates(d, runId);
+  const firstOf = new Map<string, string>();
+  const repeats: CandidateRow[] = [];
+  for (const r of rows) {
+    const twin = firstOf.get(r.genomeHash);
+    if (!twin) firstOf.set(r.genomeHash, r.id);
+    else if (r.generation === generation && r.status === "pending" && r.slotIndex < first) repeats.push(r);
+  }
+  for (const r of repeats) {
+    await d
+      .update(evolutionCandidates)
+      .set({ status: "dropped", kept: false, reason: `duplicate of ${firstOf.get(r.genomeHash)} (same content hash); not evaluated again` })
+      .where(and(eq(evolutionCandidates.id, r.id), eq(evolutionCandidates.status, "pending")));
+  }
+  if (rows.some((r) => r.generation === generation && r.slotIndex >= first && r.slotIndex < first + count)) return pendingChildren();
+  await planParamChildren(env, runId, generation, first, count);
+  return pendingChildren();
+}
+
+/** The numeric search's children of a generation, planned once. */
+async function planParamChildren(env: Env, runId: string, generation: number, first: number, count: number): Promise<void> {
   const d = registryDb(env.DB);
   const run = await getRun(d, runId);
   const rows = await runCandidates(d, runId);
-  const planned = rows.filter((r) => r.generation === generation && r.slotIndex >= first && r.slotIndex < first + count);
-  if (planned.length) return planned.filter((r) => r.status === "pending").map((r) => r.id);
-  if (count <= 0 || !run.searchState) return [];
+  if (count <= 0 || !run.searchState) return;
   const suite = await loadSuite(d, run);
   const trainIds = trainIdsOf(suite);
   const pool = runPool(rows, trainIds);
   const byId = new Map(rows.map((r) => [r.id, r]));
   const live = rows.find((r) => r.generation === 0 && r.sourceVersion === run.baseVersion && r.operator === "seed");
   const baseRow = (pool[0] && byId.get(pool[0].id)) ?? live;
-  if (!baseRow) return [];
+  if (!baseRow) return;
   // A search that has not moved yet starts from the best candidate known, not necessarily live.
   let es = run.searchState.es;
   if (es.updates === 0 && pool[0]) {
@@ -190,5 +216,4 @@ export async function planParamChildren(env: Env, runId: string, generation: num
     next.push(await settleRow(d, run, row, seen, now));
   }
   await insertRows(d, next);
-  return next.filter((r) => r.status === "pending").map((r) => r.id);
 }

@@ -7,7 +7,7 @@ import { codeHash } from "../runtime/code-agent";
 import { specOf } from "./candidates";
 import { evaluateCandidate, screenCandidate } from "./evaluate-candidate";
 import { finishRun } from "./finish";
-import { beginRun, generationLayout, planParamChildren, planRewrite, planSeeds } from "./generation";
+import { beginRun, generationLayout, planChildrenOf, planRewrite, planSeeds } from "./generation";
 import { EVOLUTION_TOPIC, getRun, markFailed, type EvolutionRunParams } from "./run";
 import { evolutionCandidates } from "./schema";
 import { chooseForEvaluation, completeGeneration } from "./select";
@@ -41,14 +41,13 @@ export class EvolutionRun extends WorkflowEntrypoint<Env, EvolutionRunParams> {
       for (let g = 0; g < plan.generations; g++) {
         if (g === 0) await this.fanOut(step, runId, "g0:eval", await step.do("g0:seeds", BOOKKEEPING, () => planSeeds(env, runId)), (id) => evaluateCandidate(env, runId, id));
         const layout = await step.do(`g${g}:layout`, BOOKKEEPING, async () => generationLayout(registryDb(env.DB), await getRun(registryDb(env.DB), runId), g, plan.rewriteSlots));
-        const rewrites = await Promise.all(
+        await Promise.all(
           Array.from({ length: layout.rewrites }, (_, i) => layout.firstRewrite + i).map((slot) => step.do(`g${g}:rewrite:${slot}`, REWRITE, () => planRewrite(env, runId, g, slot))),
         );
         // With screening, the numeric search plans twice its slots; the best screened half is evaluated.
         const planned = plan.screening ? 2 * layout.params : layout.params;
-        const children = await step.do(`g${g}:plan`, BOOKKEEPING, () => planParamChildren(env, runId, g, layout.firstParam, planned));
-        const fresh = [...rewrites.filter((id): id is string => id !== null), ...children];
-        await this.fanOut(step, runId, `g${g}:screen`, fresh, (id) => screenCandidate(env, runId, id));
+        const children = await step.do(`g${g}:plan`, BOOKKEEPING, () => planChildrenOf(env, runId, g, layout.firstParam, planned));
+        await this.fanOut(step, runId, `g${g}:screen`, children, (id) => screenCandidate(env, runId, id));
         const chosen = await step.do(`g${g}:choose`, BOOKKEEPING, () => chooseForEvaluation(env, runId, g, layout.params));
         await this.fanOut(step, runId, `g${g}:eval`, chosen, (id) => evaluateCandidate(env, runId, id));
         await step.do(`g${g}:select`, BOOKKEEPING, () => completeGeneration(env, runId, g));
