@@ -21,6 +21,10 @@ export interface Env {
   /** One Workflow instance per evolution run (src/evolution/workflow.ts). */
   EVOLUTION_RUNS: Workflow<import("./evolution/run").EvolutionRunParams>;
   LOADER: WorkerLoader;
+  /** Global metric counters, a few shards merged on read (src/observability/aggregator.ts). */
+  METRICS: DurableObjectNamespace<import("./observability/aggregator").MetricsAggregator>;
+  /** Workers Analytics Engine dataset for production dashboards; optional (src/observability/record.ts). */
+  ANALYTICS?: AnalyticsEngineDataset;
 
   // secrets
   ADMIN_API_KEY?: string;
@@ -70,5 +74,5 @@ export interface Principal {
 export interface AppEnv {
   Bindings: Env;
   /** rateLimit: set by auth when the credential's check already took the rate-limit token (API keys). */
-  Variables: { principal: Principal; requestId: string; rateLimit?: BucketDecision };
+  Variables: { principal: Principal; requestId: string; traceId: string; rateLimit?: BucketDecision };
 }

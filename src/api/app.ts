@@ -16,6 +16,8 @@ import { keysRouter } from "./keys";
 import { isTokenStreamRequest, squadsRouter } from "./squads";
 import { workflowsRouter } from "./workflows";
 import { requireAuth } from "./middleware/auth";
+import { observe } from "./middleware/observe";
+import { metricsRouter } from "./metrics";
 import { rateLimit } from "./middleware/rate-limit";
 import { problemResponse, renderError } from "./problem";
 
@@ -33,6 +35,7 @@ export function buildApp() {
     await next();
     c.header("x-request-id", requestId);
   });
+  app.use("*", observe);
 
   app.use(
     "/api/*",
@@ -63,6 +66,7 @@ export function buildApp() {
   v1.route("/keys", keysRouter);
   v1.route("/squads", squadsRouter);
   v1.route("/workflows", workflowsRouter);
+  v1.route("/metrics", metricsRouter);
   // Full paths (/suites, /agents/{id}/evolution, /evolution/...) after agentsRouter, whose routes they do not overlap.
   v1.route("/", suitesRouter);
   v1.route("/", evolutionRouter);

@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { getRun, listRuns } from "../runtime/runs";
+import { TRACE_ID_PATTERN } from "../observability/trace";
 import { newRouter } from "./factory";
 import { requireScope } from "./middleware/auth";
 import { bearer, commonErrors, json, notFound, pageOf, pageQuery } from "./openapi-common";
@@ -28,6 +29,7 @@ const runSchema = z
     startedAt: z.string(),
     finishedAt: z.string(),
     durationMs: z.number().int(),
+    traceId: z.string().nullable().openapi({ description: "W3C trace id of the request, task or message that caused this run" }),
   })
   .openapi("Run");
 
@@ -46,6 +48,7 @@ runsRouter.openapi(
       query: pageQuery.extend({
         agent: z.string().max(63).optional().openapi({ description: "Only runs of this agent name" }),
         status: z.enum(["succeeded", "failed"]).optional(),
+        traceId: z.string().regex(TRACE_ID_PATTERN, "must be 32 lowercase hex digits").optional().openapi({ description: "Only runs of this W3C trace (from a traceparent header)" }),
       }),
     },
     responses: { 200: json(pageOf(runSchema, "RunPage"), "A page of runs"), ...commonErrors },

@@ -2,6 +2,8 @@ import { and, desc, eq, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { AppError } from "../errors";
 import { afterTimeId, type Page, toPage } from "../registry/cursor";
+import { currentTraceId } from "../observability/context";
+import { analyticsPoint, countMetric, observeMetric } from "../observability/record";
 import { runs, type RunRow } from "./schema";
 
 export interface RunView {
@@ -28,6 +30,7 @@ export interface RunView {
   startedAt: string;
   finishedAt: string;
   durationMs: number;
+  traceId: string | null;
 }
 
 const db = (d1: D1Database) => drizzle(d1);
@@ -57,11 +60,17 @@ export function runView(row: RunRow): RunView {
     startedAt: new Date(row.startedAt).toISOString(),
     finishedAt: new Date(row.finishedAt).toISOString(),
     durationMs: row.durationMs,
+    traceId: row.traceId,
   };
 }
 
-export async function recordRun(d1: D1Database, row: RunRow): Promise<void> {
-  await db(d1).insert(runs).values(row);
+/** Records a run under the current trace (unless the row names one) and counts it. */
+export async function recordRun(d1: D1Database, row: Omit<RunRow, "traceId"> & { traceId?: string | null }): Promise<void> {
+  const traceId = row.traceId ?? currentTraceId() ?? null;
+  await db(d1).insert(runs).values({ ...row, traceId });
+  countMetric("tdev_runs_total", { agent: row.agentName, kind: row.kind, status: row.status });
+  observeMetric("tdev_run_duration_seconds", { kind: row.kind }, row.durationMs / 1000);
+  analyticsPoint("run", [row.agentName, row.kind, row.status, traceId ?? ""], [row.durationMs / 1000, row.totalTokens ?? 0]);
 }
 
 export async function getRun(d1: D1Database, id: string): Promise<RunView> {
@@ -72,6 +81,7 @@ export async function getRun(d1: D1Database, id: string): Promise<RunView> {
 
 export interface RunListQuery {
   agent?: string;
+  traceId?: string;
   status?: "succeeded" | "failed";
   limit: number;
   cursor?: string;
@@ -82,6 +92,7 @@ export async function listRuns(d1: D1Database, query: RunListQuery): Promise<Pag
   const filters: (SQL | undefined)[] = [];
   if (query.agent) filters.push(eq(runs.agentName, query.agent));
   if (query.status) filters.push(eq(runs.status, query.status));
+  if (query.traceId) filters.push(eq(runs.traceId, query.traceId));
   filters.push(afterTimeId(query.cursor, runs.startedAt, runs.id, "desc"));
   const rows = await db(d1)
     .select()

@@ -32,8 +32,10 @@ export const runs = sqliteTable(
     startedAt: integer("started_at").notNull(),
     finishedAt: integer("finished_at").notNull(),
     durationMs: integer("duration_ms").notNull(),
+    /** W3C trace id of the request, task or message that caused the run. */
+    traceId: text("trace_id"),
   },
-  (t) => [index("runs_by_agent").on(t.agentName, t.startedAt, t.id), index("runs_by_time").on(t.startedAt, t.id)],
+  (t) => [index("runs_by_agent").on(t.agentName, t.startedAt, t.id), index("runs_by_time").on(t.startedAt, t.id), index("runs_by_trace").on(t.traceId, t.startedAt, t.id)],
 );
 
 export type RunRow = typeof runs.$inferSelect;
