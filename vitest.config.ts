@@ -20,6 +20,9 @@ export default defineConfig(async () => {
   // test/global/bedrock.ts starts the local Bedrock fixture on this port.
   process.env.BEDROCK_FIXTURE_PORT ??= String(await freePort());
   const bedrockUrl = `http://127.0.0.1:${process.env.BEDROCK_FIXTURE_PORT}`;
+  // test/global/aws.ts starts the local AWS stand-in (one port per service) on these ports.
+  for (const name of ["AWS_FIXTURE_BEDROCK_PORT", "AWS_FIXTURE_AGENTCORE_PORT", "AWS_FIXTURE_S3_PORT"]) process.env[name] ??= String(await freePort());
+  const awsUrl = (name: string) => `http://127.0.0.1:${process.env[name]}`;
   return {
     plugins: [
       cloudflareTest({
@@ -48,13 +51,24 @@ export default defineConfig(async () => {
             BEDROCK_RETRY_BASE_MS: "2",
             BEDROCK_RETRY_MAX_MS: "20",
             BEDROCK_BREAKER_COOLDOWN_MS: "300",
+            // AWS deployments: the local stand-in's endpoints, test-only roles and bucket, millisecond polls and backoffs.
+            BEDROCK_AGENT_ENDPOINT: awsUrl("AWS_FIXTURE_BEDROCK_PORT"),
+            AGENTCORE_CONTROL_ENDPOINT: awsUrl("AWS_FIXTURE_AGENTCORE_PORT"),
+            S3_ENDPOINT: awsUrl("AWS_FIXTURE_S3_PORT"),
+            BEDROCK_AGENT_ROLE_ARN: "arn:aws:iam::123456789012:role/tdev-test-bedrock-agent",
+            AGENTCORE_ROLE_ARN: "arn:aws:iam::123456789012:role/tdev-test-agentcore",
+            AGENTCORE_CODE_BUCKET: "tdev-test-code",
+            AWS_DEPLOY_POLL_BASE_MS: "5",
+            AWS_DEPLOY_POLL_MAX_MS: "20",
+            AWS_DEPLOY_RETRY_BASE_MS: "5",
+            AWS_DEPLOY_RETRY_MAX_MS: "20",
           },
         },
       }),
     ],
     test: {
       setupFiles: ["./test/setup.ts"],
-      globalSetup: ["./test/global/openapi-validator.ts", "./test/global/bedrock.ts"],
+      globalSetup: ["./test/global/openapi-validator.ts", "./test/global/bedrock.ts", "./test/global/aws.ts"],
       include: ["test/**/*.test.ts"],
       testTimeout: 30_000,
     },

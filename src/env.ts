@@ -21,6 +21,10 @@ export interface Env {
   /** One Workflow instance per evolution run (src/evolution/workflow.ts). */
   EVOLUTION_RUNS: Workflow<import("./evolution/run").EvolutionRunParams>;
   LOADER: WorkerLoader;
+  /** One Workflow instance per AWS deployment or rollback (src/deploy/aws/workflow.ts). */
+  AWS_DEPLOYMENTS: Workflow<import("./deploy/aws/workflow").AwsDeployParams>;
+  /** Daily control-plane backups (src/backup/). */
+  BACKUPS: R2Bucket;
   /** Global metric counters, a few shards merged on read (src/observability/aggregator.ts). */
   METRICS: DurableObjectNamespace<import("./observability/aggregator").MetricsAggregator>;
   /** Workers Analytics Engine dataset for production dashboards; optional (src/observability/record.ts). */
@@ -62,6 +66,21 @@ export interface Env {
   DYNAMIC_WORKERS_PER_REQUEST?: string;
   /** Candidate evaluations an evolution run keeps in flight at once (default 8). */
   EVOLUTION_PARALLEL_CANDIDATES?: string;
+  /** AWS deployments (src/deploy/aws/config.ts): roles, the code bucket, endpoint overrides, poll and retry timing. */
+  BEDROCK_AGENT_ROLE_ARN?: string;
+  AGENTCORE_ROLE_ARN?: string;
+  AGENTCORE_CODE_BUCKET?: string;
+  BEDROCK_AGENT_ENDPOINT?: string;
+  AGENTCORE_CONTROL_ENDPOINT?: string;
+  S3_ENDPOINT?: string;
+  AWS_DEPLOY_POLL_BASE_MS?: string;
+  AWS_DEPLOY_POLL_MAX_MS?: string;
+  AWS_DEPLOY_RETRY_BASE_MS?: string;
+  AWS_DEPLOY_RETRY_MAX_MS?: string;
+  AWS_DEPLOY_MAX_POLLS?: string;
+  AWS_DEPLOY_MAX_ATTEMPTS?: string;
+  /** Daily backups kept in BACKUPS (default 14). */
+  BACKUP_RETENTION?: string;
 }
 
 /** What the auth middleware establishes about the caller. */

@@ -31,6 +31,7 @@ export const errorCodes = {
   not_evolvable: { status: 422, title: "Agent has no evolution policy" },
   workflow_invalid: { status: 422, title: "Invalid workflow" },
   messaging_not_configured: { status: 503, title: "Messaging is not configured" },
+  aws_not_configured: { status: 422, title: "AWS is not configured" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -11,6 +11,7 @@ export { RateLimiter } from "./auth/rate-limiter";
 export { TopicStream } from "./messaging/stream";
 export { EgressGate } from "./runtime/host";
 export { EvolutionRun } from "./evolution/workflow";
+export { AwsDeployment } from "./deploy/aws/workflow";
 export { MetricsAggregator } from "./observability/aggregator";
 
 const app = buildApp();

@@ -6,5 +6,7 @@ declare module "vitest" {
     openapiValidatorUrl: string;
     /** The local Bedrock fixture (test/fixtures/bedrock-server.ts); its control endpoints live under /__control. */
     bedrockUrl: string;
+    /** The local AWS stand-in (test/fixtures/aws-server.ts): one URL per service; /__control on any. */
+    awsUrls: { bedrockAgent: string; agentcoreControl: string; s3: string };
   }
 }

@@ -9,6 +9,7 @@ import { deadLettersRouter } from "./dead-letters";
 import { messagesRouter } from "./messages";
 import { isTopicTokenStreamRequest, topicsRouter } from "./topics";
 import { evolutionRouter } from "./evolution";
+import { awsRouter } from "./aws";
 import { suitesRouter } from "./suites";
 import { docsPage } from "./docs";
 import { healthRouter } from "./health";
@@ -70,6 +71,7 @@ export function buildApp() {
   // Full paths (/suites, /agents/{id}/evolution, /evolution/...) after agentsRouter, whose routes they do not overlap.
   v1.route("/", suitesRouter);
   v1.route("/", evolutionRouter);
+  v1.route("/", awsRouter);
   app.route("/api/v1", v1);
 
   v1.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
