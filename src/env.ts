@@ -29,6 +29,8 @@ export interface Env {
   METRICS: DurableObjectNamespace<import("./observability/aggregator").MetricsAggregator>;
   /** Workers Analytics Engine dataset for production dashboards; optional (src/observability/record.ts). */
   ANALYTICS?: AnalyticsEngineDataset;
+  /** The global event stream, WS /api/v1/stream (src/observability/event-hub.ts). */
+  EVENT_HUB: DurableObjectNamespace<import("./observability/event-hub").EventHub>;
 
   // secrets
   ADMIN_API_KEY?: string;

@@ -13,6 +13,7 @@ export { EgressGate } from "./runtime/host";
 export { EvolutionRun } from "./evolution/workflow";
 export { AwsDeployment } from "./deploy/aws/workflow";
 export { MetricsAggregator } from "./observability/aggregator";
+export { EventHub } from "./observability/event-hub";
 
 const app = buildApp();
 

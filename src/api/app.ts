@@ -19,6 +19,7 @@ import { workflowsRouter } from "./workflows";
 import { requireAuth } from "./middleware/auth";
 import { observe } from "./middleware/observe";
 import { metricsRouter } from "./metrics";
+import { isGlobalTokenStreamRequest, streamRouter } from "./stream";
 import { rateLimit } from "./middleware/rate-limit";
 import { problemResponse, renderError } from "./problem";
 
@@ -50,7 +51,7 @@ export function buildApp() {
 
   // Browsers open squad and topic streams with ?token= (no headers on WebSocket); the stream's owner verifies that token itself.
   app.use("/api/v1/*", async (c, next) =>
-    PUBLIC_PATHS.has(c.req.path) || isTokenStreamRequest(c) || isTopicTokenStreamRequest(c) ? next() : requireAuth(c, next),
+    PUBLIC_PATHS.has(c.req.path) || isTokenStreamRequest(c) || isTopicTokenStreamRequest(c) || isGlobalTokenStreamRequest(c) ? next() : requireAuth(c, next),
   );
   // After auth, so each credential has its own bucket.
   app.use("/api/v1/*", async (c, next) => (PUBLIC_PATHS.has(c.req.path) ? next() : rateLimit(c, next)));
@@ -68,6 +69,7 @@ export function buildApp() {
   v1.route("/squads", squadsRouter);
   v1.route("/workflows", workflowsRouter);
   v1.route("/metrics", metricsRouter);
+  v1.route("/", streamRouter);
   // Full paths (/suites, /agents/{id}/evolution, /evolution/...) after agentsRouter, whose routes they do not overlap.
   v1.route("/", suitesRouter);
   v1.route("/", evolutionRouter);

@@ -5,6 +5,7 @@ import { deliver as defaultDeliver, type Deliver, type Delivery, type EffectResu
 import { envelopeSchema, type KeyRing, keyRing, open } from "./envelope";
 import { circuitDelaySeconds, MAX_CIRCUIT_DEFERRALS, MAX_YIELDS, priorityLevels, retryBase, retryDelaySeconds } from "./policy";
 import { type QueueBody, queueBodySchema } from "./producer";
+import { countMetric } from "../observability/record";
 import { claimAll, dedupKeyOf, type Settlement, settleAll } from "./receipts";
 
 /** The Worker's `queue` handler: band queues run effects, the dead-letter queue stores what is left. */
@@ -124,6 +125,8 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
     }
   }
   await Promise.all([settleAll(env.DB, settlements), recordDeadLetters(env.DB, dead)]);
+  const outcomes = { delivered: acks.length, retried: retries.length, deferred: deferred.length, dead_lettered: dead.length };
+  for (const [outcome, n] of Object.entries(outcomes)) if (n > 0) countMetric("tdev_messages_total", { band, outcome }, n);
   for (const m of deadMessages) m.ack();
   for (const m of acks) m.ack();
   for (const { message, delaySeconds } of retries) message.retry({ delaySeconds });

@@ -2,6 +2,8 @@ import { z } from "@hono/zod-openapi";
 import type { Env } from "../env";
 import { TOPIC_PATTERN } from "./address";
 import { sendMessage } from "./producer";
+import { publishToHub } from "../observability/event-hub";
+import { GLOBAL_TOPICS } from "../observability/topics";
 
 /** What a topic message carries. */
 export const eventSchema = z.object({
@@ -24,6 +26,8 @@ export async function publishEvent(env: Env, topic: string, type: string, data: 
   try {
     if (!TOPIC_PATTERN.test(topic)) throw new Error(`invalid topic name ${JSON.stringify(topic)}`);
     const event = eventSchema.parse({ type, data });
+    // The global stream gets system topics directly (after the current work); subscribers get them through the queue.
+    if ((GLOBAL_TOPICS as readonly string[]).includes(topic)) publishToHub(env, topic, event.type, event.data);
     await sendMessage(env, { to: { topic }, priority: SYSTEM_EVENT_PRIORITY, payload: event, actor: "system" });
   } catch (error) {
     console.error(JSON.stringify({ at: "publishEvent", topic, type, error: error instanceof Error ? error.message : String(error) }));

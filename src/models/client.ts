@@ -4,6 +4,8 @@ import type { Env } from "../env";
 import { breakerFor } from "./breaker";
 import { bedrockConfig, type BedrockConfig } from "./config";
 import { backoffDelay, countsAgainstBreaker, isRetryable, type AttemptOutcome } from "./retry";
+import { log } from "../observability/log";
+import { countMetric, gaugeMetric } from "../observability/record";
 
 /** Turns an AWS error code into the problem type that names it: ThrottlingException -> /problems/bedrock-throttling-exception. */
 export function bedrockProblemType(awsCode: string): string {
@@ -62,6 +64,25 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * retries are off: retries live here, in one place. Answers the successful response, unread.
  */
 export async function signedBedrockCall(env: Env, call: SignedCall, config: BedrockConfig = bedrockConfig(env)): Promise<SignedResult> {
+  const model = call.breakerKey;
+  const started = Date.now();
+  try {
+    const result = await callWithRetries(call, config);
+    countMetric("tdev_bedrock_calls_total", { model, outcome: "success" });
+    log.info("bedrock.call", { model, path: call.path, outcome: "success", attempts: result.attempts, latencyMs: result.latencyMs });
+    return result;
+  } catch (error) {
+    const outcome = error instanceof AppError ? String(error.extra.awsErrorCode ?? error.code) : "error";
+    countMetric("tdev_bedrock_calls_total", { model, outcome });
+    log.warn("bedrock.call", { model, path: call.path, outcome, latencyMs: Date.now() - started, error });
+    throw error;
+  } finally {
+    // This isolate's view of the model's breaker; the latest report from any isolate wins.
+    gaugeMetric("tdev_breaker_open", { model }, breakerFor(model, config.breaker).snapshot(Date.now()).state === "open" ? 1 : 0);
+  }
+}
+
+async function callWithRetries(call: SignedCall, config: BedrockConfig): Promise<SignedResult> {
   const client = new AwsClient({
     accessKeyId: config.accessKeyId,
     secretAccessKey: config.secretAccessKey,

@@ -20,6 +20,8 @@ import { RunCoordinator, type NewTask } from "./run-coordinator";
 import { runView, type RunView } from "./runs";
 import { SquadStore, taskView, type Meta, type TaskRow } from "./store";
 import { answerClient, broadcast, replay } from "./stream";
+import { publishToHub } from "../observability/event-hub";
+import { squadTopic } from "../observability/topics";
 import { STREAM_PRINCIPAL_HEADER, issueStreamToken, newStreamKey, verifyStreamToken } from "./stream-token";
 import { taskRequestSchema, type TaskError, type TaskStatus, type TaskView } from "./task";
 
@@ -711,6 +713,7 @@ export class Squad extends DurableObject<Env> {
   private emit(type: string, data: unknown): SquadEvent {
     const event = this.store.appendEvent(this.store.getMeta("squad_id") ?? "", type, data, Date.now());
     broadcast(this.ctx.getWebSockets(), event);
+    publishToHub(this.env, squadTopic(event.squadId), event.type, event.data, event.seq, Date.parse(event.ts));
     return event;
   }
 

@@ -1,0 +1,130 @@
+import { DurableObject, waitUntil } from "cloudflare:workers";
+import type { Env } from "../env";
+import { issueStreamToken, newStreamKey, verifyStreamToken } from "../squad/stream-token";
+import { log } from "./log";
+import { countMetric } from "./record";
+import { ALL_SQUADS, parseSince, topicScope, wants } from "./topics";
+
+/** One frame of the global stream. */
+export interface StreamFrame {
+  topic: string;
+  type: string;
+  seq: number;
+  ts: string;
+  data: unknown;
+}
+
+/** Events kept per topic for `?since=` resumption; older ones are gone (the client re-reads over REST). */
+export const RETAIN_PER_TOPIC = 1_000;
+/** At most this many frames are replayed when a socket opens. */
+export const MAX_REPLAY = 2_000;
+
+const HUB_NAME = "global";
+const STREAM_KEY = "stream_key";
+/** A browser token opens exactly the topics it was issued for. */
+const audience = (topics: readonly string[]) => `events:${[...topics].sort().join(",")}`;
+
+interface Attachment {
+  topics: string[];
+}
+
+/**
+ * The global event stream: squads and system publishers send their events here; sockets opened on
+ * `/api/v1/stream` receive the topics the API authorised for them. Hibernation API: the chosen topics ride in
+ * each socket's attachment. Events live in SQLite, bounded per topic, so a client resumes with `?since=`.
+ */
+export class EventHub extends DurableObject<Env> {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS events (topic TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (topic, seq))");
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
+
+  #streamKey(): string {
+    let key = this.ctx.storage.kv.get<string>(STREAM_KEY);
+    if (!key) {
+      key = newStreamKey();
+      this.ctx.storage.kv.put(STREAM_KEY, key);
+    }
+    return key;
+  }
+
+  /** Stores and broadcasts one event. `seq` comes from the source when it has one (a squad); else the next here. Idempotent per (topic, seq). */
+  publish(topic: string, type: string, data: unknown, seq?: number, ts = Date.now()): number {
+    if (!topicScope(topic) || topic === ALL_SQUADS) return -1;
+    const sql = this.ctx.storage.sql;
+    const n = seq ?? Number(sql.exec<{ n: number }>("SELECT coalesce(max(seq), 0) + 1 AS n FROM events WHERE topic = ?", topic).one().n);
+    const inserted = sql.exec("INSERT OR IGNORE INTO events (topic, seq, ts, type, data) VALUES (?, ?, ?, ?, ?)", topic, n, ts, type, JSON.stringify(data ?? null)).rowsWritten;
+    if (!inserted) return n; // a retried publish: sockets already have it
+    sql.exec("DELETE FROM events WHERE topic = ? AND seq <= ?", topic, n - RETAIN_PER_TOPIC);
+    // Counted here because a retried publish stops above: each task transition once, across every squad.
+    if (topic.startsWith("squad:") && type.startsWith("task.")) countMetric("tdev_tasks_total", { status: type.slice("task.".length) });
+    const text = JSON.stringify({ topic, type, seq: n, ts: new Date(ts).toISOString(), data } satisfies StreamFrame);
+    for (const ws of this.ctx.getWebSockets()) {
+      const att = ws.deserializeAttachment() as Attachment | null;
+      if (att && wants(att.topics, topic)) trySend(ws, text);
+    }
+    return n;
+  }
+
+  async streamToken(topics: string[], principal: string): Promise<{ token: string; expiresAt: string }> {
+    return issueStreamToken(this.#streamKey(), audience(topics), principal);
+  }
+
+  /** Upgrades `?topics=a,b` (already authorised by the API, or by `&token=` issued here for exactly those topics), replaying after `?since=`. */
+  override async fetch(request: Request): Promise<Response> {
+    const params = new URL(request.url).searchParams;
+    const topics = (params.get("topics") ?? "").split(",").filter((t) => topicScope(t));
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || topics.length === 0) return new Response("expected a WebSocket upgrade with topics", { status: 426 });
+    const token = params.get("token");
+    if (token !== null && !(await verifyStreamToken(this.#streamKey(), audience(topics), token))) return new Response("invalid or expired stream token", { status: 401 });
+    const since = parseSince(params.get("since") ?? undefined);
+    if (!since) return new Response("since: a seq, or topic=seq pairs separated by commas", { status: 400 });
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server);
+    server.serializeAttachment({ topics } satisfies Attachment);
+    if (params.has("since")) this.#replay(server, topics, since);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  #replay(ws: WebSocket, topics: string[], since: { all?: number; byTopic: Record<string, number> }): void {
+    const rows = this.ctx.storage.sql.exec<{ topic: string; seq: number; ts: number; type: string; data: string }>("SELECT topic, seq, ts, type, data FROM events ORDER BY ts, topic, seq").toArray();
+    let sent = 0;
+    for (const r of rows) {
+      const after = since.byTopic[r.topic] ?? since.all;
+      if (after === undefined || r.seq <= after || !wants(topics, r.topic)) continue;
+      if (sent++ >= MAX_REPLAY) break;
+      trySend(ws, JSON.stringify({ topic: r.topic, type: r.type, seq: r.seq, ts: new Date(r.ts).toISOString(), data: JSON.parse(r.data) } satisfies StreamFrame));
+    }
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    if (message !== "ping") trySend(ws, JSON.stringify({ error: "this stream only sends; send 'ping' to keep it alive" }));
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    ws.close(code === 1005 ? 1000 : code, reason);
+  }
+}
+
+function trySend(ws: WebSocket, text: string): void {
+  try {
+    ws.send(text);
+  } catch {
+    // a closing socket misses this frame; it resumes with ?since=
+  }
+}
+
+export const eventHub = (env: Env) => env.EVENT_HUB.getByName(HUB_NAME);
+
+/** Sends an event to the global stream after the current work, never failing or delaying it. */
+export function publishToHub(env: Env, topic: string, type: string, data: unknown, seq?: number, ts?: number): void {
+  const sending = Promise.resolve()
+    .then(() => eventHub(env).publish(topic, type, data, seq, ts))
+    .catch((error: unknown) => log.warn("event_hub.publish_failed", { topic, type, error }));
+  try {
+    waitUntil(sending);
+  } catch {
+    // outside a request context the promise still runs; nothing to extend
+  }
+}
