@@ -5,6 +5,7 @@ import { pruneReceipts } from "./messaging/receipts";
 import { evolutionCron } from "./evolution/cron";
 import { EVOLUTION_QUEUE } from "./evolution/messages";
 import { handleEvolutionBatch } from "./evolution/queue";
+import { DAILY_BACKUP_CRON, writeBackup } from "./backup/store";
 
 export { Squad } from "./squad/squad";
 export { RateLimiter } from "./auth/rate-limiter";
@@ -21,6 +22,7 @@ export default {
   fetch: app.fetch,
   queue: (batch, env, ctx) => (batch.queue === EVOLUTION_QUEUE ? handleEvolutionBatch(batch, env) : handleQueue(batch, env, ctx)),
   scheduled: async (controller, env) => {
+    if (controller.cron === DAILY_BACKUP_CRON) return void (await writeBackup(env, controller.scheduledTime));
     // Pruning old message receipts rides on the same cron; neither job waits on the other's failure.
     const [evolution, pruning] = await Promise.allSettled([evolutionCron(env, controller.scheduledTime), pruneReceipts(env.DB, controller.scheduledTime)]);
     if (pruning.status === "rejected") console.error(JSON.stringify({ at: "pruneReceipts", error: String(pruning.reason) }));

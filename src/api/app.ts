@@ -10,6 +10,7 @@ import { messagesRouter } from "./messages";
 import { isTopicTokenStreamRequest, topicsRouter } from "./topics";
 import { evolutionRouter } from "./evolution";
 import { awsRouter } from "./aws";
+import { RESTORE_PATH, backupRouter } from "./backup";
 import { suitesRouter } from "./suites";
 import { docsPage } from "./docs";
 import { healthRouter } from "./health";
@@ -39,15 +40,14 @@ export function buildApp() {
   });
   app.use("*", observe);
 
-  app.use(
-    "/api/*",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new AppError("payload_too_large", `Request bodies are limited to ${MAX_BODY_BYTES} bytes.`, { limitBytes: MAX_BODY_BYTES });
-      },
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new AppError("payload_too_large", `Request bodies are limited to ${MAX_BODY_BYTES} bytes.`, { limitBytes: MAX_BODY_BYTES });
+    },
+  });
+  // A restore streams a whole backup (tens of MB) row by row; every other body is small.
+  app.use("/api/*", (c, next) => (c.req.path === RESTORE_PATH ? next() : limitBody(c, next)));
 
   // Browsers open squad and topic streams with ?token= (no headers on WebSocket); the stream's owner verifies that token itself.
   app.use("/api/v1/*", async (c, next) =>
@@ -74,6 +74,7 @@ export function buildApp() {
   v1.route("/", suitesRouter);
   v1.route("/", evolutionRouter);
   v1.route("/", awsRouter);
+  v1.route("/", backupRouter);
   app.route("/api/v1", v1);
 
   v1.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
