@@ -29,6 +29,8 @@ export interface Env {
   METRICS: DurableObjectNamespace<import("./observability/aggregator").MetricsAggregator>;
   /** Workers Analytics Engine dataset for production dashboards; optional (src/observability/record.ts). */
   ANALYTICS?: AnalyticsEngineDataset;
+  /** The dashboard's static files (public/); the asset router serves them before the Worker runs. */
+  ASSETS: Fetcher;
   /** The global event stream, WS /api/v1/stream (src/observability/event-hub.ts). */
   EVENT_HUB: DurableObjectNamespace<import("./observability/event-hub").EventHub>;
 
