@@ -31,6 +31,8 @@ export interface Env {
   ANALYTICS?: AnalyticsEngineDataset;
   /** The dashboard's static files (public/); the asset router serves them before the Worker runs. */
   ASSETS: Fetcher;
+  /** Run records whose write behind the answer failed, kept until written (src/runtime/run-buffer.ts). */
+  RUN_BUFFER: DurableObjectNamespace<import("./runtime/run-buffer").RunBuffer>;
   /** The global event stream, WS /api/v1/stream (src/observability/event-hub.ts). */
   EVENT_HUB: DurableObjectNamespace<import("./observability/event-hub").EventHub>;
 

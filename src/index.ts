@@ -15,6 +15,7 @@ export { EvolutionRun } from "./evolution/workflow";
 export { AwsDeployment } from "./deploy/aws/workflow";
 export { MetricsAggregator } from "./observability/aggregator";
 export { EventHub } from "./observability/event-hub";
+export { RunBuffer } from "./runtime/run-buffer";
 
 const app = buildApp();
 

@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { AppError, errorCodes } from "../errors";
 import { breakerSnapshots } from "../models/breaker";
 import { executeAgent } from "../runtime/execute";
+import { recordAfter } from "../runtime/run-writer";
 import { SYSTEM_MAX_TIMEOUT_MS } from "../runtime/limits";
 import { newRouter } from "./factory";
 import { requireScope } from "./middleware/auth";
@@ -49,7 +50,7 @@ executeRouter.openapi(
     security: bearer,
     summary: "Run an agent once and wait for its output",
     description:
-      "Every run is recorded (GET /runs/{id}). A failed run answers a problem naming its runId: agent-failed, agent-timeout, agent-output-too-large, agent-output-invalid, agent-module-invalid, validation-failed (input vs inputSchema), bedrock-not-configured, circuit-open, or bedrock-<aws-error-code> such as bedrock-throttling-exception.",
+      "Every run is recorded (GET /runs/{id}): the record is written right after the answer and readable within 1 s. A failed run answers a problem naming its runId: agent-failed, agent-timeout, agent-output-too-large, agent-output-invalid, agent-module-invalid, validation-failed (input vs inputSchema), bedrock-not-configured, circuit-open, or bedrock-<aws-error-code> such as bedrock-throttling-exception.",
     request: { body: jsonBody(executeBody) },
     responses: {
       200: json(executeResult, "The run succeeded"),
@@ -62,7 +63,7 @@ executeRouter.openapi(
   }),
   async (c) => {
     const body = c.req.valid("json");
-    const result = await executeAgent(c.env, { agent: body.agent, input: body.input ?? null, timeoutMs: body.timeoutMs, sessionId: body.sessionId, actor: c.get("principal").id, source: "api" });
+    const result = await executeAgent(c.env, { agent: body.agent, input: body.input ?? null, timeoutMs: body.timeoutMs, sessionId: body.sessionId, actor: c.get("principal").id, source: "api" }, recordAfter(c.env));
     if (result.status === "failed" && result.error) {
       throw new AppError(result.error.code in errorCodes ? result.error.code : "agent_failed", result.error.detail, {
         type: result.error.type ?? problemType(result.error.code),

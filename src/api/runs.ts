@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { getRun, listRuns } from "../runtime/runs";
+import { runsSettled } from "../runtime/run-writer";
 import { TRACE_ID_PATTERN } from "../observability/trace";
 import { newRouter } from "./factory";
 import { requireScope } from "./middleware/auth";
@@ -53,7 +54,10 @@ runsRouter.openapi(
     },
     responses: { 200: json(pageOf(runSchema, "RunPage"), "A page of runs"), ...commonErrors },
   }),
-  async (c) => c.json(await listRuns(c.env.DB, c.req.valid("query")), 200),
+  async (c) => {
+    await runsSettled(); // this isolate's records written behind their answers land first: a client lists its own runs
+    return c.json(await listRuns(c.env.DB, c.req.valid("query")), 200);
+  },
 );
 
 runsRouter.openapi(
@@ -66,5 +70,8 @@ runsRouter.openapi(
     request: { params: z.object({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" } }) }) },
     responses: { 200: json(runSchema, "The run"), ...commonErrors, ...notFound },
   }),
-  async (c) => c.json(await getRun(c.env.DB, c.req.valid("param").id), 200),
+  async (c) => {
+    await runsSettled();
+    return c.json(await getRun(c.env.DB, c.req.valid("param").id), 200);
+  },
 );

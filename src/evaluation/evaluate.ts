@@ -17,7 +17,8 @@ export interface CaseRun {
   limitViolation?: boolean;
 }
 
-export type CaseRunner = (spec: AgentSpec, input: unknown) => Promise<CaseRun>;
+/** Runs one case; a runner that collects its run records writes them in `flush`, which runSuite calls once at the end. */
+export type CaseRunner = ((spec: AgentSpec, input: unknown) => Promise<CaseRun>) & { flush?: () => Promise<void> };
 
 const OUTPUT_KEEP_CHARS = 2000;
 
@@ -63,7 +64,7 @@ export async function evaluateCase(spec: AgentSpec, c: Suite["cases"][number], s
   };
 }
 
-/** Runs every case of a suite against a spec, a few at a time, in suite order. */
+/** Runs every case of a suite against a spec, a few at a time, in suite order; then the runner writes its records in one batch. */
 export async function runSuite(spec: AgentSpec, suite: Pick<Suite, "cases" | "judges">, run: CaseRunner, opts: { judge?: JudgeModel; concurrency?: number } = {}): Promise<CaseResult[]> {
   const results: CaseResult[] = new Array(suite.cases.length);
   let next = 0;
@@ -73,7 +74,12 @@ export async function runSuite(spec: AgentSpec, suite: Pick<Suite, "cases" | "ju
       results[i] = await evaluateCase(spec, suite.cases[i]!, suite, run, opts.judge);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 6, suite.cases.length) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 6, suite.cases.length) }, worker));
+  } finally {
+    // Also after a failed case: the runs that did happen are recorded.
+    await run.flush?.();
+  }
   return results;
 }
 

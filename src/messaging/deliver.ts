@@ -1,6 +1,7 @@
 import type { Env } from "../env";
 import { AppError } from "../errors";
 import { executeAgent } from "../runtime/execute";
+import { recordAfter } from "../runtime/run-writer";
 import { squadStub } from "../squad/directory";
 import type { TaskRequest } from "../squad/task";
 import { parseTarget, kindFor } from "./address";
@@ -63,7 +64,8 @@ async function submitToSquad(env: Env, squadId: string, task: TaskRequest, dedup
 }
 
 async function runAgent(env: Env, ref: string, d: Delivery): Promise<EffectResult> {
-  const result = await executeAgent(env, { agent: ref, input: d.sealed.payload, actor: d.sealed.actor, source: "queue", sessionId: d.envelope.id });
+  // The run's record is written behind it (batched with the batch's other runs), not before the ack.
+  const result = await executeAgent(env, { agent: ref, input: d.sealed.payload, actor: d.sealed.actor, source: "queue", sessionId: d.envelope.id }, recordAfter(env));
   if (result.status === "succeeded") return { ok: true };
   const code = result.error?.code ?? "agent_failed";
   return { ok: false, retry: true, circuitOpen: code === "circuit_open", error: `${code}: ${result.error?.detail ?? "agent run failed"} (run ${result.runId})` };

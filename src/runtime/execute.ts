@@ -1,6 +1,7 @@
 import type { Env } from "../env";
 import { AppError, type ErrorCode, type FieldError } from "../errors";
 import { newId } from "../ids";
+import { currentTraceId } from "../observability/context";
 import type { RunUsage } from "../models/converse";
 import { converse } from "../models/converse";
 import { invokeAgent } from "../models/invoke-agent";
@@ -11,7 +12,7 @@ import { RunHost } from "./host";
 import { checkInput } from "./input-schema";
 import { effectiveTimeout, jsonBytes } from "./limits";
 import { resolveRunnable, routesToCanary } from "./resolve";
-import { recordRun } from "./runs";
+import { countRun, writeRuns, type RunRecord } from "./run-records";
 import { fillTemplate } from "./template";
 
 export type { RunUsage } from "../models/converse";
@@ -41,14 +42,23 @@ export interface RunResult {
   limitViolation?: boolean;
 }
 
+/** Where a finished run's record goes: written before the run answers, deferred behind the answer (run-writer.ts), or collected into a batch. */
+export type RunSink = (record: RunRecord) => Promise<void> | void;
+
+/** Writes the record before the run answers: for callers that read it back at once. */
+export const recordNow =
+  (env: Env): RunSink =>
+  (record) =>
+    writeRuns(env.DB, [record]);
+
 /** Share of runs of a bare `name` that go to its canary, when it has one (var CANARY_TRAFFIC_PERCENT, default 10). */
 function canaryPercent(env: Env): number {
   const percent = Number(env.CANARY_TRAFFIC_PERCENT ?? 10);
   return Number.isFinite(percent) ? Math.min(100, Math.max(0, percent)) : 10;
 }
 
-/** Resolves the ref, runs it, records the run in D1. Agent failures come back as status "failed" (never thrown); only a bad/unknown ref throws AppError. */
-export async function executeAgent(env: Env, req: ExecuteRequest): Promise<RunResult> {
+/** Resolves the ref, runs it, hands its record to `sink` (default: written before answering). Agent failures come back as status "failed" (never thrown); only a bad/unknown ref throws AppError. */
+export async function executeAgent(env: Env, req: ExecuteRequest, sink: RunSink = recordNow(env)): Promise<RunResult> {
   const toCanary = routesToCanary(canaryPercent(env));
   const resolved = await resolveRunnable(registryDb(env.DB), req.agent, { toCanary });
   return runResolved(env, resolved, req.input, {
@@ -56,6 +66,7 @@ export async function executeAgent(env: Env, req: ExecuteRequest): Promise<RunRe
     source: req.source ?? "api",
     timeoutMs: req.timeoutMs,
     sessionId: req.sessionId,
+    sink,
   });
 }
 
@@ -64,13 +75,14 @@ export async function runSpec(
   env: Env,
   spec: AgentSpec,
   input: unknown,
-  opts: { actor: string; source?: string; timeoutMs?: number; agentId?: string },
+  opts: { actor: string; source?: string; timeoutMs?: number; agentId?: string; sink?: RunSink },
 ): Promise<RunResult> {
   const sized = await sizeSpec(spec);
   return runResolved(env, { spec, contentHash: sized.contentHash, agentId: opts.agentId ?? null }, input, {
     actor: opts.actor,
     source: opts.source ?? "evaluation",
     timeoutMs: opts.timeoutMs,
+    sink: opts.sink ?? recordNow(env),
   });
 }
 
@@ -85,6 +97,7 @@ interface RunOptions {
   source: string;
   timeoutMs?: number;
   sessionId?: string;
+  sink: RunSink;
 }
 
 /** How a run ended, before it is recorded. */
@@ -206,7 +219,7 @@ async function runResolved(env: Env, resolved: Resolved, input: unknown, opts: R
   const finishedAt = Date.now();
   const durationMs = finishedAt - startedAt;
   const inputJson = JSON.stringify(input ?? null);
-  await recordRun(env.DB, {
+  const record: RunRecord = {
     id: runId,
     agentId: resolved.agentId,
     agentName: spec.name,
@@ -233,7 +246,10 @@ async function runResolved(env: Env, resolved: Resolved, input: unknown, opts: R
     startedAt,
     finishedAt,
     durationMs,
-  });
+    traceId: currentTraceId() ?? null,
+  };
+  await opts.sink(record);
+  countRun(record);
   return {
     runId,
     status: ending.error ? "failed" : "succeeded",

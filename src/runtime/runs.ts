@@ -2,8 +2,6 @@ import { and, desc, eq, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { AppError } from "../errors";
 import { afterTimeId, type Page, toPage } from "../registry/cursor";
-import { currentTraceId } from "../observability/context";
-import { analyticsPoint, countMetric, observeMetric } from "../observability/record";
 import { runs, type RunRow } from "./schema";
 
 export interface RunView {
@@ -64,17 +62,16 @@ export function runView(row: RunRow): RunView {
   };
 }
 
-/** Records a run under the current trace (unless the row names one) and counts it. */
-export async function recordRun(d1: D1Database, row: Omit<RunRow, "traceId"> & { traceId?: string | null }): Promise<void> {
-  const traceId = row.traceId ?? currentTraceId() ?? null;
-  await db(d1).insert(runs).values({ ...row, traceId });
-  countMetric("tdev_runs_total", { agent: row.agentName, kind: row.kind, status: row.status });
-  observeMetric("tdev_run_duration_seconds", { kind: row.kind }, row.durationMs / 1000);
-  analyticsPoint("run", [row.agentName, row.kind, row.status, traceId ?? ""], [row.durationMs / 1000, row.totalTokens ?? 0]);
-}
+/** A drizzle handle on a D1 session (it uses only prepare and batch, which sessions have). */
+const sessionDb = (session: D1DatabaseSession) => drizzle(session as unknown as D1Database);
 
+/**
+ * A replica may answer first; a run it does not have yet (written a moment ago at the primary) is
+ * looked up at the primary before the answer is "not found".
+ */
 export async function getRun(d1: D1Database, id: string): Promise<RunView> {
-  const [row] = await db(d1).select().from(runs).where(eq(runs.id, id)).limit(1);
+  const find = async (session: D1DatabaseSession) => (await sessionDb(session).select().from(runs).where(eq(runs.id, id)).limit(1))[0];
+  const row = (await find(d1.withSession("first-unconstrained"))) ?? (await find(d1.withSession("first-primary")));
   if (!row) throw new AppError("not_found", `No run ${id}.`);
   return runView(row);
 }

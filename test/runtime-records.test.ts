@@ -1,0 +1,178 @@
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { Env } from "../src/env";
+import { runSuite } from "../src/evaluation/evaluate";
+import { sandboxRunner } from "../src/evaluation/runner";
+import { caseSchema } from "../src/evaluation/suite";
+import { agentSpecSchema } from "../src/registry/spec";
+import { executeAgent } from "../src/runtime/execute";
+import { retryDelayMs } from "../src/runtime/run-buffer";
+import { chunkRows, writeRuns, type RunRecord } from "../src/runtime/run-records";
+import { BUFFER_NAME, flushRuns, recordAfter, runsSettled } from "../src/runtime/run-writer";
+import { getRun } from "../src/runtime/runs";
+import { failingD1 } from "./faulty-d1";
+import { api, codeSpec } from "./helpers";
+
+const workerEnv = env as unknown as Env;
+
+/** Retries an assertion until it holds (or throws its last failure after `ms`). */
+async function eventually(assertion: () => Promise<unknown>, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      await assertion();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+const record = (id: string, extra: Partial<RunRecord> = {}): RunRecord => ({
+  id,
+  agentId: null,
+  agentName: "recorded",
+  version: "1.0.0",
+  kind: "code",
+  contentHash: "h".repeat(64),
+  actor: "test",
+  source: "test",
+  sessionId: null,
+  status: "succeeded",
+  input: JSON.stringify({ n: id }),
+  output: JSON.stringify("ok"),
+  errorCode: null,
+  errorType: null,
+  errorDetail: null,
+  limitViolation: false,
+  modelId: null,
+  stopReason: null,
+  inputTokens: null,
+  outputTokens: null,
+  totalTokens: null,
+  modelLatencyMs: null,
+  logs: null,
+  startedAt: 1_700_000_000_000,
+  finishedAt: 1_700_000_000_005,
+  durationMs: 5,
+  traceId: null,
+  ...extra,
+});
+
+/** The real D1 binding, counting round trips (batch calls and single statements run). */
+function countingD1(db: D1Database) {
+  const counts = { batches: 0, statementsInBatches: 0, single: 0 };
+  const wrapStatement = (s: D1PreparedStatement): D1PreparedStatement =>
+    new Proxy(s, {
+      get(target, prop) {
+        if (prop === "bind") return (...v: unknown[]) => wrapStatement(target.bind(...v));
+        const value = Reflect.get(target, prop, target) as unknown;
+        if (typeof value !== "function") return value;
+        if (["run", "all", "first", "raw"].includes(prop as string)) counts.single++;
+        return (value as (...a: unknown[]) => unknown).bind(target);
+      },
+    });
+  const originals = new WeakMap<object, D1PreparedStatement>();
+  const wrapped = new Proxy(db, {
+    get(target, prop) {
+      if (prop === "prepare")
+        return (q: string) => {
+          const real = target.prepare(q);
+          const proxy = wrapStatement(real);
+          originals.set(proxy, real);
+          return proxy;
+        };
+      if (prop === "batch")
+        return (statements: D1PreparedStatement[]) => {
+          counts.batches++;
+          counts.statementsInBatches += statements.length;
+          return target.batch(statements);
+        };
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { db: wrapped, counts };
+}
+
+describe("run records in batches", () => {
+  it("packs rows into as few JSON parameters as fit, never splitting or losing one", () => {
+    const rows = Array.from({ length: 50 }, (_, i) => record(`run_chunk_${i}`, { output: JSON.stringify("x".repeat(1000)) }));
+    const chunks = chunkRows(rows, 10_000);
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(chunks.every((c) => new TextEncoder().encode(c).byteLength <= 10_000)).toBe(true);
+    expect(chunks.flatMap((c) => JSON.parse(c) as { id: string }[]).map((r) => r.id)).toEqual(rows.map((r) => r.id));
+    expect(chunkRows([])).toEqual([]);
+  });
+
+  it("writes 300 runs of 27 columns in one statement, every field intact, and a repeat changes nothing", async () => {
+    const rows = Array.from({ length: 300 }, (_, i) =>
+      record(`run_many_${String(i).padStart(3, "0")}`, i % 2 ? { status: "failed", output: null, errorCode: "agent_failed", errorDetail: "boom", limitViolation: true, logs: ["a", `line ${i}`], totalTokens: 7, inputTokens: 3, outputTokens: 4 } : {}),
+    );
+    const { db, counts } = countingD1(workerEnv.DB);
+    await writeRuns(db, rows);
+    expect(counts).toEqual({ batches: 1, statementsInBatches: 1, single: 0 });
+    await writeRuns(db, rows.slice(0, 10));
+    const stored = await workerEnv.DB.prepare("SELECT count(*) AS n FROM runs WHERE id LIKE 'run_many_%'").first<{ n: number }>();
+    expect(stored?.n).toBe(300);
+    expect(await getRun(workerEnv.DB, "run_many_001")).toMatchObject({ status: "failed", limitViolation: true, logs: ["a", "line 1"], usage: { inputTokens: 3, outputTokens: 4, totalTokens: 7 }, error: { code: "agent_failed", detail: "boom" }, input: { n: "run_many_001" }, output: null });
+    expect(await getRun(workerEnv.DB, "run_many_000")).toMatchObject({ status: "succeeded", limitViolation: false, logs: [], usage: null, output: "ok" });
+  });
+
+  it("records every case run of a suite in one D1 round trip", async () => {
+    const spec = agentSpecSchema.parse(codeSpec("batched-eval", "1.0.0", { code: "export default { async run(input) { return input * 2; } };" }));
+    const cases = Array.from({ length: 40 }, (_, i) => caseSchema.parse({ id: `c${i}`, input: i, checks: [{ type: "equals", value: i * 2 }] }));
+    const { db, counts } = countingD1(workerEnv.DB);
+    const results = await runSuite(spec, { cases, judges: undefined }, sandboxRunner({ ...workerEnv, DB: db }, { actor: "test:batched" }));
+    expect(results.every((r) => r.score === 1)).toBe(true);
+    expect(counts).toEqual({ batches: 1, statementsInBatches: 1, single: 0 });
+    const stored = await workerEnv.DB.prepare("SELECT count(*) AS n FROM runs WHERE actor = 'test:batched' AND source = 'evaluation'").first<{ n: number }>();
+    expect(stored?.n).toBe(40);
+  });
+});
+
+describe("run records behind the answer", () => {
+  it("keeps a run record whose first write failed in the RunBuffer, whose alarm writes it", async () => {
+    await api("POST", "/api/v1/agents", { body: codeSpec("survivor") });
+    const faulty = failingD1(workerEnv.DB, /INSERT OR IGNORE INTO runs/, 1);
+    const faultyEnv = { ...workerEnv, DB: faulty.db };
+    const result = await executeAgent(faultyEnv, { agent: "survivor", input: { keep: true }, actor: "test", source: "api" }, recordAfter(faultyEnv));
+    expect(result.status).toBe("succeeded");
+    await runsSettled();
+    expect(faulty.failed).toHaveLength(1);
+    // The buffer's alarm is set for "now": it writes the record on its own, from storage.
+    const buffer = workerEnv.RUN_BUFFER.getByName(BUFFER_NAME);
+    await eventually(async () => expect(await getRun(workerEnv.DB, result.runId)).toMatchObject({ id: result.runId, agent: "survivor", status: "succeeded", input: { keep: true } }));
+    expect(await buffer.heldCount()).toBe(0);
+  });
+
+  it("holds a record once however often it is handed over, until a write succeeds", async () => {
+    const faulty = failingD1(workerEnv.DB, /INSERT OR IGNORE INTO runs/, 1);
+    expect(await flushRuns({ ...workerEnv, DB: faulty.db }, [record("run_held_a"), record("run_held_b")])).toBe("buffered");
+    const buffer = workerEnv.RUN_BUFFER.getByName(BUFFER_NAME);
+    await buffer.hold([record("run_held_a")]);
+    await runDurableObjectAlarm(buffer);
+    await eventually(async () => expect(await buffer.heldCount()).toBe(0));
+    const stored = await workerEnv.DB.prepare("SELECT count(*) AS n FROM runs WHERE id IN ('run_held_a', 'run_held_b')").first<{ n: number }>();
+    expect(stored?.n).toBe(2);
+    expect([1, 2, 3, 20].map(retryDelayMs)).toEqual([1_000, 2_000, 4_000, 300_000]);
+  });
+
+  it("answers POST /execute before the record lands, and the record is in D1 within 1 s of the answer", async () => {
+    await api("POST", "/api/v1/agents", { body: codeSpec("visible") });
+    const res = await api("POST", "/api/v1/execute", { body: { agent: "visible", input: { v: 1 } } });
+    expect(res.status).toBe(200);
+    const answeredAt = Date.now();
+    // Read D1 directly, as another isolate would (no wait for this isolate's writes in flight).
+    let row: unknown = null;
+    while (!row && Date.now() - answeredAt < 1_000) {
+      row = await workerEnv.DB.prepare("SELECT id FROM runs WHERE id = ?").bind(res.json.runId).first();
+      if (!row) await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(row).toEqual({ id: res.json.runId });
+    expect(Date.now() - answeredAt).toBeLessThan(1_000);
+    expect((await api("GET", `/api/v1/runs/${res.json.runId}`)).json).toMatchObject({ id: res.json.runId, status: "succeeded", input: { v: 1 } });
+  });
+});
