@@ -70,6 +70,8 @@ export interface Env {
   MESSAGE_RETRY_BASE_SECONDS?: string;
   /** Distinct Dynamic Workers one request may have in flight (Cloudflare's cap is 4; tests lower it). */
   DYNAMIC_WORKERS_PER_REQUEST?: string;
+  /** Distinct Dynamic Workers one Durable Object (a squad) may have in flight (Cloudflare's cap is 10; tests lower it). */
+  DYNAMIC_WORKERS_PER_OBJECT?: string;
   /** Candidate evaluations an evolution run keeps in flight at once (default 8). */
   EVOLUTION_PARALLEL_CANDIDATES?: string;
   /** AWS deployments (src/deploy/aws/config.ts): roles, the code bucket, endpoint overrides, poll and retry timing. */

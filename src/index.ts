@@ -6,6 +6,7 @@ import { evolutionCron } from "./evolution/cron";
 import { EVOLUTION_QUEUE } from "./evolution/messages";
 import { handleEvolutionBatch } from "./evolution/queue";
 import { DAILY_BACKUP_CRON, writeBackup } from "./backup/store";
+import { capDynamicWorkers, perRequestCap, SandboxSlots } from "./runtime/dynamic-workers";
 
 export { Squad } from "./squad/squad";
 export { RateLimiter } from "./auth/rate-limiter";
@@ -21,7 +22,11 @@ const app = buildApp();
 
 export default {
   fetch: app.fetch,
-  queue: (batch, env, ctx) => (batch.queue === EVOLUTION_QUEUE ? handleEvolutionBatch(batch, env) : handleQueue(batch, env, ctx)),
+  queue: (batch, env, ctx) => {
+    // One batch is one Worker request: its agent runs and evaluations share the 4-distinct-Dynamic-Workers cap.
+    const capped = capDynamicWorkers(env, new SandboxSlots(perRequestCap(env)));
+    return batch.queue === EVOLUTION_QUEUE ? handleEvolutionBatch(batch, capped) : handleQueue(batch, capped, ctx);
+  },
   scheduled: async (controller, env) => {
     if (controller.cron === DAILY_BACKUP_CRON) return void (await writeBackup(env, controller.scheduledTime));
     // Pruning old message receipts rides on the same cron; neither job waits on the other's failure.

@@ -5,6 +5,7 @@ import { newId } from "../ids";
 import { decodeCursor, encodeCursor, type Page } from "../registry/cursor";
 import { registryDb, resolveAgentRef } from "../registry/store";
 import { executeAgent } from "../runtime/execute";
+import { capDynamicWorkers, perObjectCap, SandboxSlots } from "../runtime/dynamic-workers";
 import { planWorkflow } from "../workflow/dag";
 import { workflowSchema, type Workflow } from "../workflow/definition";
 import { alarmRetryDelay, WATCHDOG_MS } from "./alarm-retry";
@@ -77,14 +78,19 @@ export class Squad extends DurableObject<Env> {
   private readonly inFlight = new Map<string, number>();
   private readonly dispatched = new Map<string, number>();
   private readonly runs: RunCoordinator;
-  private capabilities: { at: number; byMember: Map<string, string[]> } | null = null;
+  private capabilities: { at: number; byMember: Promise<Map<string, string[]>> } | null = null;
   private looping = false;
   /** Consecutive failed alarm runs, for the retry backoff; an eviction starts it over. */
   private alarmFailures = 0;
   private wakeLoop: (() => void) | null = null;
+  /** Every run of this object shares one Dynamic Worker cap (10 per Durable Object): tasks and consensus slots beyond it wait. */
+  readonly sandboxes: SandboxSlots;
+  private readonly runEnv: Env;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.sandboxes = new SandboxSlots(perObjectCap(env));
+    this.runEnv = capDynamicWorkers(env, this.sandboxes);
     this.store = new SquadStore(ctx.storage.sql);
     this.runs = new RunCoordinator({
       store: this.store,
@@ -535,7 +541,7 @@ export class Squad extends DurableObject<Env> {
           budget + TIMEOUT_GRACE_MS,
         );
       });
-      const run = executeAgent(this.env, {
+      const run = executeAgent(this.runEnv, {
         agent: member,
         input: task.input,
         actor: task.actor,
@@ -576,8 +582,14 @@ export class Squad extends DurableObject<Env> {
       .map(memberKey);
   }
 
-  private async memberCapabilities(config: SquadConfig): Promise<Map<string, string[]>> {
+  private memberCapabilities(config: SquadConfig): Promise<Map<string, string[]>> {
     if (this.capabilities && Date.now() - this.capabilities.at < CAPABILITY_TTL_MS) return this.capabilities.byMember;
+    // One lookup shared by every caller meanwhile: 32 tasks starting at once must not each resolve every member.
+    this.capabilities = { at: Date.now(), byMember: this.lookupCapabilities(config) };
+    return this.capabilities.byMember;
+  }
+
+  private async lookupCapabilities(config: SquadConfig): Promise<Map<string, string[]>> {
     const db = registryDb(this.env.DB);
     const entries = await Promise.all(
       config.members.map(async (m): Promise<[string, string[]]> => {
@@ -589,8 +601,7 @@ export class Squad extends DurableObject<Env> {
         }
       }),
     );
-    this.capabilities = { at: Date.now(), byMember: new Map(entries) };
-    return this.capabilities.byMember;
+    return new Map(entries);
   }
 
   /** Refuses work no member could take, naming the field (and the workflow step). */
