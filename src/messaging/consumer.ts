@@ -2,9 +2,11 @@ import type { Env } from "../env";
 import { type Band, bandOfQueue, DEAD_LETTER_QUEUE, higherBands, queueFor } from "./address";
 import { type DeadLetterDraft, recordDeadLetters, storeDeadLetterBatch } from "./dead-letters";
 import { deliver as defaultDeliver, type Deliver, type Delivery, type EffectResult } from "./deliver";
-import { envelopeSchema, type KeyRing, keyRing, open } from "./envelope";
+import { envelopeSchema, envelopeTraceId, type KeyRing, keyRing, open } from "./envelope";
 import { circuitDelaySeconds, MAX_CIRCUIT_DEFERRALS, MAX_YIELDS, priorityLevels, retryBase, retryDelaySeconds } from "./policy";
 import { type QueueBody, queueBodySchema } from "./producer";
+import { continueTrace } from "../observability/context";
+import { log } from "../observability/log";
 import { countMetric } from "../observability/record";
 import { claimAll, dedupKeyOf, type Settlement, settleAll } from "./receipts";
 
@@ -97,7 +99,7 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
   // 5. Effects, highest priority level first; one level runs concurrently.
   const results = new Map<Ready, EffectResult>();
   for (const level of priorityLevels(claimed)) {
-    const outcomes = await Promise.all(level.map((r) => deliver(env, r).catch((e: unknown): EffectResult => ({ ok: false, retry: true, error: String(e) }))));
+    const outcomes = await Promise.all(level.map((r) => deliverInTrace(env, r, deliver)));
     level.forEach((r, i) => results.set(r, outcomes[i]!));
   }
 
@@ -125,6 +127,7 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
     }
   }
   await Promise.all([settleAll(env.DB, settlements), recordDeadLetters(env.DB, dead)]);
+  for (const d of dead) log.warn("message.dead_lettered", { traceId: envelopeTraceId(d.envelope), messageId: d.id, target: d.target, reason: d.reason, error: d.lastError });
   const outcomes = { delivered: acks.length, retried: retries.length, deferred: deferred.length, dead_lettered: dead.length };
   for (const [outcome, n] of Object.entries(outcomes)) if (n > 0) countMetric("tdev_messages_total", { band, outcome }, n);
   for (const m of deadMessages) m.ack();
@@ -137,6 +140,15 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
     if (sent) r.message.ack();
     else r.message.retry({ delaySeconds: circuitDelaySeconds(r.deferrals, base) });
   }
+}
+
+/** One effect inside its message's trace, so the runs, tasks and messages it causes carry the sender's traceId; a throw is a retryable failure. */
+function deliverInTrace(env: Env, r: Ready, deliver: Deliver): Promise<EffectResult> {
+  return continueTrace(r.envelope.traceId, async () => {
+    const result = await deliver(env, r).catch((e: unknown): EffectResult => ({ ok: false, retry: true, error: String(e) }));
+    if (!result.ok) log.warn("message.effect_failed", { messageId: r.id, target: r.envelope.to, attempt: r.message.attempts, retry: result.retry, error: result.error });
+    return result;
+  });
 }
 
 /** Metadata of an envelope that did not authenticate: shown for inspection, trusted for nothing. */

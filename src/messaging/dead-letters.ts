@@ -4,7 +4,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import type { Env } from "../env";
 import { AppError } from "../errors";
 import { afterTimeId, type Page, toPage } from "../registry/cursor";
-import { envelopeSchema, issuedMessageId, keyRing, KeyRingError, type RefusalReason } from "./envelope";
+import { envelopeSchema, envelopeTraceId, issuedMessageId, keyRing, KeyRingError, type RefusalReason } from "./envelope";
 import { enqueueEnvelopes, queueBodySchema } from "./producer";
 import { receiptOf } from "./receipts";
 import { deadLetters, type DeadLetterRow } from "./schema";
@@ -50,6 +50,14 @@ export async function recordDeadLetters(d1: D1Database, drafts: readonly DeadLet
       }),
   );
   await db.batch(statements as unknown as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+}
+
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
 }
 
 function serialise(envelope: unknown): string {
@@ -101,10 +109,13 @@ export interface DeadLetterView extends Omit<DeadLetterDraft, "envelope" | "reas
   updatedAt: string;
   replayedAt: string | null;
   replayCount: number;
+  /** The trace the message was sent in (from its stored envelope). */
+  traceId: string | null;
 }
 
 const view = (r: DeadLetterRow): DeadLetterView => ({
   id: r.id,
+  traceId: envelopeTraceId(safeParse(r.envelope)),
   reason: r.reason,
   attempts: r.attempts,
   firstError: r.firstError,

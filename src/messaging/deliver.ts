@@ -1,5 +1,6 @@
 import type { Env } from "../env";
 import { AppError } from "../errors";
+import { currentTraceId } from "../observability/context";
 import { executeAgent } from "../runtime/execute";
 import { recordAfter } from "../runtime/run-writer";
 import { squadStub } from "../squad/directory";
@@ -58,7 +59,7 @@ export const deliver: Deliver = async (env, d) => {
 
 async function submitToSquad(env: Env, squadId: string, task: TaskRequest, dedupKey: string, actor: string): Promise<EffectResult> {
   // The squad dedupes tasks by this key too, which closes the window between effect and receipt.
-  const outcome = await squadStub(env, squadId).submitTask(task, { idempotencyKey: dedupKey, actor });
+  const outcome = await squadStub(env, squadId).submitTask(task, { idempotencyKey: dedupKey, actor, traceId: currentTraceId() });
   if (outcome.ok) return { ok: true };
   return { ok: false, retry: !PERMANENT_CODES.has(outcome.code), circuitOpen: outcome.code === "circuit_open", error: `${outcome.code}: ${outcome.detail}` };
 }

@@ -24,6 +24,9 @@ export async function cached<T>(key: string, load: () => Promise<T>, now = Date.
 
 let generation = 0;
 
+/** Registry writes begun or finished through this isolate so far: caches elsewhere use it to see their own writes at once. */
+export const localWrites = () => generation;
+
 function invalidate(): void {
   generation++;
   entries.clear();

@@ -6,12 +6,12 @@ import type { RunUsage } from "../models/converse";
 import { converse } from "../models/converse";
 import { invokeAgent } from "../models/invoke-agent";
 import { sizeSpec, type AgentSpec } from "../registry/spec";
-import { registryDb } from "../registry/store";
 import { runCodeAgent, type CodeRunOutcome } from "./code-agent";
 import { RunHost } from "./host";
 import { checkInput } from "./input-schema";
 import { effectiveTimeout, jsonBytes } from "./limits";
-import { resolveRunnable, routesToCanary } from "./resolve";
+import { routesToCanary } from "./resolve";
+import { resolveCached } from "./resolve-cache";
 import { countRun, writeRuns, type RunRecord } from "./run-records";
 import { fillTemplate } from "./template";
 
@@ -60,7 +60,7 @@ function canaryPercent(env: Env): number {
 /** Resolves the ref, runs it, hands its record to `sink` (default: written before answering). Agent failures come back as status "failed" (never thrown); only a bad/unknown ref throws AppError. */
 export async function executeAgent(env: Env, req: ExecuteRequest, sink: RunSink = recordNow(env)): Promise<RunResult> {
   const toCanary = routesToCanary(canaryPercent(env));
-  const resolved = await resolveRunnable(registryDb(env.DB), req.agent, { toCanary });
+  const resolved = await resolveCached(env.DB, req.agent, { toCanary });
   return runResolved(env, resolved, req.input, {
     actor: req.actor,
     source: req.source ?? "api",
