@@ -3,6 +3,7 @@ import type { Env } from "./env";
 import { handleQueue } from "./messaging/consumer";
 import { pruneReceipts } from "./messaging/receipts";
 import { evolutionCron } from "./evolution/cron";
+import { continueTrace } from "./observability/context";
 import { EVOLUTION_QUEUE } from "./evolution/messages";
 import { handleEvolutionBatch } from "./evolution/queue";
 import { DAILY_BACKUP_CRON, writeBackup } from "./backup/store";
@@ -30,7 +31,7 @@ export default {
   scheduled: async (controller, env) => {
     if (controller.cron === DAILY_BACKUP_CRON) return void (await writeBackup(env, controller.scheduledTime));
     // Pruning old message receipts rides on the same cron; neither job waits on the other's failure.
-    const [evolution, pruning] = await Promise.allSettled([evolutionCron(env, controller.scheduledTime), pruneReceipts(env.DB, controller.scheduledTime)]);
+    const [evolution, pruning] = await Promise.allSettled([continueTrace(null, () => evolutionCron(env, controller.scheduledTime)), pruneReceipts(env.DB, controller.scheduledTime)]);
     if (pruning.status === "rejected") console.error(JSON.stringify({ at: "pruneReceipts", error: String(pruning.reason) }));
     if (evolution.status === "rejected") throw evolution.reason;
   },

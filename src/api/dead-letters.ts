@@ -19,6 +19,7 @@ const deadLetterSchema = z
     updatedAt: z.string(),
     replayedAt: z.string().nullable(),
     replayCount: z.number().int(),
+    traceId: z.string().nullable().openapi({ description: "W3C trace id the message was sent in (GET /runs?traceId= finds the runs it caused)" }),
   })
   .openapi("DeadLetter");
 

@@ -41,6 +41,7 @@ const runSummarySchema = z
     error: z.string().nullable(),
     createdAt: z.string(),
     finishedAt: z.string().nullable(),
+    traceId: z.string().nullable().openapi({ description: "W3C trace id of the request or cron tick that started the run; the runs of its candidates' evaluations carry it (GET /runs?traceId=)" }),
   })
   .openapi("EvolutionRunSummary");
 

@@ -92,6 +92,7 @@ const runSummarySchema = z
     finishedAt: z.string().nullable(),
     durationMs: z.number().nullable(),
     error: z.object({ code: z.string(), detail: z.string() }).nullable(),
+    traceId: z.string().nullable().openapi({ description: "W3C trace id of the request that started the run; each step's task and agent run carry it" }),
   })
   .openapi("RunSummary");
 
@@ -202,7 +203,7 @@ squadsRouter.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const key = c.req.valid("header")["idempotency-key"];
-    const result = unwrap(await stub(c, id).submitTask(c.req.valid("json"), { actor: c.get("principal").id, ...(key ? { idempotencyKey: key } : {}) }));
+    const result = unwrap(await stub(c, id).submitTask(c.req.valid("json"), { actor: c.get("principal").id, traceId: c.get("traceId"), ...(key ? { idempotencyKey: key } : {}) }));
     c.header("location", `/api/v1/squads/${id}/tasks/${result.taskId}`);
     return c.json(result, 202);
   },
@@ -365,7 +366,7 @@ squadsRouter.openapi(
     const row = await getWorkflow(workflowDb(c.env.DB), body.workflow, body.version);
     const workflow = workflowSchema.parse(JSON.parse(row.definition));
     const { runId } = unwrap(
-      await stub(c, id).startRun({ workflow, name: row.name, version: row.version, input: body.input ?? null, priority: body.priority, actor: c.get("principal").id }),
+      await stub(c, id).startRun({ workflow, name: row.name, version: row.version, input: body.input ?? null, priority: body.priority, actor: c.get("principal").id, traceId: c.get("traceId") }),
     );
     c.header("location", `/api/v1/squads/${id}/runs/${runId}`);
     return c.json({ runId, workflow: row.name, version: row.version }, 202);

@@ -4,6 +4,7 @@ import { AppError } from "../errors";
 import { suiteOf, suiteForAgent } from "../evaluation/store";
 import type { Suite } from "../evaluation/suite";
 import { fnv1a } from "../evaluation/split";
+import { currentTraceId } from "../observability/context";
 import { sha256Hex } from "../registry/canonical";
 import { agentChannels, findAgent, registryDb, type Db } from "../registry/store";
 import { plannedEvaluations } from "./policy";
@@ -15,6 +16,8 @@ export const EVOLUTION_TOPIC = "evolution";
 
 export interface EvolutionRunParams {
   runId: string;
+  /** The trace the run's steps continue (candidate evaluations, rewrites, the gate). */
+  traceId?: string;
 }
 
 export async function getRun(d: Db, runId: string): Promise<EvolutionRunRow> {
@@ -38,10 +41,10 @@ export const runIdFor = async (agentId: string, slot: string) => `evr_${(await s
  * that was there already the instance is looked up first and created only when missing (a start
  * that died between the two). A create that loses a race for the id finds the instance.
  */
-async function ensureInstance(env: Env, runId: string, fresh: boolean): Promise<void> {
+async function ensureInstance(env: Env, runId: string, fresh: boolean, traceId?: string): Promise<void> {
   if (!fresh && (await env.EVOLUTION_RUNS.get(runId).then(() => true, () => false))) return;
   try {
-    await env.EVOLUTION_RUNS.create({ id: runId, params: { runId } satisfies EvolutionRunParams });
+    await env.EVOLUTION_RUNS.create({ id: runId, params: { runId, ...(traceId ? { traceId } : {}) } satisfies EvolutionRunParams });
   } catch (err) {
     if (!(await env.EVOLUTION_RUNS.get(runId).then(() => true, () => false))) throw err;
   }
@@ -92,12 +95,13 @@ export async function startRun(env: Env, agentRef: string, opts: { trigger: "cro
     searchState: null,
     screenedOut: 0,
     evaluationsSaved: 0,
+    traceId: currentTraceId() ?? null,
   };
   const inserted = await d.insert(evolutionRuns).values(row).onConflictDoNothing().returning({ id: evolutionRuns.id });
   // A run its Workflow has moved past queued surely has an instance; otherwise make sure of it here,
   // so a start that died between the row and the instance is completed by the next start.
   const fresh = inserted.length > 0;
-  if (fresh || (await getRun(d, runId)).status === "queued") await ensureInstance(env, runId, fresh);
+  if (fresh || (await getRun(d, runId)).status === "queued") await ensureInstance(env, runId, fresh, row.traceId ?? undefined);
   return { runId, created: fresh };
 }
 

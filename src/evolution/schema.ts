@@ -56,8 +56,10 @@ export const evolutionRuns = sqliteTable(
     screenedOut: integer("screened_out").notNull().default(0),
     evaluationsSaved: integer("evaluations_saved").notNull().default(0),
     finishedAt: integer("finished_at"),
+    /** W3C trace id of the request or cron tick that started the run (migration 0013). */
+    traceId: text("trace_id"),
   },
-  (t) => [uniqueIndex("evolution_runs_slot").on(t.agentId, t.slot), index("evolution_runs_agent").on(t.agentId, t.createdAt)],
+  (t) => [uniqueIndex("evolution_runs_slot").on(t.agentId, t.slot), index("evolution_runs_agent").on(t.agentId, t.createdAt), index("evolution_runs_by_trace").on(t.traceId)],
 );
 
 export const evolutionGenerations = sqliteTable(

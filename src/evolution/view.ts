@@ -23,6 +23,7 @@ const runSummary = (r: EvolutionRunRow) => ({
   error: r.error,
   createdAt: iso(r.createdAt)!,
   finishedAt: iso(r.finishedAt),
+  traceId: r.traceId,
 });
 
 /** A run as GET /evolution/runs/{id} shows it: status, each generation's spread, every candidate and why it was kept or dropped. */

@@ -2,6 +2,7 @@ import { WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep, type Workflo
 import { inArray } from "drizzle-orm";
 import type { Env } from "../env";
 import { publishEvent } from "../messaging/events";
+import { continueTrace } from "../observability/context";
 import { registryDb } from "../registry/store";
 import { codeHash } from "../runtime/code-agent";
 import { specOf } from "./candidates";
@@ -34,25 +35,27 @@ const positive = (value: string | undefined, fallback: number) => {
  */
 export class EvolutionRun extends WorkflowEntrypoint<Env, EvolutionRunParams> {
   override async run(event: Readonly<WorkflowEvent<EvolutionRunParams>>, step: WorkflowStep): Promise<{ runId: string; status: string }> {
-    const { runId } = event.payload;
+    const { runId, traceId } = event.payload;
     const env = this.env;
+    // Steps that run agents or models continue the run's trace (a step's callback does not inherit it).
+    const traced = <T>(work: () => Promise<T>) => () => continueTrace(traceId, work);
     try {
       const plan = await step.do("begin", BOOKKEEPING, () => beginRun(env, runId));
       for (let g = 0; g < plan.generations; g++) {
-        if (g === 0) await this.fanOut(step, runId, "g0:eval", await step.do("g0:seeds", BOOKKEEPING, () => planSeeds(env, runId)), (id) => evaluateCandidate(env, runId, id));
+        if (g === 0) await this.fanOut(step, runId, "g0:eval", await step.do("g0:seeds", BOOKKEEPING, () => planSeeds(env, runId)), (id) => continueTrace(traceId, () => evaluateCandidate(env, runId, id)));
         const layout = await step.do(`g${g}:layout`, BOOKKEEPING, async () => generationLayout(registryDb(env.DB), await getRun(registryDb(env.DB), runId), g, plan.rewriteSlots));
         await Promise.all(
-          Array.from({ length: layout.rewrites }, (_, i) => layout.firstRewrite + i).map((slot) => step.do(`g${g}:rewrite:${slot}`, REWRITE, () => planRewrite(env, runId, g, slot))),
+          Array.from({ length: layout.rewrites }, (_, i) => layout.firstRewrite + i).map((slot) => step.do(`g${g}:rewrite:${slot}`, REWRITE, traced(() => planRewrite(env, runId, g, slot)))),
         );
         // With screening, the numeric search plans twice its slots; the best screened half is evaluated.
         const planned = plan.screening ? 2 * layout.params : layout.params;
         const children = await step.do(`g${g}:plan`, BOOKKEEPING, () => planChildrenOf(env, runId, g, layout.firstParam, planned));
-        await this.fanOut(step, runId, `g${g}:screen`, children, (id) => screenCandidate(env, runId, id));
+        await this.fanOut(step, runId, `g${g}:screen`, children, (id) => continueTrace(traceId, () => screenCandidate(env, runId, id)));
         const chosen = await step.do(`g${g}:choose`, BOOKKEEPING, () => chooseForEvaluation(env, runId, g, layout.params));
-        await this.fanOut(step, runId, `g${g}:eval`, chosen, (id) => evaluateCandidate(env, runId, id));
+        await this.fanOut(step, runId, `g${g}:eval`, chosen, (id) => continueTrace(traceId, () => evaluateCandidate(env, runId, id)));
         await step.do(`g${g}:select`, BOOKKEEPING, () => completeGeneration(env, runId, g));
       }
-      await step.do("gate", EVALUATION, () => finishRun(env, runId));
+      await step.do("gate", EVALUATION, traced(() => finishRun(env, runId)));
       return { runId, status: "completed" };
     } catch (err) {
       // A step out of retries: the run is recorded failed (the error is the platform's last attempt).

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { decodeBase64, encodeBase64, toHex } from "../encoding";
+import { TRACE_ID_PATTERN } from "../observability/trace";
 import { canonicalJson } from "../registry/canonical";
 
 /**
@@ -23,6 +24,8 @@ export const envelopeSchema = z
     createdAt: z.number().int().nonnegative(),
     expiresAt: z.number().int().nonnegative().optional(),
     idempotencyKey: z.string().min(1).max(200).optional(),
+    /** W3C trace id of the work that sent it; authenticated, so the consumer's effect joins that trace. */
+    traceId: z.string().regex(TRACE_ID_PATTERN).optional(),
     kid: z.string().min(1).max(64),
     iv: base64.length(16),
     ciphertext: base64.min(24).max(200_000),
@@ -30,6 +33,10 @@ export const envelopeSchema = z
   .strict();
 
 export type Envelope = z.infer<typeof envelopeSchema>;
+
+/** The trace id a stored or refused envelope names, if well-formed: read loosely, for logs and views only. */
+export const envelopeTraceId = (raw: unknown): string | null =>
+  envelopeSchema.shape.traceId.safeParse(raw !== null && typeof raw === "object" ? (raw as { traceId?: unknown }).traceId : undefined).data ?? null;
 export type EnvelopeMeta = Omit<Envelope, "kid" | "iv" | "ciphertext">;
 
 /** What is encrypted: who sent it and what they sent. */
@@ -136,8 +143,9 @@ const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 /** The additional data: every cleartext field except the GCM inputs themselves, canonically ordered. */
 function additionalData(e: EnvelopeMeta & { kid: string }): Uint8Array {
-  const { v, id, kind, priority, to, createdAt, expiresAt, idempotencyKey, kid } = e;
-  return encoder.encode(canonicalJson({ v, id, kind, priority, to, createdAt, expiresAt, idempotencyKey, kid }));
+  const { v, id, kind, priority, to, createdAt, expiresAt, idempotencyKey, traceId, kid } = e;
+  // canonicalJson drops undefined fields, so envelopes sealed before traceId existed still authenticate.
+  return encoder.encode(canonicalJson({ v, id, kind, priority, to, createdAt, expiresAt, idempotencyKey, traceId, kid }));
 }
 
 export async function seal(ring: KeyRing, meta: EnvelopeMeta, sealed: Sealed): Promise<Envelope> {

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Env } from "../env";
 import { AppError } from "../errors";
+import { currentTraceId } from "../observability/context";
 import { type Band, bandOf, formatTarget, kindFor, parseTarget, queueFor, type Target } from "./address";
 import { type Envelope, issueMessageId, keyRing, KeyRingError, seal } from "./envelope";
 
@@ -23,6 +24,8 @@ export interface MessageDraft {
   actor: string;
   idempotencyKey?: string;
   expiresInMs?: number;
+  /** The trace the message belongs to; by default the trace of the work sending it. */
+  traceId?: string;
 }
 
 /** Largest batch Queues accepts in one sendBatch. */
@@ -56,6 +59,7 @@ async function sealUnchecked(env: Env, draft: MessageDraft, now: number): Promis
       createdAt: now,
       expiresAt: draft.expiresInMs === undefined ? undefined : now + draft.expiresInMs,
       idempotencyKey: draft.idempotencyKey,
+      traceId: draft.traceId ?? currentTraceId(),
     },
     { actor: draft.actor, payload: draft.payload },
   );

@@ -17,6 +17,7 @@ export interface NewTask {
   runId?: string;
   stepId?: string;
   idempotencyKey?: string;
+  traceId?: string | null;
 }
 
 export interface RunHost {
@@ -88,6 +89,7 @@ export class RunCoordinator {
         actor: run.actor,
         runId,
         stepId,
+        traceId: run.traceId,
       });
       store.updateStep(runId, stepId, { status: "running", taskId: task.id });
     }

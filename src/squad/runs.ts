@@ -30,6 +30,7 @@ export interface RunView {
   finishedAt: string | null;
   durationMs: number | null;
   error: TaskError | null;
+  traceId: string | null;
   levels: string[][];
   steps: StepView[];
 }
@@ -50,6 +51,7 @@ export function runView(run: RunRow, wf: Workflow | null, plan: Plan | null, ste
     finishedAt: iso(run.finishedAt),
     durationMs: run.finishedAt === null ? null : run.finishedAt - run.startedAt,
     error: run.error,
+    traceId: run.traceId,
     levels: plan?.levels ?? [],
     steps: (wf?.steps ?? []).map((def) => {
       const s = byId.get(def.id);

@@ -21,6 +21,7 @@ import { RunCoordinator, type NewTask } from "./run-coordinator";
 import { runView, type RunView } from "./runs";
 import { SquadStore, taskView, type Meta, type TaskRow } from "./store";
 import { answerClient, broadcast, replay } from "./stream";
+import { continueTrace } from "../observability/context";
 import { publishToHub } from "../observability/event-hub";
 import { squadTopic } from "../observability/topics";
 import { STREAM_PRINCIPAL_HEADER, issueStreamToken, newStreamKey, verifyStreamToken } from "./stream-token";
@@ -51,6 +52,8 @@ export interface RunRequest {
   input: unknown;
   priority?: number;
   actor: string;
+  /** The trace of the request starting the run; its steps' tasks and runs carry it. */
+  traceId?: string;
 }
 
 export interface SquadStats {
@@ -160,7 +163,7 @@ export class Squad extends DurableObject<Env> {
 
   // ---- tasks
 
-  async submitTask(body: unknown, opts: { idempotencyKey?: string; actor?: string } = {}): Promise<Outcome<{ taskId: string; duplicate: boolean }>> {
+  async submitTask(body: unknown, opts: { idempotencyKey?: string; actor?: string; traceId?: string } = {}): Promise<Outcome<{ taskId: string; duplicate: boolean }>> {
     return outcome(async () => {
       const req = taskRequestSchema.parse(body);
       const meta = this.requireMeta();
@@ -180,6 +183,7 @@ export class Squad extends DurableObject<Env> {
         timeoutMs: req.timeoutMs ?? null,
         consensus: req.consensus ?? null,
         actor: opts.actor ?? "system",
+        traceId: opts.traceId ?? null,
         ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
       });
       await this.kick();
@@ -246,11 +250,12 @@ export class Squad extends DurableObject<Env> {
           finishedAt: null,
           error: null,
           actor: req.actor,
+          traceId: req.traceId ?? null,
         },
         wf.steps.map((s) => s.id),
       );
       this.runs.remember(runId, wf, plan);
-      this.emit("run.started", { runId, workflow: req.name, version: req.version, levels: plan.levels });
+      this.emit("run.started", { runId, workflow: req.name, version: req.version, levels: plan.levels, traceId: req.traceId ?? null });
       this.runs.advance(runId);
       await this.kick();
       return { runId };
@@ -541,14 +546,15 @@ export class Squad extends DurableObject<Env> {
           budget + TIMEOUT_GRACE_MS,
         );
       });
-      const run = executeAgent(this.runEnv, {
+      // The run joins the task's trace (AsyncLocalStorage does not cross the RPC that submitted it).
+      const run = continueTrace(task.traceId, () => executeAgent(this.runEnv, {
         agent: member,
         input: task.input,
         actor: task.actor,
         source: `squad:${this.requireMeta().squadId}`,
         sessionId: task.id,
         timeoutMs: budget,
-      }).then<ExecOutcome>((r) =>
+      })).then<ExecOutcome>((r) =>
         r.status === "succeeded"
           ? { ok: true, output: r.output ?? null, durationMs: Date.now() - started }
           : { ok: false, error: { code: r.error?.code ?? "agent_failed", detail: r.error?.detail ?? "The agent run failed." }, durationMs: Date.now() - started },
@@ -650,6 +656,7 @@ export class Squad extends DurableObject<Env> {
       runId: t.runId ?? null,
       stepId: t.stepId ?? null,
       idempotencyKey: t.idempotencyKey ?? null,
+      traceId: t.traceId ?? null,
     };
     this.store.insertTask(row);
     this.emit("task.queued", {
@@ -657,6 +664,7 @@ export class Squad extends DurableObject<Env> {
       priority: row.priority,
       capability: row.capability,
       agent: row.agent,
+      traceId: row.traceId,
       ...(row.runId ? { runId: row.runId, stepId: row.stepId } : {}),
     });
     return row;

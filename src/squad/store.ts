@@ -8,7 +8,7 @@ import { closedBreaker } from "./breaker";
  * The squad's own SQLite tables (Durable Object storage). Thin: rows in, rows out.
  * Writes made without an intervening await commit together, so each synchronous block below is atomic.
  */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const DDL = [
   `CREATE TABLE IF NOT EXISTS tasks (
@@ -34,6 +34,12 @@ const DDL = [
   `CREATE TABLE IF NOT EXISTS run_steps (
     run_id TEXT NOT NULL, step_id TEXT NOT NULL, status TEXT NOT NULL, task_id TEXT, output TEXT, error TEXT,
     reason TEXT, finished_at INTEGER, PRIMARY KEY (run_id, step_id))`,
+];
+
+/** v3: tasks and runs carry the W3C trace id of the request or message that caused them. */
+const ADDED_COLUMNS: [table: string, column: string][] = [
+  ["tasks", "trace_id"],
+  ["runs", "trace_id"],
 ];
 
 export interface TaskRow {
@@ -66,6 +72,7 @@ export interface TaskRow {
   runId: string | null;
   stepId: string | null;
   idempotencyKey: string | null;
+  traceId: string | null;
 }
 
 const TASK_COLUMNS: Record<keyof TaskRow, [column: string, json: boolean]> = {
@@ -98,6 +105,7 @@ const TASK_COLUMNS: Record<keyof TaskRow, [column: string, json: boolean]> = {
   runId: ["run_id", false],
   stepId: ["step_id", false],
   idempotencyKey: ["idempotency_key", false],
+  traceId: ["trace_id", false],
 };
 
 // JSON columns hold `null` for SQL NULL; an output of JSON null is stored as the text "null".
@@ -131,6 +139,7 @@ export function taskView(t: TaskRow): TaskView {
     consensus: t.consensus ? { ...t.consensus, agreement: t.agreement, answers: t.answers ?? [] } : null,
     runId: t.runId,
     stepId: t.stepId,
+    traceId: t.traceId,
   };
 }
 
@@ -147,6 +156,7 @@ export interface RunRow {
   finishedAt: number | null;
   error: TaskError | null;
   actor: string;
+  traceId: string | null;
 }
 
 export interface StepRow {
@@ -173,6 +183,11 @@ export class SquadStore {
     this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
     if (Number(this.getMeta("schema_version") ?? 0) >= SCHEMA_VERSION) return;
     for (const statement of DDL) this.sql.exec(statement);
+    for (const [table, column] of ADDED_COLUMNS) {
+      // ALTER TABLE ADD is not idempotent: add only what a table (created by an older version) lacks.
+      const has = this.sql.exec(`PRAGMA table_info(${table})`).toArray().some((c) => c.name === column);
+      if (!has) this.sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} TEXT`);
+    }
     this.setMeta("schema_version", String(SCHEMA_VERSION));
   }
 
@@ -326,7 +341,7 @@ export class SquadStore {
 
   insertRun(r: RunRow, stepIds: string[]): void {
     this.sql.exec(
-      "INSERT INTO runs (id, seq, workflow, version, definition, input, status, priority, started_at, finished_at, error, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO runs (id, seq, workflow, version, definition, input, status, priority, started_at, finished_at, error, actor, trace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       r.id,
       r.seq,
       r.workflow,
@@ -339,6 +354,7 @@ export class SquadStore {
       r.finishedAt,
       r.error ? JSON.stringify(r.error) : null,
       r.actor,
+      r.traceId,
     );
     for (const stepId of stepIds) this.sql.exec("INSERT INTO run_steps (run_id, step_id, status) VALUES (?, ?, 'pending')", r.id, stepId);
   }
@@ -359,6 +375,7 @@ export class SquadStore {
       finishedAt: row.finished_at as number | null,
       error: row.error ? JSON.parse(row.error as string) : null,
       actor: row.actor as string,
+      traceId: (row.trace_id as string | null) ?? null,
     };
   }
 

@@ -63,6 +63,7 @@ export interface TaskView {
   consensus: { n: number; strategy: string; agreement: number | null; answers: TaskAnswer[] } | null;
   runId: string | null;
   stepId: string | null;
+  traceId: string | null;
 }
 
 export const taskViewSchema = z
@@ -93,5 +94,6 @@ export const taskViewSchema = z
       .nullable(),
     runId: z.string().nullable(),
     stepId: z.string().nullable(),
+    traceId: z.string().nullable().openapi({ description: "W3C trace id of the request or message that submitted the task (its workflow run's, for a step); its runs carry it too" }),
   })
   .openapi("Task");
