@@ -1,5 +1,6 @@
 import type { Env } from "../env";
 import { type Band, bandOfQueue, DEAD_LETTER_QUEUE, higherBands, queueFor } from "./address";
+import { alertDeadLetters } from "./dead-letter-alert";
 import { type DeadLetterDraft, recordDeadLetters, storeDeadLetterBatch } from "./dead-letters";
 import { deliver as defaultDeliver, type Deliver, type Delivery, type EffectResult } from "./deliver";
 import { envelopeSchema, envelopeTraceId, type KeyRing, keyRing, open } from "./envelope";
@@ -127,6 +128,7 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
     }
   }
   await Promise.all([settleAll(env.DB, settlements), recordDeadLetters(env.DB, dead)]);
+  await alertDeadLetters(env, dead);
   for (const d of dead) log.warn("message.dead_lettered", { traceId: envelopeTraceId(d.envelope), messageId: d.id, target: d.target, reason: d.reason, error: d.lastError });
   const outcomes = { delivered: acks.length, retried: retries.length, deferred: deferred.length, dead_lettered: dead.length };
   for (const [outcome, n] of Object.entries(outcomes)) if (n > 0) countMetric("tdev_messages_total", { band, outcome }, n);

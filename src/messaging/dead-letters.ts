@@ -6,6 +6,7 @@ import { AppError } from "../errors";
 import { afterTimeId, type Page, toPage } from "../registry/cursor";
 import { envelopeSchema, envelopeTraceId, issuedMessageId, keyRing, KeyRingError, type RefusalReason } from "./envelope";
 import { enqueueEnvelopes, queueBodySchema } from "./producer";
+import { alertDeadLetters } from "./dead-letter-alert";
 import { receiptOf } from "./receipts";
 import { deadLetters, type DeadLetterRow } from "./schema";
 
@@ -79,24 +80,24 @@ export async function storeDeadLetterBatch(batch: MessageBatch<unknown>, env: En
     env.DB,
     parsed.flatMap((p) => (p.envelope ? [p.envelope.id] : [])),
   );
-  await recordDeadLetters(
-    env.DB,
-    parsed.map(({ m, raw, envelope }) => {
-      const receipt = envelope ? receipts.get(envelope.id) : undefined;
-      return {
-        id: envelope?.id ?? `qm_${m.id}`,
-        reason: envelope ? "max_retries" : "malformed",
-        attempts: receipt?.attempts ?? 0,
-        firstError: receipt?.firstError ?? null,
-        lastError: receipt?.lastError ?? (envelope ? "the consumer failed before recording an error" : "body is not a message envelope"),
-        target: envelope?.to ?? null,
-        kind: envelope?.kind ?? null,
-        priority: envelope?.priority ?? null,
-        envelope: raw,
-        queue: batch.queue,
-      };
-    }),
-  );
+  const drafts = parsed.map(({ m, raw, envelope }): DeadLetterDraft => {
+    const receipt = envelope ? receipts.get(envelope.id) : undefined;
+    return {
+      id: envelope?.id ?? `qm_${m.id}`,
+      reason: envelope ? "max_retries" : "malformed",
+      attempts: receipt?.attempts ?? 0,
+      firstError: receipt?.firstError ?? null,
+      lastError: receipt?.lastError ?? (envelope ? "the consumer failed before recording an error" : "body is not a message envelope"),
+      target: envelope?.to ?? null,
+      kind: envelope?.kind ?? null,
+      priority: envelope?.priority ?? null,
+      envelope: raw,
+      queue: batch.queue,
+    };
+  });
+  await recordDeadLetters(env.DB, drafts);
+  // Announced only once stored: the alert points at a row that exists.
+  await alertDeadLetters(env, drafts);
   batch.ackAll();
 }
 

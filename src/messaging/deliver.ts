@@ -7,6 +7,7 @@ import { squadStub } from "../squad/directory";
 import type { TaskRequest } from "../squad/task";
 import { parseTarget, kindFor } from "./address";
 import type { Envelope, Sealed } from "./envelope";
+import { ALERT_KEY_PREFIX, DEAD_LETTER_EVENT } from "./dead-letter-alert";
 import { eventSchema } from "./events";
 import { keyRing, openSecret } from "./envelope";
 import { MAX_BATCH, sendMessages, type MessageDraft } from "./producer";
@@ -90,7 +91,7 @@ async function fanOut(env: Env, topic: string, d: Delivery): Promise<EffectResul
     payload: { topic, event: { id: d.envelope.id, type: event.data.type, data: event.data.data, time: new Date(d.envelope.createdAt).toISOString() } },
     actor: d.sealed.actor,
     // Scoped to the subscription, so a repeated fan-out of this event delivers once per subscriber.
-    idempotencyKey: d.envelope.id,
+    idempotencyKey: event.data.type === DEAD_LETTER_EVENT ? `${ALERT_KEY_PREFIX}${d.envelope.id}` : d.envelope.id,
     expiresInMs: d.envelope.expiresAt === undefined ? undefined : Math.max(1, d.envelope.expiresAt - now),
   }));
   for (let i = 0; i < drafts.length; i += MAX_BATCH) await sendMessages(env, drafts.slice(i, i + MAX_BATCH));
