@@ -20,5 +20,15 @@ describe("dashboard assets", () => {
     const app = await (await asset("/app.js")).text();
     for (const text of [page, app]) expect(text).not.toMatch(/https?:\/\/(?!localhost)/);
     expect(app).toContain('from "/vendor/preact-htm.js"');
+    // Every module the app imports is served here and imports only from this origin too.
+    const modules = [...app.matchAll(/from "(\/[^"]+)"/g)].map((m) => m[1]!).filter((p) => !p.startsWith("/vendor/"));
+    expect(modules).toEqual(expect.arrayContaining(["/lib.js", "/pages/evolution.js", "/pages/workflows.js", "/pages/approvals.js", "/pages/aws.js", "/pages/trace.js"]));
+    for (const path of modules) {
+      const res = await asset(path);
+      expect(res.status, path).toBe(200);
+      const text = await res.text();
+      expect(text, path).not.toMatch(/https?:\/\/(?!localhost)/);
+      for (const [, dep] of text.matchAll(/from "([^"]+)"/g)) expect(dep, `${path} imports ${dep}`).toMatch(/^\/(vendor\/|lib\.js$)/);
+    }
   });
 });
