@@ -11,6 +11,7 @@ import { retryDelayMs } from "../src/runtime/run-buffer";
 import { chunkRows, writeRuns, type RunRecord } from "../src/runtime/run-records";
 import { BUFFER_NAME, flushRuns, recordAfter, runsSettled } from "../src/runtime/run-writer";
 import { getRun } from "../src/runtime/runs";
+import { countingD1 } from "./counting-d1";
 import { failingD1 } from "./faulty-d1";
 import { api, codeSpec } from "./helpers";
 
@@ -61,42 +62,6 @@ const record = (id: string, extra: Partial<RunRecord> = {}): RunRecord => ({
   ...extra,
 });
 
-/** The real D1 binding, counting round trips (batch calls and single statements run). */
-function countingD1(db: D1Database) {
-  const counts = { batches: 0, statementsInBatches: 0, single: 0 };
-  const wrapStatement = (s: D1PreparedStatement): D1PreparedStatement =>
-    new Proxy(s, {
-      get(target, prop) {
-        if (prop === "bind") return (...v: unknown[]) => wrapStatement(target.bind(...v));
-        const value = Reflect.get(target, prop, target) as unknown;
-        if (typeof value !== "function") return value;
-        if (["run", "all", "first", "raw"].includes(prop as string)) counts.single++;
-        return (value as (...a: unknown[]) => unknown).bind(target);
-      },
-    });
-  const originals = new WeakMap<object, D1PreparedStatement>();
-  const wrapped = new Proxy(db, {
-    get(target, prop) {
-      if (prop === "prepare")
-        return (q: string) => {
-          const real = target.prepare(q);
-          const proxy = wrapStatement(real);
-          originals.set(proxy, real);
-          return proxy;
-        };
-      if (prop === "batch")
-        return (statements: D1PreparedStatement[]) => {
-          counts.batches++;
-          counts.statementsInBatches += statements.length;
-          return target.batch(statements);
-        };
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  return { db: wrapped, counts };
-}
-
 describe("run records in batches", () => {
   it("packs rows into as few JSON parameters as fit, never splitting or losing one", () => {
     const rows = Array.from({ length: 50 }, (_, i) => record(`run_chunk_${i}`, { output: JSON.stringify("x".repeat(1000)) }));
@@ -111,9 +76,9 @@ describe("run records in batches", () => {
     const rows = Array.from({ length: 300 }, (_, i) =>
       record(`run_many_${String(i).padStart(3, "0")}`, i % 2 ? { status: "failed", output: null, errorCode: "agent_failed", errorDetail: "boom", limitViolation: true, logs: ["a", `line ${i}`], totalTokens: 7, inputTokens: 3, outputTokens: 4 } : {}),
     );
-    const { db, counts } = countingD1(workerEnv.DB);
+    const { db, trips } = countingD1(workerEnv.DB);
     await writeRuns(db, rows);
-    expect(counts).toEqual({ batches: 1, statementsInBatches: 1, single: 0 });
+    expect(trips).toEqual([{ batch: 1 }]);
     await writeRuns(db, rows.slice(0, 10));
     const stored = await workerEnv.DB.prepare("SELECT count(*) AS n FROM runs WHERE id LIKE 'run_many_%'").first<{ n: number }>();
     expect(stored?.n).toBe(300);
@@ -124,10 +89,10 @@ describe("run records in batches", () => {
   it("records every case run of a suite in one D1 round trip", async () => {
     const spec = agentSpecSchema.parse(codeSpec("batched-eval", "1.0.0", { code: "export default { async run(input) { return input * 2; } };" }));
     const cases = Array.from({ length: 40 }, (_, i) => caseSchema.parse({ id: `c${i}`, input: i, checks: [{ type: "equals", value: i * 2 }] }));
-    const { db, counts } = countingD1(workerEnv.DB);
+    const { db, trips } = countingD1(workerEnv.DB);
     const results = await runSuite(spec, { cases, judges: undefined }, sandboxRunner({ ...workerEnv, DB: db }, { actor: "test:batched" }));
     expect(results.every((r) => r.score === 1)).toBe(true);
-    expect(counts).toEqual({ batches: 1, statementsInBatches: 1, single: 0 });
+    expect(trips).toEqual([{ batch: 1 }]);
     const stored = await workerEnv.DB.prepare("SELECT count(*) AS n FROM runs WHERE actor = 'test:batched' AND source = 'evaluation'").first<{ n: number }>();
     expect(stored?.n).toBe(40);
   });

@@ -2,23 +2,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { readGeneration } from "../src/registry/generation";
 import { freshness, REFRESH_AFTER_MS, resolveCached, STALE_AFTER_MS } from "../src/runtime/resolve-cache";
+import { countingD1 } from "./counting-d1";
 import { api, codeSpec } from "./helpers";
-
-/** The real D1 binding, counting every query sent through it or a session of it. */
-function countingD1(db: D1Database) {
-  const calls: string[] = [];
-  const count = <T extends object>(target: T): T =>
-    new Proxy(target, {
-      get(t, prop) {
-        const value = Reflect.get(t, prop, t) as unknown;
-        if (typeof value !== "function") return value;
-        if (prop === "withSession") return (...args: unknown[]) => count((value as (...a: unknown[]) => object).apply(t, args));
-        if (prop === "prepare" || prop === "batch") calls.push(String(prop));
-        return (value as (...a: unknown[]) => unknown).bind(t);
-      },
-    });
-  return { db: count(db), calls };
-}
 
 describe("resolution cache", () => {
   it("serves a copy of the generation while fresh, refreshes it behind the run, and never uses one a second old", () => {
@@ -43,9 +28,9 @@ describe("resolution cache", () => {
   it("resolves a warm reference with no D1 query at all", async () => {
     await api("POST", "/api/v1/agents", { body: codeSpec("warm-ref", "1.0.0") });
     await resolveCached(env.DB, "warm-ref"); // fills the caches and reads the generation
-    const { db, calls } = countingD1(env.DB);
+    const { db, trips } = countingD1(env.DB);
     for (let i = 0; i < 20; i++) expect((await resolveCached(db, "warm-ref")).spec.version).toBe("1.0.0");
-    expect(calls).toEqual([]);
+    expect(trips).toEqual([]);
   });
 
   it("sees a channel move made elsewhere within 1 s, and at once after a write through this isolate", async () => {

@@ -1,9 +1,10 @@
-import { and, asc, desc, eq, gt, inArray, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, or, sql, type SQL } from "drizzle-orm";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import semver from "semver";
 import { AppError } from "../errors";
 import { newId } from "../ids";
 import { afterTimeId, decodeCursor, type Page, toPage } from "./cursor";
+import { candidateVersions, reachableEdges, refuseCycles, resolveDependencies, type ResolvedDependency } from "./dependencies";
 import { cached, writing } from "./read-cache";
 import { agentVersions, agents, channels, dependencyEdges, deployments, type AgentRow, type AgentVersionRow } from "./schema";
 import { sizeSpec, versionSortKey, type AgentSpec, type SizedSpec } from "./spec";
@@ -96,71 +97,6 @@ export async function findVersion(db: Db, agentId: string, version: string): Pro
   return row;
 }
 
-interface ResolvedDependency {
-  name: string;
-  range: string;
-  version: string;
-}
-
-/** Resolves each `name@range` to the highest registered version; 422 naming every missing one. */
-async function resolveDependencies(db: Db, spec: AgentSpec): Promise<ResolvedDependency[]> {
-  const wanted = spec.dependencies.map((d) => ({ name: d.slice(0, d.indexOf("@")), range: d.slice(d.indexOf("@") + 1) }));
-  if (wanted.length === 0) return [];
-  const rows = await db
-    .select({ name: agents.name, version: agentVersions.version })
-    .from(agentVersions)
-    .innerJoin(agents, eq(agents.id, agentVersions.agentId))
-    .where(and(inArray(agents.name, [...new Set(wanted.map((w) => w.name))]), eq(agents.retired, false)));
-  const missing: string[] = [];
-  const resolved: ResolvedDependency[] = [];
-  for (const w of wanted) {
-    const candidates = rows.filter((r) => r.name === w.name).map((r) => r.version);
-    const version = w.name === spec.name ? null : semver.maxSatisfying(candidates, w.range);
-    if (w.name === spec.name) throw new AppError("dependency_cycle", `Dependency cycle: ${spec.name} -> ${spec.name}.`, { cycle: [spec.name, spec.name] });
-    if (!version) missing.push(`${w.name}@${w.range}`);
-    else resolved.push({ ...w, version });
-  }
-  if (missing.length) {
-    throw new AppError("unresolved_dependency", `Unresolved dependencies: ${missing.join(", ")}.`, {
-      missing,
-      errors: missing.map((m) => ({ path: "dependencies", message: `${m} does not match any registered version` })),
-    });
-  }
-  return resolved;
-}
-
-/** Walks the resolved dependency graph from the new version's dependencies; a path back to its name is a cycle. */
-async function refuseCycles(db: Db, name: string, deps: ResolvedDependency[]): Promise<void> {
-  // parentOf maps `name@version` to the node that reached it; the root is the bare agent name.
-  const parentOf = new Map<string, string>();
-  let frontier = deps.map((d) => ({ name: d.name, version: d.version }));
-  for (const d of deps) parentOf.set(`${d.name}@${d.version}`, name);
-  while (frontier.length) {
-    const edges = await db
-      .select({ from: agents.name, fromVersion: agentVersions.version, to: dependencyEdges.dependsOnName, toVersion: dependencyEdges.resolvedVersion })
-      .from(dependencyEdges)
-      .innerJoin(agentVersions, eq(agentVersions.id, dependencyEdges.versionId))
-      .innerJoin(agents, eq(agents.id, agentVersions.agentId))
-      .where(or(...frontier.map((n) => and(eq(agents.name, n.name), eq(agentVersions.version, n.version)))));
-    const next: typeof frontier = [];
-    for (const e of edges) {
-      const fromKey = `${e.from}@${e.fromVersion}`;
-      if (e.to === name) {
-        const chain: string[] = [];
-        for (let k: string | undefined = fromKey; k !== undefined && k !== name; k = parentOf.get(k)) chain.unshift(k.slice(0, k.lastIndexOf("@")));
-        const cycle = [name, ...chain, name];
-        throw new AppError("dependency_cycle", `Dependency cycle: ${cycle.join(" -> ")}.`, { cycle });
-      }
-      const key = `${e.to}@${e.toVersion}`;
-      if (!parentOf.has(key)) {
-        parentOf.set(key, fromKey);
-        next.push({ name: e.to, version: e.toVersion });
-      }
-    }
-    frontier = next;
-  }
-}
-
 export interface PublishResult {
   created: boolean;
   agent: AgentRow;
@@ -196,12 +132,20 @@ function sameVersionOutcome(agent: AgentRow, existing: AgentVersionRow, sized: S
   return { created: false, agent, version: existing };
 }
 
-/** Registers a new agent with its first version, pointing `live` at it. */
+/**
+ * Registers a new agent with its first version, pointing `live` at it. One D1 round trip when the spec
+ * has no dependencies: the insert itself checks the name is free (a unique violation falls back to the
+ * existing agent's answer). With dependencies, one read batch first: the name and the candidates.
+ * A new name cannot close a cycle: nothing registered can depend on a name that has no versions.
+ */
 export async function createAgent(db: Db, spec: AgentSpec, actor: string): Promise<PublishResult> {
   const sized = await sizeSpec(spec);
-  const [existing] = await db.select().from(agents).where(eq(agents.name, spec.name)).limit(1);
-  if (existing) return publishToExisting(db, existing, sized, actor, "create");
-  const deps = await resolveDependencies(db, spec);
+  let deps: ResolvedDependency[] = [];
+  if (spec.dependencies.length) {
+    const [[existing], candidates] = await db.batch([db.select().from(agents).where(eq(agents.name, spec.name)).limit(1), candidateVersions(db, spec)]);
+    if (existing) return publishToExisting(db, existing, sized, actor, "create");
+    deps = resolveDependencies(spec, candidates);
+  }
   const now = Date.now();
   const agent: AgentRow = {
     id: newId("agt", now),
@@ -227,7 +171,7 @@ export async function createAgent(db: Db, spec: AgentSpec, actor: string): Promi
     );
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
-    // Lost a race with a concurrent create of the same name: answer as if it had come first.
+    // The name is taken (registered before, or by a concurrent create): answer as the existing agent does.
     const [winner] = await db.select().from(agents).where(eq(agents.name, spec.name)).limit(1);
     if (!winner) throw err;
     return publishToExisting(db, winner, sized, actor, "create");
@@ -259,14 +203,17 @@ async function publishToExisting(
   mode: "create" | "publish",
   lineage?: { parents: string[]; operator: string },
 ): Promise<PublishResult> {
-  const existing = await findVersion(db, agent.id, sized.spec.version);
+  // Everything the checks need in one round trip: the version if it exists, the dependency candidates, the graph below them.
+  const hasDeps = sized.spec.dependencies.length > 0;
+  const sameVersion = db.select().from(agentVersions).where(and(eq(agentVersions.agentId, agent.id), eq(agentVersions.version, sized.spec.version))).limit(1);
+  const [[existing], candidates, edges] = hasDeps ? await db.batch([sameVersion, candidateVersions(db, sized.spec), reachableEdges(db, sized.spec)]) : [await sameVersion, [], []];
   if (existing) return sameVersionOutcome(agent, existing, sized);
   if (mode === "create") {
     throw new AppError("conflict", `An agent named ${agent.name} already exists; publish new versions with PUT /api/v1/agents/${agent.id}.`);
   }
   if (agent.retired) throw new AppError("not_found", `No agent ${agent.name}.`);
-  const deps = await resolveDependencies(db, sized.spec);
-  await refuseCycles(db, agent.name, deps);
+  const deps = resolveDependencies(sized.spec, candidates);
+  refuseCycles(agent.name, deps, edges);
   const now = Date.now();
   const version = versionRow(agent.id, sized, actor, now, lineage);
   const isLatest = semver.gt(sized.spec.version, agent.latestVersion);
