@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { countingD1 } from "./counting-d1";
 import { CLAIM_LEASE_MS, claimAll, dedupKeyOf, pruneReceipts, RECEIPT_RETENTION_MS, settleAll } from "../src/messaging/receipts";
 
 const request = (key: string, messageId = `msg_${key}`) => ({ dedupKey: key, messageId, target: "topic:t" });
@@ -59,9 +60,17 @@ describe("message receipts (effect once)", () => {
       { status: "failed", attempts: 0, n: 33 },
       { status: "failed", attempts: 1, n: 33 },
     ]);
-    const again = await claimAll(env.DB, requests, 7_002);
+    // Fresh claims, takeovers of failed ones and duplicates of done ones: one round trip, two statements.
+    const counted = countingD1(env.DB);
+    const again = await claimAll(counted.db, requests, 7_002);
+    expect(counted.trips).toEqual([{ batch: 2 }]);
     expect(again.filter((c) => c.state === "duplicate")).toHaveLength(34);
     expect(again.filter((c) => c.state === "claimed")).toHaveLength(66);
+    const taken = await env.DB.prepare("SELECT attempts, count(*) AS n FROM message_receipts WHERE dedup_key LIKE 'full-%' AND status = 'claimed' GROUP BY attempts ORDER BY attempts").all();
+    expect(taken.results).toEqual([
+      { attempts: 1, n: 33 },
+      { attempts: 2, n: 33 },
+    ]);
   });
 
   it("prunes only done receipts past the retention window", async () => {

@@ -44,65 +44,46 @@ export function dedupKeyOf(e: { id: string; to: string; idempotencyKey?: string 
   return e.idempotencyKey ? `idem:${e.to}:${e.idempotencyKey}` : `msg:${e.id}`;
 }
 
-/** Claims many keys in one D1 batch (insert-or-ignore + read back), a second only for takeovers. */
+/**
+ * Claims every key of a batch in one D1 round trip of two statements, whatever the batch size: the
+ * requests ride as one JSON parameter (json_each), so D1's 100-parameter limit never slices them.
+ * The insert takes a free key; on conflict it takes over a failed claim or one whose lease lapsed
+ * (counting an attempt), and leaves a live or done one alone. SQLite applies the rows in order, so the
+ * same key twice in one batch is claimed once. The read back then shows whose token holds each key.
+ */
+const CLAIM_SQL = `INSERT INTO message_receipts (dedup_key, message_id, target, status, claim_token, claimed_at, attempts, updated_at)
+  SELECT json_extract(value, '$.k'), json_extract(value, '$.m'), json_extract(value, '$.t'), 'claimed', json_extract(value, '$.c'), ?2, 1, ?2
+  FROM json_each(?1) WHERE true
+  ON CONFLICT (dedup_key) DO UPDATE SET status = 'claimed', claim_token = excluded.claim_token, claimed_at = excluded.claimed_at,
+    updated_at = excluded.updated_at, message_id = excluded.message_id, attempts = message_receipts.attempts + 1
+  WHERE message_receipts.status = 'failed' OR (message_receipts.status = 'claimed' AND message_receipts.claimed_at + ?3 <= ?2)`;
+const READ_CLAIMS_SQL = "SELECT dedup_key, status, claim_token, claimed_at FROM message_receipts WHERE dedup_key IN (SELECT value FROM json_each(?1))";
+
+interface ClaimRow {
+  dedup_key: string;
+  status: ReceiptRow["status"];
+  claim_token: string;
+  claimed_at: number;
+}
+
 export async function claimAll(d1: D1Database, requests: readonly ClaimRequest[], now = Date.now()): Promise<ClaimResult[]> {
   if (requests.length === 0) return [];
-  const db = drizzle(d1);
   const tokens = requests.map(() => crypto.randomUUID());
-  const rowsToInsert = requests.map((r, i) => ({
-    dedupKey: r.dedupKey,
-    messageId: r.messageId,
-    target: r.target,
-    status: "claimed" as const,
-    claimToken: tokens[i]!,
-    claimedAt: now,
-    attempts: 1,
-    firstError: null,
-    lastError: null,
-    doneAt: null,
-    updatedAt: now,
-  }));
-  // Multi-row insert-or-ignore (each row conflicts on its own), sliced under the parameter limit:
-  // few statements per batch, which also keeps a batch of 100 well inside D1's per-invocation query limit.
-  const inserts = chunks(rowsToInsert, Math.floor(PARAMS_MAX / Object.keys(rowsToInsert[0]!).length)).map((slice) =>
-    db.insert(messageReceipts).values(slice).onConflictDoNothing(),
-  );
+  const rows = requests.map((r, i) => ({ k: r.dedupKey, m: r.messageId, t: r.target, c: tokens[i]! }));
   const keys = [...new Set(requests.map((r) => r.dedupKey))];
-  // One round trip: the reads run in the same batch, after the inserts (in-lists sliced under D1's 100-parameter limit).
-  const reads = chunks(keys, IN_LIST_MAX).map((slice) => db.select().from(messageReceipts).where(inArray(messageReceipts.dedupKey, slice)));
-  const batchResults = await db.batch([...inserts, ...reads] as unknown as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
-  const rows = (batchResults.slice(inserts.length) as ReceiptRow[][]).flat();
-  const byKey = new Map(rows.map((r) => [r.dedupKey, r]));
-
-  const results: ClaimResult[] = [];
-  const takeovers: { index: number; row: ReceiptRow; token: string }[] = [];
+  const [, read] = await d1.batch<ClaimRow>([d1.prepare(CLAIM_SQL).bind(JSON.stringify(rows), now, CLAIM_LEASE_MS), d1.prepare(READ_CLAIMS_SQL).bind(JSON.stringify(keys))]);
+  const byKey = new Map(read!.results.map((r) => [r.dedup_key, r]));
   const seen = new Set<string>();
-  requests.forEach((r, i) => {
+  return requests.map((r, i): ClaimResult => {
     const row = byKey.get(r.dedupKey);
     if (!row) throw new Error(`receipt ${r.dedupKey} vanished between insert and read`);
     const firstInBatch = !seen.has(r.dedupKey);
     seen.add(r.dedupKey);
-    if (row.claimToken === tokens[i] && firstInBatch) results[i] = { state: "claimed", token: tokens[i]! };
-    else if (row.status === "done") results[i] = { state: "duplicate" };
-    else if (!firstInBatch) results[i] = { state: "duplicate" }; // same key twice in one batch: one effect covers both
-    else if (row.status === "failed" || row.claimedAt + CLAIM_LEASE_MS <= now) takeovers.push({ index: i, row, token: tokens[i]! });
-    else results[i] = { state: "busy", retryInMs: row.claimedAt + CLAIM_LEASE_MS - now };
+    if (row.claim_token === tokens[i] && firstInBatch) return { state: "claimed", token: tokens[i]! };
+    if (row.status === "done" || !firstInBatch) return { state: "duplicate" }; // same key twice in one batch: one effect covers both
+    // A live claim of another attempt (a failed or lapsed one would have been taken over above).
+    return { state: "busy", retryInMs: Math.max(1000, row.claimed_at + CLAIM_LEASE_MS - now) };
   });
-
-  if (takeovers.length > 0) {
-    const updates = takeovers.map(({ row, token }, k) =>
-      db
-        .update(messageReceipts)
-        .set({ status: "claimed", claimToken: token, claimedAt: now, updatedAt: now, messageId: requests[takeovers[k]!.index]!.messageId, attempts: sql`${messageReceipts.attempts} + 1` })
-        .where(and(eq(messageReceipts.dedupKey, row.dedupKey), eq(messageReceipts.claimToken, row.claimToken), eq(messageReceipts.status, row.status))),
-    );
-    const outcomes = await db.batch(updates as unknown as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
-    takeovers.forEach(({ index, token }, k) => {
-      const changes = (outcomes[k] as D1Result).meta.changes;
-      results[index] = changes === 1 ? { state: "claimed", token } : { state: "busy", retryInMs: 1000 };
-    });
-  }
-  return results;
 }
 
 export type Settlement = { dedupKey: string; token: string } & ({ outcome: "done" } | { outcome: "failed"; error: string } | { outcome: "released" });
