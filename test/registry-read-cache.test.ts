@@ -10,17 +10,28 @@ describe("registry read cache", () => {
     expect(await cached("k1", load, 2_001)).toBe(2);
   });
 
-  it("is cleared by a write, and never keeps a value read while a write was in flight", async () => {
+  it("is cleared by a write", async () => {
     let value = "old";
-    const load = async () => value;
-    expect(await cached("k2", load)).toBe("old");
+    expect(await cached("k2", async () => value)).toBe("old");
+    await writing(async () => void (value = "new"));
+    expect(await cached("k2", async () => value)).toBe("new");
+  });
+
+  it("never keeps a value whose read overlapped a write, even when the read ends after the write", async () => {
+    let value = "old";
     let release!: () => void;
     const write = writing(() => new Promise<void>((resolve) => (release = () => ((value = "new"), resolve()))));
-    // A read that overlaps the write may see either value, but must not be cached.
-    const overlapping = cached("k2", load);
+    // This read sees the old value and answers only once the write (and its clearing) is over:
+    // without the generation guard it would cache "old" for the whole TTL.
+    let finishRead!: () => void;
+    const overlapping = cached("k3", () => {
+      const seen = value;
+      return new Promise<string>((resolve) => (finishRead = () => resolve(seen)));
+    });
     release();
     await write;
-    await overlapping;
-    expect(await cached("k2", load)).toBe("new");
+    finishRead();
+    expect(await overlapping).toBe("old");
+    expect(await cached("k3", async () => value)).toBe("new");
   });
 });
