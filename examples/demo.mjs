@@ -17,12 +17,18 @@ const load = async (f) => readFile(path.join(here, "sentiment", f), "utf8");
 
 async function call(method, route, body) {
   let res;
-  for (;;) {
-    res = await fetch(`${BASE}/api/v1${route}`, {
-      method,
-      headers: { authorization: `Bearer ${KEY}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      res = await fetch(`${BASE}/api/v1${route}`, {
+        method,
+        headers: { authorization: `Bearer ${KEY}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      // Reads are safe to repeat; a busy local system can keep one waiting past fetch's timeout.
+      if (method !== "GET" || attempt >= 5) throw err;
+      continue;
+    }
     if (res.status !== 429) break;
     // The local system rate-limits each key; wait as long as it asks.
     await res.text();

@@ -12,6 +12,8 @@ import { evolutionCandidates, evolutionGenerations, evolutionRuns, type Candidat
 import { rankForEs } from "./search";
 import { updateEs } from "./strategy";
 
+const PARAM_OPERATORS = new Set(["es", "merge", "mutation"]);
+
 /** Why an evaluated candidate stays in (or left) the per-case Pareto pool. */
 function reasonFor(row: CandidateRow, poolIds: ReadonlySet<string>, led: Map<string, string[]>, championId: string | undefined): { kept: boolean; reason: string } {
   if (row.id === championId) return { kept: true, reason: `champion: best training score ${(row.trainScore ?? 0).toFixed(3)}` };
@@ -41,10 +43,10 @@ export async function completeGeneration(env: Env, runId: string, generation: nu
   const carried = previous ? rows.filter((r) => previous.survivors.includes(r.id)) : [];
   const spread = spreadOf([...new Map([...carried, ...evaluated].map((r) => [r.id, r.trainScore ?? 0])).values()]);
 
-  // The strategy learns from all its samples: fully evaluated ones by train score, the others by minibatch gain.
+  // The strategy learns from every params child (its samples, merges, mutants): fully evaluated ones by train score, the others by minibatch gain.
   const byId = new Map(rows.map((r) => [r.id, r]));
   const esChildren = current
-    .filter((r) => r.operator === "es" && (r.status === "evaluated" || r.cases))
+    .filter((r) => PARAM_OPERATORS.has(r.operator) && (r.status === "evaluated" || r.cases))
     .map((r) => ({
       hash: r.genomeHash,
       params: specOf(r).params,
@@ -67,8 +69,6 @@ export async function completeGeneration(env: Env, runId: string, generation: nu
   const advanced = (results.at(-1) as { id: string }[] | undefined)?.length ?? 0;
   if (advanced) await publishEvent(env, EVOLUTION_TOPIC, "evolution.generation.completed", { runId, agentId: run.agentId, generation, ...spread, evaluated: evaluated.length, survivors: pool.length });
 }
-
-const PARAM_OPERATORS = new Set(["es", "merge", "mutation"]);
 
 /**
  * After screening: the numeric search planned more children than it may evaluate, so only the

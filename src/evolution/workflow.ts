@@ -21,6 +21,21 @@ const EVALUATION: WorkflowStepConfig = { retries: { limit: 3, delay: "2 seconds"
 /** One model call for a rewrite or merge (its own errors already end as a dropped child). */
 const REWRITE: WorkflowStepConfig = { retries: { limit: 2, delay: "2 seconds", backoff: "exponential" }, timeout: "5 minutes" };
 
+/**
+ * One checkpointed step. Its result comes back over RPC from the Workflow engine; an RPC result
+ * holds what the call passed (here the step's callback) until disposed, and a run makes hundreds of
+ * steps in one invocation, so each result is copied out and disposed at once (undisposed, local
+ * workerd warns and, at the end of a long run, crashes).
+ */
+async function checkpoint<T extends Rpc.Serializable<T>>(step: WorkflowStep, name: string, config: WorkflowStepConfig, work: () => Promise<T>): Promise<T> {
+  const result = await step.do(name, config, work);
+  const dispose = (result as Partial<Disposable> | null | undefined)?.[Symbol.dispose];
+  if (typeof dispose !== "function") return result;
+  const copy = JSON.parse(JSON.stringify(result)) as T;
+  dispose.call(result);
+  return copy;
+}
+
 const positive = (value: string | undefined, fallback: number) => {
   const n = Number(value);
   return Number.isInteger(n) && n > 0 ? n : fallback;
@@ -40,27 +55,27 @@ export class EvolutionRun extends WorkflowEntrypoint<Env, EvolutionRunParams> {
     // Steps that run agents or models continue the run's trace (a step's callback does not inherit it).
     const traced = <T>(work: () => Promise<T>) => () => continueTrace(traceId, work);
     try {
-      const plan = await step.do("begin", BOOKKEEPING, () => beginRun(env, runId));
+      const plan = await checkpoint(step, "begin", BOOKKEEPING, () => beginRun(env, runId));
       for (let g = 0; g < plan.generations; g++) {
-        if (g === 0) await this.fanOut(step, runId, "g0:eval", await step.do("g0:seeds", BOOKKEEPING, () => planSeeds(env, runId)), (id) => continueTrace(traceId, () => evaluateCandidate(env, runId, id)));
-        const layout = await step.do(`g${g}:layout`, BOOKKEEPING, async () => generationLayout(registryDb(env.DB), await getRun(registryDb(env.DB), runId), g, plan.rewriteSlots));
+        if (g === 0) await this.fanOut(step, runId, "g0:eval", await checkpoint(step, "g0:seeds", BOOKKEEPING, () => planSeeds(env, runId)), (id) => continueTrace(traceId, () => evaluateCandidate(env, runId, id)));
+        const layout = await checkpoint(step, `g${g}:layout`, BOOKKEEPING, async () => generationLayout(registryDb(env.DB), await getRun(registryDb(env.DB), runId), g, plan.rewriteSlots));
         await Promise.all(
-          Array.from({ length: layout.rewrites }, (_, i) => layout.firstRewrite + i).map((slot) => step.do(`g${g}:rewrite:${slot}`, REWRITE, traced(() => planRewrite(env, runId, g, slot)))),
+          Array.from({ length: layout.rewrites }, (_, i) => layout.firstRewrite + i).map((slot) => checkpoint(step, `g${g}:rewrite:${slot}`, REWRITE, traced(() => planRewrite(env, runId, g, slot)))),
         );
         // With screening, the numeric search plans twice its slots; the best screened half is evaluated.
         const planned = plan.screening ? 2 * layout.params : layout.params;
-        const children = await step.do(`g${g}:plan`, BOOKKEEPING, () => planChildrenOf(env, runId, g, layout.firstParam, planned));
+        const children = await checkpoint(step, `g${g}:plan`, BOOKKEEPING, () => planChildrenOf(env, runId, g, layout.firstParam, planned));
         await this.fanOut(step, runId, `g${g}:screen`, children, (id) => continueTrace(traceId, () => screenCandidate(env, runId, id)));
-        const chosen = await step.do(`g${g}:choose`, BOOKKEEPING, () => chooseForEvaluation(env, runId, g, layout.params));
+        const chosen = await checkpoint(step, `g${g}:choose`, BOOKKEEPING, () => chooseForEvaluation(env, runId, g, layout.params));
         await this.fanOut(step, runId, `g${g}:eval`, chosen, (id) => continueTrace(traceId, () => evaluateCandidate(env, runId, id)));
-        await step.do(`g${g}:select`, BOOKKEEPING, () => completeGeneration(env, runId, g));
+        await checkpoint(step, `g${g}:select`, BOOKKEEPING, () => completeGeneration(env, runId, g));
       }
-      await step.do("gate", EVALUATION, traced(() => finishRun(env, runId)));
+      await checkpoint(step, "gate", EVALUATION, traced(() => finishRun(env, runId)));
       return { runId, status: "completed" };
     } catch (err) {
       // A step out of retries: the run is recorded failed (the error is the platform's last attempt).
       const message = String((err as Error)?.message ?? err);
-      await step.do("fail", BOOKKEEPING, async () => {
+      await checkpoint(step, "fail", BOOKKEEPING, async () => {
         const d = registryDb(env.DB);
         if (await markFailed(d, runId, message)) {
           const run = await getRun(d, runId);
@@ -78,9 +93,9 @@ export class EvolutionRun extends WorkflowEntrypoint<Env, EvolutionRunParams> {
   private async fanOut<T extends Rpc.Serializable<T>>(step: WorkflowStep, runId: string, name: string, ids: readonly string[], work: (id: string) => Promise<T>): Promise<void> {
     if (!ids.length) return;
     const env = this.env;
-    const sandboxes = await step.do(`${name}:sandboxes`, BOOKKEEPING, () => sandboxKeys(env, ids));
+    const sandboxes = await checkpoint(step, `${name}:sandboxes`, BOOKKEEPING, () => sandboxKeys(env, ids));
     const waves = evaluationWaves(sandboxes, { distinct: positive(env.DYNAMIC_WORKERS_PER_REQUEST, 4), parallel: positive(env.EVOLUTION_PARALLEL_CANDIDATES, 8) });
-    for (const wave of waves) await Promise.all(wave.map((id) => step.do(`${name}:${id}`, EVALUATION, () => work(id))));
+    for (const wave of waves) await Promise.all(wave.map((id) => checkpoint(step, `${name}:${id}`, EVALUATION, () => work(id))));
   }
 }
 

@@ -63,6 +63,8 @@ export function workerCode(spec: CodeSpec): WorkerLoaderWorkerCode {
   };
 }
 
+const disposeReply = (reply: unknown) => (reply as Partial<Disposable> | null | undefined)?.[Symbol.dispose]?.();
+
 /** Runs one code agent in its Dynamic Worker; every way it can go wrong becomes a reason, never a throw. */
 export async function runCodeAgent(
   env: Env,
@@ -78,8 +80,9 @@ export async function runCodeAgent(
   });
   const started = Date.now();
   let reply: SandboxReply | "timeout";
+  const call = sandbox.run(request, run.host);
   try {
-    reply = await Promise.race([sandbox.run(request, run.host), hostTimeout]);
+    reply = await Promise.race([call, hostTimeout]);
   } catch (err) {
     const message = String((err as Error)?.message ?? err);
     // A promise that can never settle is detected by the runtime, which cancels the call.
@@ -92,6 +95,9 @@ export async function runCodeAgent(
   } finally {
     if (timer !== undefined) clearTimeout(timer);
     run.host.close();
+    // A reply to a call that was passed a stub (the host) keeps it alive until disposed. Undisposed,
+    // thousands pile up in one long invocation (an evolution Workflow) and workerd warns, then crashes.
+    void call.then(disposeReply, () => undefined);
   }
   if (reply === "timeout" || Date.now() - started > run.timeoutMs + HOST_GRACE_MS) {
     return { ok: false, reason: "timeout", detail: `The run did not finish within ${run.timeoutMs} ms.` };
