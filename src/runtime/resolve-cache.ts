@@ -1,3 +1,4 @@
+import { waitUntil } from "cloudflare:workers";
 import { readGeneration, type RegistryGeneration } from "../registry/generation";
 import { localWrites } from "../registry/read-cache";
 import type { AgentSpec } from "../registry/spec";
@@ -33,32 +34,40 @@ export function freshness(checked: Pick<Checked, "readAt" | "localAt"> | undefin
 }
 
 let checked: Checked | undefined;
-let reading: Promise<Checked> | undefined;
+/** A background refresh is running (a flag, not a shared promise: a request must never await I/O another request started, which hangs once that request ends). */
+let refreshing = false;
 const refs = new Map<string, { generation: number; agentId: string; contentHash: string }>();
 const specs = new Map<string, AgentSpec>();
 
-function readNow(d1: D1Database): Promise<Checked> {
-  if (reading) return reading;
+async function readNow(d1: D1Database): Promise<Checked> {
   const readAt = Date.now();
   const localAt = localWrites();
-  reading = readGeneration(d1)
-    .then((g) => {
-      const next = { ...g, readAt, localAt };
-      // A slower read that began earlier must not replace a newer copy.
-      if (!checked || readAt >= checked.readAt) checked = next;
-      return next;
-    })
+  const next = { ...(await readGeneration(d1)), readAt, localAt };
+  // A slower read that began earlier must not replace a newer copy.
+  if (!checked || readAt >= checked.readAt) checked = next;
+  return next;
+}
+
+function refreshBehind(d1: D1Database): void {
+  if (refreshing) return;
+  refreshing = true;
+  const refresh = readNow(d1)
+    .catch(() => undefined) // the copy in hand is still within the bound; the next run tries again
     .finally(() => {
-      reading = undefined;
+      refreshing = false;
     });
-  return reading;
+  try {
+    waitUntil(refresh);
+  } catch {
+    // Outside a request there is nothing to extend.
+  }
 }
 
 async function currentGeneration(d1: D1Database): Promise<Checked> {
   const state = freshness(checked, Date.now(), localWrites());
   if (state === "fresh") return checked!;
   if (state === "refresh") {
-    readNow(d1).catch(() => undefined); // in the background; the copy in hand is still within the bound
+    refreshBehind(d1);
     return checked!;
   }
   return readNow(d1);

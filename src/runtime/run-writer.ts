@@ -18,8 +18,14 @@ export const WINDOW_MS = 5;
 /** A batch this large is written without waiting for the window to close. */
 const MAX_BATCH = 500;
 
-const pending = new Map<Env, RunRecord[]>();
-const inFlight = new Set<Promise<unknown>>();
+type Held = RunRecord & { seq: number };
+
+const pending = new Map<Env, Held[]>();
+/** Sequence numbers of records handed over and not yet written or buffered. */
+const unsettled = new Set<number>();
+let lastSeq = 0;
+/** How long a read of runs waits for this isolate's own writes at most. */
+const SETTLE_WAIT_MS = 1_000;
 
 export const BUFFER_NAME = "run-records";
 
@@ -37,9 +43,6 @@ export async function flushRuns(env: Env, records: RunRecord[]): Promise<"writte
 }
 
 function track<T>(work: Promise<T>): Promise<T> {
-  inFlight.add(work);
-  const done = () => inFlight.delete(work);
-  work.then(done, done);
   try {
     waitUntil(work);
   } catch {
@@ -48,18 +51,21 @@ function track<T>(work: Promise<T>): Promise<T> {
   return work;
 }
 
-async function flushLater(env: Env, batch: RunRecord[]): Promise<void> {
+async function flushLater(env: Env, batch: Held[]): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, WINDOW_MS));
   await flushNow(env, batch);
 }
 
-async function flushNow(env: Env, batch: RunRecord[]): Promise<void> {
+async function flushNow(env: Env, batch: Held[]): Promise<void> {
   if (pending.get(env) === batch) pending.delete(env);
+  const records = batch.map(({ seq: _seq, ...r }) => r);
   try {
-    await flushRuns(env, batch);
+    await flushRuns(env, records);
   } catch (error) {
     // Both D1 and the buffer refused: the only loss path, so it is logged with every run id.
-    log.error("runs.record_lost", { error, runIds: batch.map((r) => r.id) });
+    log.error("runs.record_lost", { error, runIds: records.map((r) => r.id) });
+  } finally {
+    for (const r of batch) unsettled.delete(r.seq);
   }
 }
 
@@ -73,15 +79,23 @@ export const recordAfter =
       pending.set(env, batch);
       track(flushLater(env, batch));
     }
-    batch.push(record);
+    const seq = ++lastSeq;
+    unsettled.add(seq);
+    batch.push({ ...record, seq });
     if (batch.length >= MAX_BATCH) {
       pending.delete(env);
       track(flushNow(env, batch.splice(0)));
     }
   };
 
-/** Resolves when every record this isolate has handed over so far is written (or buffered). */
+/**
+ * Resolves when every record this isolate had handed over when called is written (or buffered), or
+ * after SETTLE_WAIT_MS. It polls instead of awaiting the writes' promises: those belong to the requests
+ * that made them, and a request must not wait on another request's I/O.
+ */
 export async function runsSettled(): Promise<void> {
-  // Every pending batch has its flush in flight already, so one snapshot covers all records so far.
-  await Promise.allSettled([...inFlight]);
+  const upTo = lastSeq;
+  const deadline = Date.now() + SETTLE_WAIT_MS;
+  const waiting = () => [...unsettled].some((seq) => seq <= upTo);
+  while (waiting() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
 }
