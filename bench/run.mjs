@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { load, ROOT, startFloor, startSystem } from "./lib.mjs";
 
-const AREAS = ["api", "runtime", "squads", "messaging", "evolution", "evolution-search"];
+const AREAS = ["api", "runtime", "latency", "squads", "messaging", "evolution", "evolution-search"];
 
 const only = process.argv.slice(2);
 const system = await startSystem();
