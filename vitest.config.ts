@@ -68,7 +68,7 @@ export default defineConfig(async () => {
     ],
     test: {
       setupFiles: ["./test/setup.ts"],
-      globalSetup: ["./test/global/openapi-validator.ts", "./test/global/bedrock.ts", "./test/global/aws.ts"],
+      globalSetup: ["./test/global/openapi-validator.ts", "./test/global/bedrock.ts", "./test/global/aws.ts", "./test/global/fuzz.ts"],
       include: ["test/**/*.test.ts"],
       testTimeout: 30_000,
     },

@@ -8,5 +8,7 @@ declare module "vitest" {
     bedrockUrl: string;
     /** The local AWS stand-in (test/fixtures/aws-server.ts): one URL per service; /__control on any. */
     awsUrls: { bedrockAgent: string; agentcoreControl: string; s3: string };
+    /** The OpenAPI fuzzer's budget and where it reports failures (test/global/fuzz.ts). */
+    fuzz: { runs: number; seed?: number; path?: string; failuresUrl: string };
   }
 }
