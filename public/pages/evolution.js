@@ -41,7 +41,29 @@ function Lineage({ candidates }) {
 const gateFailed = (gate) => gate && gate.decision !== "pass";
 const verdict = (gate) => (gate ? html`<b class=${gateFailed(gate) ? "bad" : "ok"}>${gate.decision}</b> ${(gate.reasons ?? []).join("; ")}` : "");
 
-function RunView({ id }) {
+const show = (v) => (typeof v === "string" ? v : JSON.stringify(v, null, 1));
+
+/** A child against its parent: changed genes one per row; a changed prompt or code side by side. */
+function CandidateDiff({ run, id }) {
+  const diff = useLoad(() => api(`/evolution/runs/${run}/candidates/${id}`), [run, id]);
+  if (diff.error) return html`<p class="error">${diff.error}</p>`;
+  const d = diff.data;
+  if (!d) return html`<p>Loading…</p>`;
+  const long = (c) => typeof c.parent === "string" && typeof c.child === "string" && (c.parent.includes("\n") || c.child.includes("\n") || c.child.length > 80);
+  return html`<div id="candidate-diff" class="panel">
+    <h3>${d.id} <small>${d.operator}</small> <a href=${href("evolution", { run })}>close</a></h3>
+    ${d.parent === null
+      ? html`<p>A seed${d.sourceVersion ? ` from version ${d.sourceVersion}` : ""}: nothing to compare with.</p>`
+      : html`<p>against ${d.parent.id}${d.parents.length > 1 ? ` (first of ${d.parents.length} parents)` : ""}: ${d.changes.length} change${d.changes.length === 1 ? "" : "s"}</p>
+        <table id="changes"><tr><th>field</th><th>parent</th><th>child</th></tr>
+          ${d.changes.map((c) => (long(c)
+            ? html`<tr><td>${c.field}</td><td><pre>${c.parent}</pre></td><td><pre>${c.child}</pre></td></tr>`
+            : html`<tr><td>${c.field}</td><td>${show(c.parent)}</td><td><b>${show(c.child)}</b></td></tr>`))}
+        </table>`}
+  </div>`;
+}
+
+function RunView({ id, candidate }) {
   const run = useLoad(() => api(`/evolution/runs/${id}`), [id]);
   const reload = useThrottled(run.reload);
   const live = useStream(["evolution"], (f) => f.data?.runId === id && reload());
@@ -65,8 +87,9 @@ function RunView({ id }) {
         ]} />`
       : html`<p id="generation-chart-empty">No generation completed yet.</p>`}
     <h3>Candidates</h3>
+    ${candidate && html`<${CandidateDiff} run=${id} id=${candidate} />`}
     <table id="candidates"><tr><th>candidate</th><th>gen</th><th>operator</th><th>parents</th><th>status</th><th>train</th><th>held-out</th><th>kept</th><th>reason</th><th>gate</th><th>version</th></tr>
-      ${candidates.map((c) => html`<tr data-candidate=${c.id} class=${c.status}><td title=${c.id}>${c.id.slice(-8)}</td><td>${c.generation}</td><td>${c.operator}</td><td>${c.parents.map((p) => p.slice(-8)).join(", ")}</td>
+      ${candidates.map((c) => html`<tr data-candidate=${c.id} class=${c.status}><td title=${c.id}><a href=${href("evolution", { run: id, candidate: c.id })}>${c.id.slice(-8)}</a></td><td>${c.generation}</td><td>${c.operator}</td><td>${c.parents.map((p) => p.slice(-8)).join(", ")}</td>
         <td>${c.status}</td><td>${fmtScore(c.trainScore)}</td><td>${fmtScore(c.heldOutScore)}</td><td>${c.kept === null ? "" : c.kept ? "yes" : "no"}</td>
         <td class="clip" title=${c.reason ?? ""}>${c.reason ?? ""}</td><td>${verdict(c.gate)}</td><td>${c.version ?? ""}</td></tr>`)}
     </table>
@@ -77,5 +100,5 @@ function RunView({ id }) {
 
 export function Evolution({ params }) {
   const id = params.get("run");
-  return id ? html`<${RunView} id=${id} />` : html`<${RunList} agent=${params.get("agent") ?? ""} status=${params.get("status") ?? ""} />`;
+  return id ? html`<${RunView} id=${id} candidate=${params.get("candidate")} />` : html`<${RunList} agent=${params.get("agent") ?? ""} status=${params.get("status") ?? ""} />`;
 }

@@ -3,6 +3,7 @@ import { decideApproval, evolutionStats, listApprovals, reviewCanaries } from ".
 import { evolutionPolicySchema } from "../evolution/policy";
 import { policyView, setPolicy } from "../evolution/policy-store";
 import { startRun } from "../evolution/run";
+import { candidateDiff } from "../evolution/candidate-diff";
 import { listRuns, runView } from "../evolution/view";
 import { findAgent, registryDb } from "../registry/store";
 import { newRouter } from "./factory";
@@ -194,6 +195,35 @@ evolutionRouter.openapi(
     responses: { 200: json(runSchema, "The run"), ...commonErrors, ...notFound },
   }),
   async (c) => c.json(await runView(registryDb(c.env.DB), c.req.valid("param").id), 200),
+);
+
+const candidateDiffSchema = z
+  .object({
+    id: z.string(),
+    operator: z.string(),
+    parents: z.array(z.string()),
+    sourceVersion: z.string().nullable(),
+    spec: z.record(z.string(), z.unknown()),
+    parent: z.object({ id: z.string(), spec: z.record(z.string(), z.unknown()) }).nullable().openapi({ description: "The first parent named (null for a seed: see sourceVersion)." }),
+    changes: z.array(z.object({ field: z.string(), parent: z.unknown(), child: z.unknown() })).openapi({ description: "Spec fields that differ from the parent, params gene by gene (params.<gene>)." }),
+  })
+  .openapi("EvolutionCandidateDiff");
+
+evolutionRouter.openapi(
+  createRoute({
+    method: "get",
+    path: "/evolution/runs/{id}/candidates/{candidateId}",
+    tags,
+    security: bearer,
+    middleware: [read] as const,
+    summary: "A candidate's spec against its parent's: what the operator changed",
+    request: { params: idParam.extend({ candidateId: z.string().min(1).max(200).openapi({ param: { name: "candidateId", in: "path" } }) }) },
+    responses: { 200: json(candidateDiffSchema, "The candidate and its parent"), ...commonErrors, ...notFound },
+  }),
+  async (c) => {
+    const { id, candidateId } = c.req.valid("param");
+    return c.json(await candidateDiff(registryDb(c.env.DB), id, candidateId), 200);
+  },
 );
 
 evolutionRouter.openapi(

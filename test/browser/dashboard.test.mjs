@@ -1,7 +1,7 @@
 // The dashboard in a real Chromium (Debian's /usr/bin/chromium, driven by playwright-core) against `wrangler dev`.
 // Fails on any console error and on any request to a host other than the server. Screenshots: test/browser/artifacts/.
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
@@ -14,7 +14,7 @@ const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
 let server, browser, page;
 const problems = [];
 const call = async (method, p, body) => {
-  const res = await fetch(`${server.url}/api/v1${p}`, { method, headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" }, body: body && JSON.stringify(body) });
+  const res = await fetch(`${server.url}/api/v1${p}`, { method, headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" }, body: body && JSON.stringify(body), signal: AbortSignal.timeout(20_000) });
   const text = await res.text();
   assert.ok(res.ok, `${method} ${p}: ${res.status} ${text}`);
   return text ? JSON.parse(text) : null;
@@ -23,7 +23,8 @@ const example = (file) => readFileSync(path.join(import.meta.dirname, "..", ".."
 const poll = async (read, done, what, timeoutMs = 90_000) => {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const value = await read();
+    // A read that fails or hangs (a loaded machine) is tried again until the deadline; the last error is reported.
+    const value = await read().catch((error) => ({ error: String(error) }));
     if (done(value)) return value;
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value).slice(0, 300)}`);
     await new Promise((r) => setTimeout(r, 250));
@@ -44,6 +45,8 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
+  // The server's output is kept with the screenshots, for a failure seen only in CI.
+  if (server) writeFileSync(path.join(ARTIFACTS, "wrangler-dev.log"), server.log());
   server?.stop();
 });
 
@@ -92,6 +95,12 @@ test("open an evolution run: score per generation, candidates with their gate ve
   const gated = run.candidates.find((c) => c.gate);
   if (gated) assert.match(await page.locator(`tr[data-candidate="${gated.id}"]`).innerText(), new RegExp(gated.gate.decision));
   await shot("evolution-run");
+  // A child against its parent: the genes its operator changed.
+  const child = run.candidates.find((c) => c.parents.length > 0);
+  await page.click(`tr[data-candidate="${child.id}"] a`);
+  await page.waitForSelector("#candidate-diff #changes tr td");
+  assert.match(await page.locator("#candidate-diff").innerText(), /params\./);
+  await shot("candidate-diff");
   assert.deepEqual(problems, []);
 });
 
