@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it, vi } from "vitest";
 import type { Env } from "../src/env";
 import { AppError } from "../src/errors";
 import { breakerSnapshots } from "../src/models/breaker";
@@ -98,9 +98,17 @@ describe("Converse through a SigV4-signed fetch", () => {
   });
 
   it("retries network errors and names them", async () => {
-    const err = await failure(ask("unreachable-model", withEnv({ BEDROCK_RUNTIME_ENDPOINT: "http://127.0.0.1:9" })));
-    expect(err.code).toBe("bedrock_error");
-    expect(err.extra.type).toBe("/problems/bedrock-network-error");
+    // Nothing listens on port 9, so the attempts are counted where they leave the worker.
+    const spy = vi.spyOn(globalThis, "fetch");
+    try {
+      const err = await failure(ask("unreachable-model", withEnv({ BEDROCK_RUNTIME_ENDPOINT: "http://127.0.0.1:9", BEDROCK_MAX_ATTEMPTS: "3" })));
+      expect(err.code).toBe("bedrock_error");
+      expect(err.extra.type).toBe("/problems/bedrock-network-error");
+      const attempts = spy.mock.calls.filter(([input]) => (input instanceof Request ? input.url : String(input)).startsWith("http://127.0.0.1:9/"));
+      expect(attempts).toHaveLength(3);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it("times out a call that takes too long", async () => {
