@@ -89,7 +89,8 @@ export function LineChart({ id, x, series, time = false, yRange, width = 640, he
       {
         width,
         height,
-        scales: { x: { time }, ...(yRange ? { y: { range: yRange } } : {}) },
+        // A single point gets a sensible window (an hour, or a generation) instead of uPlot's auto range of years.
+        scales: { x: { time, ...(x.length === 1 ? { range: [x[0] - (time ? 3600 : 1), x[0] + (time ? 3600 : 1)] } : {}) }, ...(yRange ? { y: { range: yRange } } : {}) },
         // Generations are whole numbers: no ticks between them.
         axes: [time ? {} : { label: "generation", incrs: [1, 2, 5, 10, 20, 50, 100] }, {}],
         series: [{ label: time ? "time" : "generation" }, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, points: { show: true } }))],

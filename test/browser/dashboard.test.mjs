@@ -67,6 +67,8 @@ test("enter the key, find an agent and its score chart, watch a squad task arriv
   await page.click(`a[href*="agent=${agent.id}"]`);
   await page.waitForSelector("#score-chart canvas, #score-chart-empty");
   assert.equal(await page.locator("#score-chart canvas").count(), 1, "the score chart draws the evaluation");
+  assert.match(await page.locator("#agent-versions").innerText(), /1\.0\.0/);
+  assert.match(await page.locator("#agent-deployments").innerText(), /live/);
   await shot("agent-scores");
 
   await page.goto(`${server.url}/#/squads?id=${squad.id}`);
