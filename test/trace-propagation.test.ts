@@ -111,6 +111,7 @@ describe("evolution runs carry the trace of the request that started them", { ti
     expect(started.status, started.text).toBe(202);
     const run = await finishedRun(started.json.runId);
     expect(run.traceId).toBe(traceId);
+    expect(run.candidates.every((c: { traceId: string }) => c.traceId === traceId)).toBe(true);
     expect((await api("GET", "/api/v1/evolution/runs?agent=trace-evo")).json.items[0].traceId).toBe(traceId);
     const runs = await runsOfTrace(traceId);
     expect(runs.length).toBeGreaterThan(0);

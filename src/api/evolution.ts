@@ -65,6 +65,7 @@ const candidateSchema = z
     reason: z.string().nullable().openapi({ description: "Why it was kept or dropped (per-case Pareto pool, screening, duplicate, budget, rewrite, gate)." }),
     gate: z.record(z.string(), z.unknown()).nullable(),
     version: z.string().nullable(),
+    traceId: z.string().nullable().openapi({ description: "The run's W3C trace id: its evaluation runs carry it (GET /runs?traceId=)" }),
   })
   .openapi("EvolutionCandidate");
 

@@ -52,6 +52,8 @@ export async function runView(d: Db, runId: string) {
       reason: c.reason,
       gate: c.gate ? { decision: c.gate.decision, reasons: c.gate.reasons, checks: c.gate.checks, heldOut: c.gate.heldOut } : null,
       version: c.version,
+      // A candidate is bred and evaluated inside its run's trace.
+      traceId: run.traceId,
     })),
   };
 }
