@@ -107,7 +107,10 @@ async function main() {
     if (champion?.gate) for (const c of champion.gate.checks) console.log(`    gate ${c.ok ? "✓" : "✗"} ${c.rule.padEnd(12)} ${c.detail}`);
     if (run.outcome.decision === "pass") {
       // Serve the canary some live traffic, then let the canary rule decide.
-      for (const c of suite.cases.slice(0, window)) await must("POST", "/execute", { agent: `${spec.name}#canary`, input: c.input });
+      const served = [];
+      for (const c of suite.cases.slice(0, window)) served.push((await must("POST", "/execute", { agent: `${spec.name}#canary`, input: c.input })).runId);
+      // Run records land just behind each answer; the canary rule counts recorded runs.
+      for (const id of served) await must("GET", `/runs/${id}`);
       const review = await must("POST", "/evolution/canaries/review");
       const now = await must("GET", `/agents/${spec.name}`);
       console.log(`  canary: ${review.promoted.length ? `${run.outcome.promoted} went live` : review.rolledBack.length ? `${run.outcome.promoted} was rolled back` : "waiting for more live runs"} (live is ${now.channels.live})`);

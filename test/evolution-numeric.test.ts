@@ -53,7 +53,14 @@ describe("a numeric-param code agent evolved by the adaptive search", { timeout:
       expect(run.status).toBe("completed");
       runs.push(run);
       if (run.outcome.decision !== "pass") continue;
-      for (const c of cases.slice(0, 5)) expect((await api("POST", "/api/v1/execute", { body: { agent: "verdicts#canary", input: c.input } })).status).toBe(200);
+      const served: string[] = [];
+      for (const c of cases.slice(0, 5)) {
+        const res = await api("POST", "/api/v1/execute", { body: { agent: "verdicts#canary", input: c.input } });
+        expect(res.status).toBe(200);
+        served.push(res.json.runId);
+      }
+      // Run records are written just behind each answer; the canary rule counts recorded runs.
+      for (const id of served) expect((await api("GET", `/api/v1/runs/${id}`)).status).toBe(200);
       expect((await api("POST", "/api/v1/evolution/canaries/review")).json.promoted.length).toBe(1);
     }
     expect(await liveScore()).toBeGreaterThanOrEqual(0.9);

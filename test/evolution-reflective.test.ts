@@ -61,7 +61,14 @@ describe("an llm agent improved only by reflective prompt rewrites", { timeout: 
       runs.push(run);
       if (run.outcome.decision !== "pass") continue;
       // Live traffic on the canary, then the canary rule decides.
-      for (const c of cases.slice(0, 5)) expect((await api("POST", "/api/v1/execute", { body: { agent: "reviews#canary", input: c.input } })).status).toBe(200);
+      const served: string[] = [];
+      for (const c of cases.slice(0, 5)) {
+        const res = await api("POST", "/api/v1/execute", { body: { agent: "reviews#canary", input: c.input } });
+        expect(res.status).toBe(200);
+        served.push(res.json.runId);
+      }
+      // Run records are written just behind each answer; the canary rule counts recorded runs.
+      for (const id of served) expect((await api("GET", `/api/v1/runs/${id}`)).status).toBe(200);
       const review = await api("POST", "/api/v1/evolution/canaries/review");
       expect(review.json.promoted.length).toBe(1);
     }
