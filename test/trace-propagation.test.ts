@@ -113,6 +113,8 @@ describe("evolution runs carry the trace of the request that started them", { ti
     expect(run.traceId).toBe(traceId);
     expect(run.candidates.every((c: { traceId: string }) => c.traceId === traceId)).toBe(true);
     expect((await api("GET", "/api/v1/evolution/runs?agent=trace-evo")).json.items[0].traceId).toBe(traceId);
+    expect((await api("GET", `/api/v1/evolution/runs?traceId=${traceId}`)).json.items.map((r: { id: string }) => r.id)).toEqual([run.id]);
+    expect((await api("GET", "/api/v1/evolution/runs?traceId=NOT-HEX")).status).toBe(422);
     const runs = await runsOfTrace(traceId);
     expect(runs.length).toBeGreaterThan(0);
     expect(runs.every((r) => r.source === "evaluation")).toBe(true);

@@ -5,6 +5,7 @@ import { policyView, setPolicy } from "../evolution/policy-store";
 import { startRun } from "../evolution/run";
 import { candidateDiff } from "../evolution/candidate-diff";
 import { listRuns, runView } from "../evolution/view";
+import { TRACE_ID_PATTERN } from "../observability/trace";
 import { findAgent, registryDb } from "../registry/store";
 import { newRouter } from "./factory";
 import { requireScope } from "./middleware/auth";
@@ -172,6 +173,7 @@ evolutionRouter.openapi(
       query: pageQuery.extend({
         agent: z.string().max(100).optional(),
         status: z.enum(["queued", "running", "finishing", "completed", "failed"]).optional(),
+        traceId: z.string().regex(TRACE_ID_PATTERN, "must be 32 lowercase hex digits").optional().openapi({ description: "Only runs started in this W3C trace" }),
       }),
     },
     responses: { 200: json(pageOf(runSummarySchema, "EvolutionRunPage"), "A page of runs"), ...commonErrors, ...notFound },

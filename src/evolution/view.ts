@@ -58,8 +58,9 @@ export async function runView(d: Db, runId: string) {
   };
 }
 
-export async function listRuns(d: Db, q: { limit: number; cursor?: string; agentId?: string; status?: string }) {
+export async function listRuns(d: Db, q: { limit: number; cursor?: string; agentId?: string; status?: string; traceId?: string }) {
   const filters: (SQL | undefined)[] = [];
+  if (q.traceId) filters.push(eq(evolutionRuns.traceId, q.traceId));
   if (q.agentId) filters.push(eq(evolutionRuns.agentId, q.agentId));
   if (q.status) filters.push(eq(evolutionRuns.status, q.status));
   filters.push(afterTimeId(q.cursor, evolutionRuns.createdAt, evolutionRuns.id, "desc"));
