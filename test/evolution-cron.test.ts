@@ -90,30 +90,23 @@ describe("runs as Workflow instances", () => {
 
   it("a step that fails is retried by the platform and the run completes once; one that keeps failing ends the run failed", async () => {
     const { agentId } = await registerExample("flaky", { population: 2, generationsPerRun: 1 });
-    const retried = await runIdFor(agentId, "test:retried");
-    {
-      await using instance = await introspectWorkflowInstance(env.EVOLUTION_RUNS, retried);
+    /** A manual run whose selection step fails `times` times before the platform's retries succeed (or run out). */
+    const runFailingSelect = async (slot: string, error: string, times: number) => {
+      const id = await runIdFor(agentId, slot);
+      await using instance = await introspectWorkflowInstance(env.EVOLUTION_RUNS, id);
       await instance.modify(async (m) => {
         await m.disableRetryDelays();
-        await m.mockStepError({ name: "g0:select" }, new Error("D1 went away"), 2);
+        await m.mockStepError({ name: "g0:select" }, new Error(error), times);
       });
-      await startRun(env, agentId, { trigger: "manual", slot: "test:retried", actor: "test" });
+      await startRun(env, agentId, { trigger: "manual", slot, actor: "test" });
       await instance.waitForStatus("complete");
-    }
-    const run = await finishedRun(retried);
+      return id;
+    };
+    const run = await finishedRun(await runFailingSelect("test:retried", "D1 went away", 2));
     expect(run.status).toBe("completed");
     expect(run.generationStats.length).toBe(1);
 
-    const broken = await runIdFor(agentId, "test:broken");
-    {
-      await using instance = await introspectWorkflowInstance(env.EVOLUTION_RUNS, broken);
-      await instance.modify(async (m) => {
-        await m.disableRetryDelays();
-        await m.mockStepError({ name: "g0:select" }, new Error("D1 went away for good"), 10);
-      });
-      await startRun(env, agentId, { trigger: "manual", slot: "test:broken", actor: "test" });
-      await instance.waitForStatus("complete");
-    }
+    const broken = await runFailingSelect("test:broken", "D1 went away for good", 10);
     const failed = await finishedRun(broken);
     expect(failed.status).toBe("failed");
     expect(failed.error).toContain("D1 went away for good");

@@ -2,6 +2,7 @@ import agentCode from "../examples/sentiment/agent.js?raw";
 import policyJson from "../examples/sentiment/policy.json";
 import specJson from "../examples/sentiment/spec.json";
 import suiteJson from "../examples/sentiment/suite.json";
+import { expect } from "vitest";
 import { api } from "./helpers";
 
 export { agentCode, policyJson, specJson, suiteJson };
@@ -37,4 +38,35 @@ export async function finishedRun(runId: string, timeoutMs = 90_000) {
     timeoutMs,
     `run ${runId}`,
   );
+}
+
+/** The live version's score on a suite, freshly evaluated. */
+export async function liveScore(agent: string, suite: string): Promise<number> {
+  const live = (await api("GET", `/api/v1/agents/${agent}`)).json.channels.live;
+  return (await api("POST", `/api/v1/agents/${agent}/versions/${live}/evaluate`, { body: { suite } })).json.score as number;
+}
+
+/**
+ * Up to `runs` evolution runs, stopping once live reaches `target`; after each promotion the canary
+ * serves live traffic (`inputs`), and the canary rule must take it live. Returns the finished runs.
+ */
+export async function evolveWithLiveTraffic(agent: string, suite: string, inputs: unknown[], opts: { runs: number; target: number; timeoutMs: number }) {
+  const runs: any[] = [];
+  for (let n = 0; n < opts.runs && (await liveScore(agent, suite)) < opts.target; n++) {
+    const started = await api("POST", "/api/v1/evolution/runs", { body: { agent } });
+    const run = await finishedRun(started.json.runId, opts.timeoutMs);
+    expect(run.status).toBe("completed");
+    runs.push(run);
+    if (run.outcome.decision !== "pass") continue;
+    const served: string[] = [];
+    for (const input of inputs) {
+      const res = await api("POST", "/api/v1/execute", { body: { agent: `${agent}#canary`, input } });
+      expect(res.status).toBe(200);
+      served.push(res.json.runId);
+    }
+    // Run records are written just behind each answer; the canary rule counts recorded runs.
+    for (const id of served) expect((await api("GET", `/api/v1/runs/${id}`)).status).toBe(200);
+    expect((await api("POST", "/api/v1/evolution/canaries/review")).json.promoted.length).toBe(1);
+  }
+  return runs;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { seededRng } from "../src/evolution/prng";
 import { api } from "./helpers";
-import { finishedRun } from "./evolution-helpers";
+import { evolveWithLiveTraffic, liveScore } from "./evolution-helpers";
 
 // A code agent this project never tuned for: 24 keyword weights and a bias, all starting at 0.
 const POSITIVE = ["sturdy", "vivid", "snappy", "roomy", "quiet", "crisp", "tidy", "zesty", "plush", "nimble", "sleek", "sunny"];
@@ -41,29 +41,9 @@ describe("a numeric-param code agent evolved by the adaptive search", { timeout:
     const set = await api("PUT", "/api/v1/agents/verdicts/evolution", { body: { suite: "verdicts-suite", population: 16, generationsPerRun: 5, genes, seed: 11, canary: { window: 5 } } });
     expect(set.status, set.text).toBe(200);
 
-    const liveScore = async () => {
-      const agent = await api("GET", "/api/v1/agents/verdicts");
-      return (await api("POST", `/api/v1/agents/verdicts/versions/${agent.json.channels.live}/evaluate`, { body: { suite: "verdicts-suite" } })).json.score as number;
-    };
-    expect(await liveScore()).toBeCloseTo(0.5, 5);
-    const runs: any[] = [];
-    for (let n = 0; n < 3 && (await liveScore()) < 0.9; n++) {
-      const started = await api("POST", "/api/v1/evolution/runs", { body: { agent: "verdicts" } });
-      const run = await finishedRun(started.json.runId, 600_000);
-      expect(run.status).toBe("completed");
-      runs.push(run);
-      if (run.outcome.decision !== "pass") continue;
-      const served: string[] = [];
-      for (const c of cases.slice(0, 5)) {
-        const res = await api("POST", "/api/v1/execute", { body: { agent: "verdicts#canary", input: c.input } });
-        expect(res.status).toBe(200);
-        served.push(res.json.runId);
-      }
-      // Run records are written just behind each answer; the canary rule counts recorded runs.
-      for (const id of served) expect((await api("GET", `/api/v1/runs/${id}`)).status).toBe(200);
-      expect((await api("POST", "/api/v1/evolution/canaries/review")).json.promoted.length).toBe(1);
-    }
-    expect(await liveScore()).toBeGreaterThanOrEqual(0.9);
+    expect(await liveScore("verdicts", "verdicts-suite")).toBeCloseTo(0.5, 5);
+    const runs = await evolveWithLiveTraffic("verdicts", "verdicts-suite", cases.slice(0, 5).map((c) => c.input), { runs: 3, target: 0.9, timeoutMs: 600_000 });
+    expect(await liveScore("verdicts", "verdicts-suite")).toBeGreaterThanOrEqual(0.9);
     for (const r of runs.filter((x) => x.outcome.decision === "pass")) {
       const champion = r.candidates.find((c: any) => c.id === r.outcome.champion);
       expect(champion.gate.checks.every((k: any) => k.ok)).toBe(true);

@@ -2,7 +2,7 @@ import { describe, expect, inject, it } from "vitest";
 import { splitCases } from "../src/evaluation/split";
 import { seededRng } from "../src/evolution/prng";
 import { api } from "./helpers";
-import { finishedRun } from "./evolution-helpers";
+import { evolveWithLiveTraffic, liveScore } from "./evolution-helpers";
 
 const fixture = inject("bedrockUrl");
 const control = async (path: string, body?: unknown) => (await fetch(`${fixture}/__control/${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body) })).json() as Promise<any>;
@@ -47,32 +47,9 @@ describe("an llm agent improved only by reflective prompt rewrites", { timeout: 
     const set = await api("PUT", "/api/v1/agents/reviews/evolution", { body: policy });
     expect(set.status, set.text).toBe(200);
 
-    const liveScore = async () => {
-      const agent = await api("GET", "/api/v1/agents/reviews");
-      return (await api("POST", `/api/v1/agents/reviews/versions/${agent.json.channels.live}/evaluate`, { body: { suite: "reviews-suite" } })).json.score as number;
-    };
-    expect(await liveScore()).toBeCloseTo(0.5, 5);
-
-    const runs: any[] = [];
-    for (let n = 0; n < 3 && (await liveScore()) < 0.9; n++) {
-      const started = await api("POST", "/api/v1/evolution/runs", { body: { agent: "reviews" } });
-      const run = await finishedRun(started.json.runId, 300_000);
-      expect(run.status).toBe("completed");
-      runs.push(run);
-      if (run.outcome.decision !== "pass") continue;
-      // Live traffic on the canary, then the canary rule decides.
-      const served: string[] = [];
-      for (const c of cases.slice(0, 5)) {
-        const res = await api("POST", "/api/v1/execute", { body: { agent: "reviews#canary", input: c.input } });
-        expect(res.status).toBe(200);
-        served.push(res.json.runId);
-      }
-      // Run records are written just behind each answer; the canary rule counts recorded runs.
-      for (const id of served) expect((await api("GET", `/api/v1/runs/${id}`)).status).toBe(200);
-      const review = await api("POST", "/api/v1/evolution/canaries/review");
-      expect(review.json.promoted.length).toBe(1);
-    }
-    expect(await liveScore()).toBeGreaterThanOrEqual(0.9);
+    expect(await liveScore("reviews", "reviews-suite")).toBeCloseTo(0.5, 5);
+    const runs = await evolveWithLiveTraffic("reviews", "reviews-suite", cases.slice(0, 5).map((c) => c.input), { runs: 3, target: 0.9, timeoutMs: 300_000 });
+    expect(await liveScore("reviews", "reviews-suite")).toBeGreaterThanOrEqual(0.9);
 
     // Every child was a model rewrite or merge, scored and gated like any other.
     const children = runs.flatMap((r) => r.candidates.filter((c: any) => c.operator !== "seed"));
