@@ -2,6 +2,8 @@
 // tdev — the command-line client. A table of commands (one module per area), parsed with node:util parseArgs.
 // Plain ESM with JSDoc types: it runs from a fresh clone with `npx tdev`, no build step (cli/tsconfig.json checks it).
 import { agentCommands } from "./commands/agents.mjs";
+import { awsCommands } from "./commands/aws.mjs";
+import { backupCommands } from "./commands/backup.mjs";
 import { evaluationCommands } from "./commands/evaluation.mjs";
 import { evolutionCommands } from "./commands/evolution.mjs";
 import { keyCommands } from "./commands/keys.mjs";
@@ -27,6 +29,8 @@ export const COMMANDS = [
   ...evaluationCommands,
   ...evolutionCommands,
   ...keyCommands,
+  ...awsCommands,
+  ...backupCommands,
 ];
 
 /** Runs one invocation and returns its exit code; never throws. */

@@ -45,10 +45,11 @@ export const runCommands = [
     options: {
       agent: { type: "string", value: "NAME", description: "only this agent's runs" },
       status: { type: "string", value: "STATUS", description: "succeeded or failed" },
+      trace: { type: "string", value: "TRACE-ID", description: "only runs of this W3C trace (32 hex digits)" },
       ...PAGE_OPTIONS,
     },
     async run({ client, out, name }, { values }) {
-      const page = await client.get("/runs", { agent: values.agent, status: values.status, ...pageQuery(values, name) });
+      const page = await client.get("/runs", { agent: values.agent, status: values.status, traceId: values.trace, ...pageQuery(values, name) });
       out.table(page.items, [
         { header: "id", get: (r) => r.id },
         { header: "agent", get: (r) => `${r.agent}@${r.version}` },

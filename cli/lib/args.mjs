@@ -112,7 +112,7 @@ export function tableHelp(/** @type {Command[]} */ table, prefix = "") {
   return [
     prefix ? `Commands under \`tdev ${prefix}\`:` : "tdev — the command-line client of T-Developer Edge.\n\nUsage: tdev <command> [arguments] [options]\n\nCommands:",
     columns(shown.map((c) => [`${c.name}${c.args ? ` ${c.args}` : ""}`, c.summary])),
-    "\nEvery command takes --url, --key, --json and --help. Exit codes: 0 ok, 1 error, 2 usage, 4 authentication or permission, 5 a followed run, task or evolution failed, 130 interrupted.",
+    "\nEvery command takes --url, --key, --json and --help. Exit codes: 0 ok, 1 error, 2 usage, 4 authentication or permission, 5 a followed run, task, evolution or AWS deployment failed, 130 interrupted.",
     `Run \`tdev <command> --help\` for a command's options.`,
   ].join("\n");
 }

@@ -5,7 +5,7 @@ import { ApiProblem, CliError, EXIT } from "./errors.mjs";
 const RATE_LIMIT_RETRIES = 5;
 
 /**
- * @typedef {{ body?: unknown, raw?: string, contentType?: string, query?: Record<string, string | number | boolean | undefined>, headers?: Record<string, string>, signal?: AbortSignal }} RequestOptions
+ * @typedef {{ body?: unknown, raw?: string | AsyncIterable<Uint8Array>, stream?: boolean, contentType?: string, query?: Record<string, string | number | boolean | undefined>, headers?: Record<string, string>, signal?: AbortSignal }} RequestOptions
  * @typedef {{ status: number, headers: Headers, data: any }} Reply
  */
 
@@ -45,21 +45,24 @@ export function createClient(/** @type {{ url: string, key?: string, fetchImpl?:
     let body;
     if (o.raw !== undefined) (body = o.raw), (headers["content-type"] = o.contentType ?? "text/plain");
     else if (o.body !== undefined) (body = JSON.stringify(o.body)), (headers["content-type"] = "application/json");
+    const replayable = typeof body !== "object" || body === null;
     for (let attempt = 0; ; attempt++) {
       let res;
       try {
-        res = await fetchImpl(`${url}${pathAndQuery}`, { method, headers, body, signal: o.signal });
+        // A streamed body (restore from stdin) needs half-duplex and cannot be sent twice.
+        res = await fetchImpl(`${url}${pathAndQuery}`, { method, headers, body: /** @type {any} */ (body), signal: o.signal, ...(replayable ? {} : { duplex: "half" }) });
       } catch (err) {
         if (o.signal?.aborted) throw err;
         throw unreachable(url, err);
       }
-      if (res.status === 429 && attempt < RATE_LIMIT_RETRIES) {
+      if (res.status === 429 && replayable && attempt < RATE_LIMIT_RETRIES) {
         await res.body?.cancel();
         // The server rate-limits each key; wait as long as it asks rather than failing a script.
         await wait(1000 * Math.min(60, Math.max(1, Number(res.headers.get("retry-after") ?? 1))));
         continue;
       }
-      return /** @type {Reply} */ ({ status: res.status, headers: res.headers, data: await readBody(res) });
+      // `stream`: a 2xx body is handed over unread (backups are written to stdout as they arrive).
+      return /** @type {Reply} */ ({ status: res.status, headers: res.headers, data: o.stream && res.ok ? res.body : await readBody(res) });
     }
   }
 

@@ -85,6 +85,8 @@ export function createOutput(/** @type {{ json: boolean, stdout: NodeJS.WriteStr
     json: o.json,
     colors,
     interactive: Boolean(o.stdout.isTTY) && !o.json,
+    /** The raw stdout, for bytes passed through as they are (a backup's NDJSON). */
+    stdout: o.stdout,
     /** One line (or block) for people; nothing in JSON mode. */
     text(/** @type {string} */ s) {
       if (o.json) return;

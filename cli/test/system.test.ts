@@ -1,4 +1,5 @@
 // tdev against the real local system (wrangler dev), run as a subprocess the way people and CI scripts use it.
+import { execFileSync } from "node:child_process";
 import { readFileSync, statSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -164,5 +165,41 @@ describe("evolution, messaging and cron", () => {
   it("fires the scheduled handler once with tdev cron", async () => {
     const r = await ok(["cron"]);
     expect(r.stdout).toMatch(/^Scheduled handler ran/);
+  });
+});
+
+describe("backups and runs by trace", () => {
+  it("streams a backup as NDJSON that `head` can cut short, and a restore into this non-empty instance is refused", async () => {
+    const full = await ok(["backup"]);
+    const [header, ...rows] = jsonLines(full.stdout);
+    expect(header).toMatchObject({ format: "tdev-backup", version: 1 });
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.every((r: { table?: string; row?: unknown }) => typeof r.table === "string" && typeof r.row === "object")).toBe(true);
+    const headed = execFileSync("bash", ["-c", `set -o pipefail; "${process.execPath}" cli/tdev.mjs backup | head -2`], { cwd: ROOT, env: { ...process.env, ...env }, encoding: "utf8" });
+    const cut = jsonLines(headed);
+    expect(cut).toHaveLength(2);
+    expect(cut[0]).toMatchObject({ format: "tdev-backup" });
+    expect(cut[1]).toMatchObject({ table: rows[0].table });
+    const refused = await ok(["restore"], 1, { stdin: full.stdout });
+    expect(refused.stderr).toMatch(/^error: Conflict/);
+  });
+
+  it("stores a backup in R2, lists it and downloads it", async () => {
+    const stored = JSON.parse((await ok(["backups", "create", "--json"])).stdout);
+    expect(stored.name).toMatch(/\.ndjson$/);
+    const list = JSON.parse((await ok(["backups", "ls", "--json"])).stdout).items;
+    expect(list.map((b: { name: string }) => b.name)).toContain(stored.name);
+    const got = await ok(["backups", "get", stored.name]);
+    expect(Buffer.byteLength(got.stdout)).toBe(stored.size);
+    expect(jsonLines(got.stdout)[0]).toMatchObject({ format: "tdev-backup" });
+  });
+
+  it("lists the runs of one trace", async () => {
+    const traced = JSON.parse((await ok(["runs", "ls", "--limit", "100", "--json"])).stdout).items.find((r: { traceId: string | null }) => r.traceId);
+    expect(traced, "a recorded run with a trace id").toBeDefined();
+    const runs = JSON.parse((await ok(["runs", "ls", "--trace", traced.traceId, "--json"])).stdout).items;
+    expect(runs.map((r: { id: string }) => r.id)).toContain(traced.id);
+    expect(runs.every((r: { traceId: string }) => r.traceId === traced.traceId)).toBe(true);
+    expect((await tdev(["runs", "ls", "--trace", "nope"], { env })).stderr).toContain("32 lowercase hex digits");
   });
 });

@@ -12,6 +12,7 @@ import { colorEnabled, renderFields, renderTable } from "../lib/output.mjs";
 import { reconnectDelay, streamUrl } from "../lib/stream.mjs";
 import { loadSpec, sizeText } from "../commands/agents.mjs";
 import { parseConsensus, parseMember } from "../commands/squads.mjs";
+import { followPlan, liveDeployments, parseAgentVersion, parseTarget, rollbackChoice } from "../commands/aws.mjs";
 import { cronsOf, portOf, scheduledUrl } from "../dev-scheduler.mjs";
 import { COMMANDS } from "../tdev.mjs";
 
@@ -187,5 +188,103 @@ describe("streams and the local cron", () => {
     expect(portOf(["wrangler", "dev", "--port=9001"])).toBe(9001);
     expect(portOf(["wrangler", "dev"])).toBe(8787);
     expect(scheduledUrl(8787, "*/30 * * * *", 5)).toBe("http://127.0.0.1:8787/__scheduled?cron=*%2F30%20*%20*%20*%20*&time=5");
+  });
+});
+
+describe("backups, AWS deployments and runs by trace", () => {
+  const parse = (argv: string[]) => {
+    const { command, rest } = findCommand(COMMANDS, argv);
+    if (!command) throw new Error(`no command for ${argv.join(" ")}`);
+    return { name: command.name, ...parseCommandArgs(command, rest) };
+  };
+
+  it("parses the backup, restore and backups commands", () => {
+    expect(parse(["backup"])).toEqual({ name: "backup", values: {}, positionals: {} });
+    expect(parse(["backup", "-o", "b.ndjson"]).values).toEqual({ output: "b.ndjson" });
+    expect(parse(["restore"]).positionals).toEqual({});
+    expect(parse(["restore", "b.ndjson", "--json"])).toMatchObject({ name: "restore", values: { json: true }, positionals: { file: "b.ndjson" } });
+    expect(parse(["backups", "get", "2026-05-03T03-00-00.000Z.ndjson", "--output", "x"])).toMatchObject({ name: "backups get", values: { output: "x" }, positionals: { name: "2026-05-03T03-00-00.000Z.ndjson" } });
+    expect(parse(["backups", "ls"]).name).toBe("backups ls");
+    expect(parse(["backups", "create", "--json"])).toMatchObject({ name: "backups create", values: { json: true } });
+    expect(() => parse(["backups", "get"])).toThrow(UsageError);
+    expect(() => parse(["backup", "extra"])).toThrow(UsageError);
+  });
+
+  it("parses aws deploy, status, ls and rollback", () => {
+    expect(parse(["aws", "deploy", "sentiment@1.2.0", "--target", "bedrock", "-f"])).toEqual({
+      name: "aws deploy",
+      values: { target: "bedrock", follow: true },
+      positionals: { "agent[@version]": "sentiment@1.2.0" },
+    });
+    expect(parse(["aws", "status", "awd_1", "--follow"])).toMatchObject({ name: "aws status", values: { follow: true }, positionals: { "deployment-id": "awd_1" } });
+    expect(parse(["aws", "ls", "sentiment", "--limit", "5"])).toMatchObject({ name: "aws ls", values: { limit: "5" }, positionals: { agent: "sentiment" } });
+    expect(parse(["aws", "rollback", "sentiment", "--target", "agentcore"])).toMatchObject({ name: "aws rollback", positionals: { agent: "sentiment" } });
+    expect(() => parse(["aws", "deploy"])).toThrow(UsageError);
+    expect(() => parse(["aws", "status", "awd_1", "--target", "bedrock"])).toThrow(UsageError);
+  });
+
+  it("reads <agent>[@version] and the short target names", () => {
+    expect(parseAgentVersion("sentiment", "c")).toEqual({ agent: "sentiment", version: undefined });
+    expect(parseAgentVersion("sentiment@1.2.0", "c")).toEqual({ agent: "sentiment", version: "1.2.0" });
+    for (const bad of ["sentiment@", "@1.0.0"]) expect(() => parseAgentVersion(bad, "c"), bad).toThrow(UsageError);
+    expect([parseTarget("bedrock", "c"), parseTarget("agentcore", "c"), parseTarget("agentcore-runtime", "c"), parseTarget(undefined, "c")]).toEqual([
+      "bedrock-agent",
+      "agentcore-runtime",
+      "agentcore-runtime",
+      undefined,
+    ]);
+    expect(() => parseTarget("lambda", "c")).toThrow(UsageError);
+  });
+
+  it("rolls back the deployment live points at: latest finished succeeded-or-rolled-back per target", () => {
+    const d = (id: string, target: string, status: string, finishedAt: string | null) => ({ id, target, status, finishedAt });
+    const bedrock = [
+      d("awd_3", "bedrock-agent", "failed", "2026-05-03T12:00:00Z"),
+      d("awd_2", "bedrock-agent", "succeeded", "2026-05-02T12:00:00Z"),
+      d("awd_1", "bedrock-agent", "succeeded", "2026-05-01T12:00:00Z"),
+      d("awd_4", "bedrock-agent", "queued", null),
+    ];
+    expect(liveDeployments(bedrock).map((x) => x.id)).toEqual(["awd_2"]);
+    expect(rollbackChoice(bedrock, undefined, "a", "c").id).toBe("awd_2");
+    const both = [...bedrock, d("awd_5", "agentcore-runtime", "rolled_back", "2026-05-04T12:00:00Z")];
+    expect(() => rollbackChoice(both, undefined, "a", "c")).toThrow(/--target/);
+    expect(rollbackChoice(both, "bedrock-agent", "a", "c").id).toBe("awd_2");
+    expect(() => rollbackChoice(both, "agentcore-runtime", "a", "c")).toThrow(/already rolled back/);
+    expect(() => rollbackChoice([], undefined, "a", "c")).toThrow(/no finished AWS deployment/);
+  });
+
+  it("follows a deployment to its end and a rollback to rolled_back or its own failed step", () => {
+    const deploy = followPlan(undefined);
+    expect([deploy.done({ status: "running" }), deploy.done({ status: "failed" }), deploy.ok({ status: "failed" }), deploy.ok({ status: "succeeded" })]).toEqual([false, true, false, true]);
+    const rollback = followPlan("rollback-x1");
+    const oldStep = { name: "bedrock:update-agent", status: "failed" };
+    const ownStep = { name: "rollback-x1:move-alias", status: "failed" };
+    expect(rollback.shows(oldStep)).toBe(false);
+    expect(rollback.done({ status: "succeeded", steps: [oldStep] })).toBe(false);
+    expect(rollback.done({ status: "succeeded", steps: [oldStep, ownStep] })).toBe(true);
+    expect(rollback.ok({ status: "succeeded", steps: [ownStep] })).toBe(false);
+    expect(rollback.ok({ status: "rolled_back", steps: [] })).toBe(true);
+  });
+
+  it("filters runs by trace id", () => {
+    expect(parse(["runs", "ls", "--trace", "4bf92f3577b34da6a3ce929d0e0e4736"]).values).toEqual({ trace: "4bf92f3577b34da6a3ce929d0e0e4736" });
+  });
+
+  it("hands a streamed answer over unread, and sends a streamed body once (no 429 retry)", async () => {
+    const seen: RequestInit[] = [];
+    const fetchImpl = (async (_url: string, init: RequestInit) => {
+      seen.push(init);
+      return init.method === "POST" ? new Response("{}", { status: 429, headers: { "retry-after": "1" } }) : new Response('{"a":1}\n', { headers: { "content-type": "application/x-ndjson" } });
+    }) as unknown as typeof fetch;
+    const client = createClient({ url: "http://x", fetchImpl, wait: async () => undefined });
+    const { data } = await client.request("GET", "/backup", { stream: true });
+    expect(await new Response(data).text()).toBe('{"a":1}\n');
+    async function* body() {
+      yield new TextEncoder().encode("{}\n");
+    }
+    const err = await client.request("POST", "/restore", { raw: body(), contentType: "application/x-ndjson" }).catch((e) => e);
+    expect(err).toBeInstanceOf(ApiProblem);
+    expect(seen.filter((i) => i.method === "POST")).toHaveLength(1);
+    expect(seen.at(-1)).toMatchObject({ duplex: "half", headers: { "content-type": "application/x-ndjson" } });
   });
 });
