@@ -98,16 +98,18 @@ describe("metric arithmetic", () => {
 
 describe("GET /api/v1/metrics", () => {
   it("parses as Prometheus text and its counters move with traffic", async () => {
+    // An agent of its own: counts of earlier tests' runs still on their way to the aggregator cannot move this one.
+    expect((await api("POST", "/api/v1/agents", { body: codeSpec("metered") })).status).toBe(201);
     const before = await scrape();
     const health = () => value(before, "tdev_http_requests_total", { route: "/api/v1/health", method: "GET", status: "200" });
-    const baseRuns = value(before, "tdev_runs_total", { agent: "traced", kind: "code", status: "succeeded" });
+    const baseRuns = value(before, "tdev_runs_total", { agent: "metered", kind: "code", status: "succeeded" });
     for (let i = 0; i < 3; i++) await api("GET", "/api/v1/health");
-    await api("POST", "/api/v1/execute", { body: { agent: "traced", input: 1 } });
+    await api("POST", "/api/v1/execute", { body: { agent: "metered", input: 1 } });
     await vi.waitFor(async () => {
       const text = await scrapeText();
       const after = parsePrometheus(text) as Family[];
       expect(value(after, "tdev_http_requests_total", { route: "/api/v1/health", method: "GET", status: "200" })).toBeGreaterThanOrEqual(health() + 3);
-      expect(value(after, "tdev_runs_total", { agent: "traced", kind: "code", status: "succeeded" })).toBe(baseRuns + 1);
+      expect(value(after, "tdev_runs_total", { agent: "metered", kind: "code", status: "succeeded" })).toBe(baseRuns + 1);
       expect(after.find((f) => f.name === "tdev_http_request_duration_seconds")?.type).toBe("HISTOGRAM");
       // The parser folds histogram labels together, so the per-route count is read from the text itself.
       expect(Number(/^tdev_http_request_duration_seconds_count\{route="\/api\/v1\/health"\} (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(3);
