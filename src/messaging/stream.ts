@@ -1,8 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { issueStreamToken, newStreamKey, verifyStreamToken } from "../squad/stream-token";
+import { issueStreamToken, storedStreamKey, verifyStreamToken } from "../squad/stream-token";
 
-const STREAM_KEY = "stream_key";
 const audience = (subscription: string) => `subscription:${subscription}`;
 
 /** What a stream subscriber receives for each event, one JSON text frame per event. */
@@ -24,14 +23,8 @@ export class TopicStream extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
-  /** This topic's signing key for browser stream tokens, made on first use and kept in storage. */
   #streamKey(): string {
-    let key = this.ctx.storage.kv.get<string>(STREAM_KEY);
-    if (!key) {
-      key = newStreamKey();
-      this.ctx.storage.kv.put(STREAM_KEY, key);
-    }
-    return key;
+    return storedStreamKey(this.ctx.storage.kv);
   }
 
   /** A short-lived token that opens one subscription's stream, for browsers (no headers on WebSockets). */

@@ -1,6 +1,6 @@
 import { DurableObject, waitUntil } from "cloudflare:workers";
 import type { Env } from "../env";
-import { issueStreamToken, newStreamKey, verifyStreamToken } from "../squad/stream-token";
+import { issueStreamToken, storedStreamKey, verifyStreamToken } from "../squad/stream-token";
 import { log } from "./log";
 import { countMetric } from "./record";
 import { ALL_SQUADS, parseSince, topicScope, wants } from "./topics";
@@ -20,7 +20,6 @@ export const RETAIN_PER_TOPIC = 1_000;
 export const MAX_REPLAY = 2_000;
 
 const HUB_NAME = "global";
-const STREAM_KEY = "stream_key";
 /** A browser token opens exactly the topics it was issued for. */
 const audience = (topics: readonly string[]) => `events:${[...topics].sort().join(",")}`;
 
@@ -41,12 +40,7 @@ export class EventHub extends DurableObject<Env> {
   }
 
   #streamKey(): string {
-    let key = this.ctx.storage.kv.get<string>(STREAM_KEY);
-    if (!key) {
-      key = newStreamKey();
-      this.ctx.storage.kv.put(STREAM_KEY, key);
-    }
-    return key;
+    return storedStreamKey(this.ctx.storage.kv);
   }
 
   /** Stores and broadcasts one event. `seq` comes from the source when it has one (a squad); else the next here. Idempotent per (topic, seq). */

@@ -21,6 +21,16 @@ function keyBytes(key: string): Uint8Array {
   return bytes;
 }
 /** `audience` names the stream, e.g. `squad:<id>` or `subscription:<id>`. */
+/** An object's stream-token signing key, made on first use and kept in its storage. */
+export function storedStreamKey(kv: SyncKvStorage): string {
+  let key = kv.get<string>("stream_key");
+  if (!key) {
+    key = newStreamKey();
+    kv.put("stream_key", key);
+  }
+  return key;
+}
+
 export async function issueStreamToken(key: string, audience: string, principal: string, now = Date.now()): Promise<{ token: string; expiresAt: string }> {
   const iat = Math.floor(now / 1000);
   const exp = iat + STREAM_TOKEN_TTL_SECONDS;
