@@ -103,3 +103,9 @@ export interface AppEnv {
   /** rateLimit: set by auth when the credential's check already took the rate-limit token (API keys). */
   Variables: { principal: Principal; requestId: string; traceId: string; rateLimit?: BucketDecision };
 }
+
+/** The named env values with blank strings read as unset, for a settings schema to parse. */
+export function envValues(env: Env, keys: readonly string[]): Record<string, unknown> {
+  const all = env as unknown as Record<string, unknown>;
+  return Object.fromEntries(keys.map((k) => [k, typeof all[k] === "string" && (all[k] as string).trim() === "" ? undefined : all[k]]));
+}

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { AppError } from "../errors";
-import type { Env } from "../env";
+import { envValues, type Env } from "../env";
 
 /** How to reach Bedrock: credentials, region and the two endpoints (overridable for local fixtures). */
 export interface BedrockConfig {
@@ -52,11 +52,9 @@ const schema = z.object({
 
 const HOW_TO = "Set the AWS_REGION var and the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY secrets (`wrangler secret put AWS_ACCESS_KEY_ID`; AWS_SESSION_TOKEN too for temporary credentials), or put them in .dev.vars for local runs.";
 
-const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
-
 /** Reads the Bedrock settings from the environment; throws bedrock_not_configured with the fix when credentials are missing. */
 export function bedrockConfig(env: Env): BedrockConfig {
-  const raw = Object.fromEntries(Object.keys(schema.shape).map((k) => [k, blankToUndefined((env as unknown as Record<string, unknown>)[k])]));
+  const raw = envValues(env, Object.keys(schema.shape));
   if (!raw.AWS_ACCESS_KEY_ID || !raw.AWS_SECRET_ACCESS_KEY || !raw.AWS_REGION) {
     const missing = ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"].filter((k) => !raw[k]);
     throw new AppError("bedrock_not_configured", `Bedrock is not configured: ${missing.join(", ")} ${missing.length > 1 ? "are" : "is"} missing. ${HOW_TO}`, { missing });

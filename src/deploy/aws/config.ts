@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { AppError } from "../../errors";
-import type { Env } from "../../env";
+import { envValues, type Env } from "../../env";
 import type { AwsTarget } from "./schema";
 
 /** How a deployment waits and retries; every delay is jittered (see runner.ts). */
@@ -63,14 +63,12 @@ const NEEDS: Record<AwsTarget, (keyof z.infer<typeof schema>)[]> = {
 const HOW_TO =
   "Set the AWS_REGION var and the AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY secrets, plus BEDROCK_AGENT_ROLE_ARN (Bedrock Agents) or AGENTCORE_ROLE_ARN and AGENTCORE_CODE_BUCKET (AgentCore Runtime); see the README's AWS section.";
 
-const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
-
 const notConfigured = (detail: string, missing: string[]) =>
   new AppError("aws_not_configured", `${detail} ${HOW_TO}`, { missing, errors: missing.map((m) => ({ path: m, message: "missing configuration" })) });
 
 /** Reads the deployment settings for a target; answers aws-not-configured naming what is missing or wrong. */
 export function awsDeployConfig(env: Env, target: AwsTarget): AwsDeployConfig {
-  const raw = Object.fromEntries(Object.keys(schema.shape).map((k) => [k, blankToUndefined((env as unknown as Record<string, unknown>)[k])]));
+  const raw = envValues(env, Object.keys(schema.shape));
   const missing = ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", ...NEEDS[target]].filter((k) => !raw[k]);
   if (missing.length) throw notConfigured(`Deploying to ${target} is not configured: ${missing.join(", ")} ${missing.length > 1 ? "are" : "is"} missing.`, missing);
   const parsed = schema.safeParse(raw);
