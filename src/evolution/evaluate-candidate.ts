@@ -115,13 +115,23 @@ export async function screenCandidate(env: Env, runId: string, candidateId: stri
   return { pass: verdict.pass, gain };
 }
 
-/** Drops a screened child that lost its place to siblings that gained more on their minibatches. */
-export async function passOver(env: Env, runId: string, candidateId: string, detail: string): Promise<void> {
+/** Drops screened children that lost their places to siblings that gained more on their minibatches, in one batch. */
+export async function passOver(env: Env, runId: string, rows: readonly CandidateRow[], caseCount: number, detail: string): Promise<void> {
+  if (!rows.length) return;
   const d = registryDb(env.DB);
-  const { run, candidate } = await load(d, runId, candidateId);
-  if (!candidate || candidate.status !== "pending") return;
-  const saved = (await loadSuite(d, run)).cases.length - (candidate.cases?.length ?? 0);
-  await settle(d, runId, candidateId, { status: "dropped", kept: false, reason: `${candidate.reason ?? "passed screening"}; not fully evaluated: ${detail}`, evaluatedAt: Date.now() }, { screenedOut: 1, saved });
+  const now = Date.now();
+  const saved = rows.reduce((n, r) => n + caseCount - (r.cases?.length ?? 0), 0);
+  const drops = rows.map((r) =>
+    d
+      .update(evolutionCandidates)
+      .set({ status: "dropped", kept: false, reason: `${r.reason ?? "passed screening"}; not fully evaluated: ${detail}`, evaluatedAt: now })
+      .where(and(eq(evolutionCandidates.id, r.id), eq(evolutionCandidates.status, "pending"))),
+  );
+  const counters = d
+    .update(evolutionRuns)
+    .set({ screenedOut: sql`${evolutionRuns.screenedOut} + ${rows.length}`, evaluationsSaved: sql`${evolutionRuns.evaluationsSaved} + ${saved}`, updatedAt: now })
+    .where(eq(evolutionRuns.id, runId));
+  await d.batch([counters, ...drops]);
 }
 
 /**

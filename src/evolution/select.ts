@@ -78,15 +78,17 @@ export async function completeGeneration(env: Env, runId: string, generation: nu
  */
 export async function chooseForEvaluation(env: Env, runId: string, generation: number, slots: number): Promise<string[]> {
   const d = registryDb(env.DB);
-  const rows = (await runCandidates(d, runId)).filter((r) => r.generation === generation && r.status === "pending");
-  const byId = new Map((await runCandidates(d, runId)).map((r) => [r.id, r]));
+  const all = await runCandidates(d, runId);
+  const rows = all.filter((r) => r.generation === generation && r.status === "pending");
+  const byId = new Map(all.map((r) => [r.id, r]));
   const params = rows
     .filter((r) => PARAM_OPERATORS.has(r.operator))
     .map((r) => ({ r, gain: screenGain(r, r.parents[0] ? byId.get(r.parents[0]) : undefined) }))
     .sort((a, b) => b.gain - a.gain || a.r.slotIndex - b.r.slotIndex);
   const chosen = params.slice(0, slots);
   const cutoff = chosen.at(-1)?.gain ?? 0;
-  for (const { r } of params.slice(slots)) await passOver(env, runId, r.id, `${slots} siblings gained at least ${cutoff.toFixed(3)} on their minibatches`);
+  const caseCount = (await loadSuite(d, await getRun(d, runId))).cases.length;
+  await passOver(env, runId, params.slice(slots).map(({ r }) => r), caseCount, `${slots} siblings gained at least ${cutoff.toFixed(3)} on their minibatches`);
   const keep = new Set([...chosen.map((c) => c.r.id), ...rows.filter((r) => !PARAM_OPERATORS.has(r.operator)).map((r) => r.id)]);
   return rows.filter((r) => keep.has(r.id)).map((r) => r.id);
 }
