@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../env";
 import { publishEvent, SYSTEM_TOPIC } from "../messaging/events";
-import { agentSpecSchema, semverString } from "../registry/spec";
+import { agentSpecSchema, refuseInternalHosts, semverString } from "../registry/spec";
 import {
   agentDetail,
   agentView,
@@ -103,7 +103,9 @@ agentsRouter.openapi(
     responses: { 201: json(publishedSchema, "Created"), 200: json(publishedSchema, "Identical spec already registered"), ...commonErrors, ...conflict },
   }),
   async (c) => {
-    const result = await createAgent(registryDb(c.env.DB), c.req.valid("json"), c.get("principal").id);
+    const spec = c.req.valid("json");
+    refuseInternalHosts(spec);
+    const result = await createAgent(registryDb(c.env.DB), spec, c.get("principal").id);
     if (result.created) announce(c, "agent.published", published(result));
     return c.json(published(result), result.created ? 201 : 200);
   },
@@ -159,6 +161,7 @@ agentsRouter.openapi(
     const agent = await findAgent(db, c.req.valid("param").id);
     const body = c.req.valid("json");
     if (!("version" in body)) return c.json(agentView(await updateDescription(db, agent, body.description)), 200);
+    refuseInternalHosts(body);
     const result = await publishVersion(db, agent, body, c.get("principal").id);
     if (result.created) announce(c, "agent.published", published(result));
     return c.json(published(result), result.created ? 201 : 200);

@@ -6,6 +6,7 @@ import { AppError } from "../errors";
 import { newId } from "../ids";
 import { afterTimeId, decodeCursor, type Page, toPage } from "../registry/cursor";
 import { findSquad } from "../squad/directory";
+import { checkPublicUrl } from "../net/address";
 import { encodeBase64, keyRing, KeyRingError, sealSecret } from "./envelope";
 import { subscriptions, type SubscriptionRow } from "./schema";
 
@@ -83,10 +84,22 @@ export function matchesEventType(patterns: readonly string[], type: string): boo
   return patterns.length === 0 || patterns.some((p) => (p.endsWith(".*") ? type.startsWith(p.slice(0, -1)) : p === type));
 }
 
+/** Webhooks go to the public internet only: loopback, private, link-local and metadata targets are refused by rule. */
+function refuseInternalUrl(url: string): void {
+  const verdict = checkPublicUrl(url);
+  if (verdict.ok) return;
+  throw new AppError("validation_failed", `Webhook URL refused (${verdict.rule}): ${verdict.detail}`, {
+    type: "/problems/internal-address",
+    rule: verdict.rule,
+    errors: [{ path: "url", message: `${verdict.rule}: ${verdict.detail}` }],
+  });
+}
+
 /** Creates a subscription. Webhooks get a signing secret, returned here once and stored sealed. */
 export async function createSubscription(env: Env, topic: string, req: SubscriptionRequest, actor: string, now = Date.now()) {
   // A squad that does not exist is refused now rather than dead-lettering every event later.
   if (req.type === "squad") await findSquad(env.DB, req.squad);
+  if (req.type === "webhook") refuseInternalUrl(req.url);
   const id = newId("sub", now);
   const target = req.type === "webhook" ? req.url : req.type === "squad" ? req.squad : id;
   let secret: string | undefined;

@@ -1,4 +1,5 @@
 import { toHex } from "../encoding";
+import { checkPublicUrl } from "../net/address";
 
 /**
  * Signed webhook deliveries. The receiver checks
@@ -42,8 +43,14 @@ export interface WebhookCall {
 
 export type WebhookOutcome = { ok: true; status: number } | { ok: false; permanent: boolean; error: string };
 
-/** Posts one signed delivery. 2xx = delivered; 408/429/5xx/network = retry; other 4xx = the receiver refuses it for good. */
+/**
+ * Posts one signed delivery. 2xx = delivered; 408/429/5xx/network = retry; other 4xx = the receiver refuses it for good.
+ * The URL is checked again here (a row may predate the check, or be restored from a backup) and redirects are
+ * never followed: a 3xx could point at an internal address, so it fails the delivery for good.
+ */
 export async function postWebhook(call: WebhookCall): Promise<WebhookOutcome> {
+  const verdict = checkPublicUrl(call.url);
+  if (!verdict.ok) return { ok: false, permanent: true, error: `webhook ${call.url} refused (${verdict.rule}): ${verdict.detail}` };
   let res: Response;
   try {
     res = await fetch(call.url, {
@@ -58,6 +65,7 @@ export async function postWebhook(call: WebhookCall): Promise<WebhookOutcome> {
   }
   await res.body?.cancel();
   if (res.ok) return { ok: true, status: res.status };
+  if (res.status >= 300 && res.status < 400) return { ok: false, permanent: true, error: `webhook ${call.url} answered a redirect (${res.status}), which is not followed` };
   const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
   return { ok: false, permanent: !retryable, error: `webhook ${call.url} answered ${res.status}` };
 }

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import semver from "semver";
 import { AppError } from "../errors";
+import { checkHostPattern } from "../net/address";
 import { canonicalJson, sha256Hex, utf8Length } from "./canonical";
 
 /** 6.5 KB: the largest canonical spec the registry accepts. */
@@ -60,6 +61,22 @@ export const agentSpecSchema = z
 
 export type AgentSpec = z.infer<typeof agentSpecSchema>;
 export type AgentKind = AgentSpec["kind"];
+
+/**
+ * Registration refuses network grants to internal hosts (loopback, private, link-local, metadata, localhost) in any
+ * spelling. Checked where specs are registered rather than in the schema, so stored specs and local test fixtures still parse.
+ */
+export function refuseInternalHosts(spec: AgentSpec): void {
+  for (const [i, pattern] of spec.permissions.network.entries()) {
+    const verdict = checkHostPattern(pattern);
+    if (verdict.ok) continue;
+    throw new AppError("validation_failed", `permissions.network.${i}: ${pattern} refused (${verdict.rule}): ${verdict.detail}`, {
+      type: "/problems/internal-address",
+      rule: verdict.rule,
+      errors: [{ path: `permissions.network.${i}`, message: `${verdict.rule}: ${verdict.detail}` }],
+    });
+  }
+}
 
 export interface SizedSpec {
   spec: AgentSpec;
