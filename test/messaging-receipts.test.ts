@@ -1,5 +1,10 @@
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { QUEUE_NAMES } from "../src/messaging/address";
+import { handleQueue } from "../src/messaging/consumer";
+import type { Deliver } from "../src/messaging/deliver";
+import { type MessageDraft, sealDraft } from "../src/messaging/producer";
 import { countingD1 } from "./counting-d1";
 import { CLAIM_LEASE_MS, claimAll, dedupKeyOf, pruneReceipts, RECEIPT_RETENTION_MS, settleAll } from "../src/messaging/receipts";
 
@@ -87,5 +92,25 @@ describe("message receipts (effect once)", () => {
     expect(await row("old-failed")).not.toBeNull();
     expect(await row("new-done")).not.toBeNull();
     expect(await pruneReceipts(env.DB, now)).toBe(0);
+  });
+});
+
+describe("consumer round trips", () => {
+  it("a batch with deliveries, a refusal and a rejected effect costs two D1 round trips: claims, then settlements with dead letters", async () => {
+    const draft = (n: number): MessageDraft => ({ to: { subscription: "sub_roundtrips" }, priority: 5, payload: { topic: "t", event: { id: `evt_rt_${n}`, type: "t.x", data: { n }, time: new Date().toISOString() } }, actor: "test" });
+    const envelopes = await Promise.all([1, 2, 3, 4].map((n) => sealDraft(env, draft(n))));
+    const rejected = envelopes[3]!.id;
+    const deliver: Deliver = async (_env, d) => (d.envelope.id === rejected ? { ok: false, retry: false, error: "refused by target" } : { ok: true });
+    const bodies = [...envelopes.map((envelope) => ({ v: 1, envelope, deferrals: 0 })), { not: "ours" }];
+    const batch = createMessageBatch(QUEUE_NAMES.normal, bodies.map((body, i) => ({ id: `rt${i}`, timestamp: new Date(), attempts: 1, body })));
+    const counted = countingD1(env.DB);
+    const ctx = createExecutionContext();
+    await handleQueue(batch, { ...env, DB: counted.db }, ctx, deliver);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks).toHaveLength(5);
+    // Claims: insert + read back. Then one batch: the done settlement, the failed one, and two dead letters.
+    expect(counted.trips).toEqual([{ batch: 2 }, { batch: 4 }]);
+    const dead = await env.DB.prepare("SELECT id, reason FROM dead_letters WHERE id IN (?1, 'qm_rt4') ORDER BY reason").bind(rejected).all();
+    expect(dead.results.map((r) => r.reason)).toEqual(["malformed", "rejected"]);
   });
 });

@@ -1,7 +1,9 @@
 import type { Env } from "../env";
 import { type Band, bandOfQueue, DEAD_LETTER_QUEUE, higherBands, queueFor } from "./address";
 import { alertDeadLetters } from "./dead-letter-alert";
-import { type DeadLetterDraft, recordDeadLetters, storeDeadLetterBatch } from "./dead-letters";
+import { drizzle } from "drizzle-orm/d1";
+import type { BatchItem } from "drizzle-orm/batch";
+import { type DeadLetterDraft, deadLetterStatements, storeDeadLetterBatch } from "./dead-letters";
 import { deliver as defaultDeliver, type Deliver, type Delivery, type EffectResult } from "./deliver";
 import { envelopeSchema, envelopeTraceId, type KeyRing, keyRing, open } from "./envelope";
 import { circuitDelaySeconds, MAX_CIRCUIT_DEFERRALS, MAX_YIELDS, priorityLevels, retryBase, retryDelaySeconds } from "./policy";
@@ -9,7 +11,7 @@ import { type QueueBody, queueBodySchema } from "./producer";
 import { continueTrace } from "../observability/context";
 import { log } from "../observability/log";
 import { countMetric } from "../observability/record";
-import { claimAll, dedupKeyOf, type Settlement, settleAll } from "./receipts";
+import { claimAll, dedupKeyOf, type Settlement, settlementStatements } from "./receipts";
 
 /** The Worker's `queue` handler: band queues run effects, the dead-letter queue stores what is left. */
 export async function handleQueue(batch: MessageBatch<unknown>, env: Env, _ctx: ExecutionContext, deliver: Deliver = defaultDeliver): Promise<void> {
@@ -127,7 +129,9 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
       refuse(r.message, { id: r.id, target: r.envelope.to, kind: r.envelope.kind, priority: r.priority, envelope: r.envelope, reason: "rejected", firstError: result.error, lastError: result.error });
     }
   }
-  await Promise.all([settleAll(env.DB, settlements), recordDeadLetters(env.DB, dead)]);
+  // Settlements and dead letters: one round trip for the batch.
+  const statements = [...settlementStatements(env.DB, settlements), ...deadLetterStatements(env.DB, dead)];
+  if (statements.length) await drizzle(env.DB).batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
   await alertDeadLetters(env, dead);
   for (const d of dead) log.warn("message.dead_lettered", { traceId: envelopeTraceId(d.envelope), messageId: d.id, target: d.target, reason: d.reason, error: d.lastError });
   const outcomes = { delivered: acks.length, retried: retries.length, deferred: deferred.length, dead_lettered: dead.length };

@@ -32,9 +32,14 @@ export interface DeadLetterDraft {
 
 /** Upserts dead letters in one D1 batch; a second arrival of the same message updates, never duplicates. */
 export async function recordDeadLetters(d1: D1Database, drafts: readonly DeadLetterDraft[], now = Date.now()): Promise<void> {
-  if (drafts.length === 0) return;
+  const statements = deadLetterStatements(d1, drafts, now);
+  if (statements.length) await drizzle(d1).batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+}
+
+/** The statements that record `drafts`, for a caller that sends them in a batch with its own. */
+export function deadLetterStatements(d1: D1Database, drafts: readonly DeadLetterDraft[], now = Date.now()): BatchItem<"sqlite">[] {
   const db = drizzle(d1);
-  const statements = drafts.map((d) =>
+  return drafts.map((d) =>
     db
       .insert(deadLetters)
       .values({ ...d, envelope: serialise(d.envelope), createdAt: now, updatedAt: now })
@@ -49,8 +54,7 @@ export async function recordDeadLetters(d1: D1Database, drafts: readonly DeadLet
           replayedAt: null,
         },
       }),
-  );
-  await db.batch(statements as unknown as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+  ) as unknown as BatchItem<"sqlite">[];
 }
 
 function safeParse(text: string): unknown {

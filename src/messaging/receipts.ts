@@ -90,7 +90,13 @@ export type Settlement = { dedupKey: string; token: string } & ({ outcome: "done
 
 /** Records how claimed effects ended, in one D1 batch. Only the claim's holder can settle it. */
 export async function settleAll(d1: D1Database, settlements: readonly Settlement[], now = Date.now()): Promise<void> {
-  if (settlements.length === 0) return;
+  const statements = settlementStatements(d1, settlements, now);
+  if (statements.length) await drizzle(d1).batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+}
+
+/** The statements that settle `settlements`, for a caller that sends them in a batch with its own. */
+export function settlementStatements(d1: D1Database, settlements: readonly Settlement[], now = Date.now()): BatchItem<"sqlite">[] {
+  if (settlements.length === 0) return [];
   const db = drizzle(d1);
   // Tokens are unique per claim, so "key in K and token in T" matches exactly the claims we hold.
   const holders = (list: readonly Settlement[]) =>
@@ -115,7 +121,7 @@ export async function settleAll(d1: D1Database, settlements: readonly Settlement
         : [],
     ),
   ];
-  await db.batch(updates as unknown as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+  return updates as unknown as BatchItem<"sqlite">[];
 }
 
 /** The receipt of a message, for the dead-letter consumer (attempts and errors). */
