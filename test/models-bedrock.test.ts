@@ -148,7 +148,7 @@ describe("Converse through a SigV4-signed fetch", () => {
   });
 });
 
-describe("InvokeAgent through a signed fetch and the AWS event stream", () => {
+describe("InvokeAgent through the AWS SDK (SigV4 checked by the fixture) and its event stream", () => {
   it("collects the streamed chunks into the answer and keeps the session", async () => {
     const result = await invokeAgent(env as unknown as Env, { agentId: "AGENT1", aliasId: "ALIAS1", sessionId: "task-123", inputText: "plan the trip" });
     expect(result.text).toBe("agent AGENT1 says: plan the trip");

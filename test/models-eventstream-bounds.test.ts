@@ -1,7 +1,10 @@
 import { EventStreamCodec } from "@smithy/core/event-streams";
-import { describe, expect, it } from "vitest";
+import { env } from "cloudflare:workers";
+import { describe, expect, inject, it } from "vitest";
+import type { Env } from "../src/env";
 import { AppError } from "../src/errors";
-import { collectAgentStream, MAX_EVENT_MESSAGE_BYTES } from "../src/models/invoke-agent";
+import { boundedEventFrames, MAX_EVENT_MESSAGE_BYTES } from "../src/models/event-frames";
+import { invokeAgent } from "../src/models/invoke-agent";
 
 const utf8 = new TextEncoder();
 const codec = new EventStreamCodec((bytes) => new TextDecoder().decode(bytes), (text) => utf8.encode(text));
@@ -35,18 +38,26 @@ const prelude = (total: number) => {
   return bytes;
 };
 
-async function refusal(body: ReadableStream<Uint8Array>): Promise<AppError> {
+/** Everything that passes the bound, or the problem it raised. */
+async function through(body: ReadableStream<Uint8Array>): Promise<Uint8Array | AppError> {
+  const out: Uint8Array[] = [];
   try {
-    await collectAgentStream(body, "agent:A/B");
+    for await (const chunk of body.pipeThrough(boundedEventFrames("agent:A/B"))) out.push(chunk);
   } catch (err) {
     if (err instanceof AppError) return err;
     throw new Error(`expected a bedrock_error problem, got ${String(err)}`);
   }
+  return concat(...out);
+}
+
+async function refusal(body: ReadableStream<Uint8Array>): Promise<AppError> {
+  const result = await through(body);
+  if (result instanceof AppError) return result;
   throw new Error("expected the stream to be refused");
 }
 
-describe("InvokeAgent event stream framing bounds", () => {
-  it("refuses a 12-byte hostile prelude declaring 4 GiB before allocating anything", async () => {
+describe("event stream framing bounds", () => {
+  it("refuses a 12-byte hostile prelude declaring 4 GiB", async () => {
     const err = await refusal(streamOf(prelude(0xffff_fff0)));
     expect(err.code).toBe("bedrock_error");
     expect(err.extra.type).toBe("/problems/bedrock-malformed-response");
@@ -73,9 +84,42 @@ describe("InvokeAgent event stream framing bounds", () => {
     expect(err.detail).toContain("5 bytes short");
   });
 
-  it("still reassembles valid messages split at every byte", async () => {
+  it("passes valid messages split at every byte through unchanged", async () => {
     const bytes = concat(chunkMessage("héllo "), chunkMessage("wörld"));
-    const pieces = Array.from(bytes, (b) => new Uint8Array([b]));
-    expect(await collectAgentStream(streamOf(...pieces), "agent:A/B")).toEqual({ text: "héllo wörld", chunks: 2 });
+    expect(await through(streamOf(...Array.from(bytes, (b) => new Uint8Array([b]))))).toEqual(bytes);
+  });
+});
+
+describe("InvokeAgent through the AWS SDK applies the bounds before the SDK's decoder", () => {
+  const fixture = inject("bedrockUrl");
+  const script = (agentId: string, raw: Uint8Array) =>
+    fetch(`${fixture}/__control/agent`, { method: "POST", body: JSON.stringify({ agentId, rawBase64: btoa(String.fromCharCode(...raw)) }) });
+  async function invokeRefusal(agentId: string): Promise<AppError> {
+    try {
+      await invokeAgent(env as unknown as Env, { agentId, aliasId: "A", sessionId: "s1", inputText: "x" });
+    } catch (err) {
+      if (err instanceof AppError) return err;
+      throw new Error(`expected a bedrock_error problem, got ${String(err)}`);
+    }
+    throw new Error("expected InvokeAgent to be refused");
+  }
+
+  it("refuses a 12-byte prelude declaring 4 GiB with our bound, not the decoder's allocation", async () => {
+    await script("AGENT-HOSTILE", prelude(0xffff_fff0));
+    const err = await invokeRefusal("AGENT-HOSTILE");
+    expect(err.extra.type).toBe("/problems/bedrock-malformed-response");
+    expect(err.detail).toContain(`a message declares ${0xffff_fff0} bytes; the bounds are 16 to ${MAX_EVENT_MESSAGE_BYTES}`);
+    // A malformed answer is final: not retried.
+    expect(await (await fetch(`${fixture}/__control/requests?id=AGENT-HOSTILE`)).json()).toHaveLength(1);
+  });
+
+  it("refuses a frame just over 16 MB after a good chunk", async () => {
+    await script("AGENT-OVER", concat(chunkMessage("fine"), prelude(MAX_EVENT_MESSAGE_BYTES + 1)));
+    expect((await invokeRefusal("AGENT-OVER")).detail).toContain(`declares ${MAX_EVENT_MESSAGE_BYTES + 1} bytes`);
+  });
+
+  it("refuses trailing bytes the SDK's decoder would drop", async () => {
+    await script("AGENT-TRAIL", concat(chunkMessage("all of it"), new Uint8Array([0, 0, 1])));
+    expect((await invokeRefusal("AGENT-TRAIL")).detail).toContain("3 trailing bytes after the last message");
   });
 });

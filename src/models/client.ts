@@ -55,19 +55,33 @@ export interface SignedResult {
   latencyMs: number;
 }
 
+/** One Bedrock operation, whoever makes the request: what it is called in logs, its breaker, its deadline. */
+export interface ResilientCall {
+  /** The request path, for logs. */
+  path: string;
+  breakerKey: string;
+  deadline?: number;
+}
+
+/** What one attempt answered: its value, or AWS's error. A thrown AppError is final; any other thrown error is a network error (or a timeout). */
+export type AttemptResult<T> = { ok: true; value: T } | { ok: false; status: number; code: string; message: string };
+
+/** Makes one attempt; `signal` aborts it at its timeout (`timeoutMs`). */
+export type Attempt<T> = (signal: AbortSignal, timeoutMs: number) => Promise<AttemptResult<T>>;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * One SigV4-signed Bedrock call with this system's resilience: a per-attempt timeout, bounded
- * retries with exponential backoff and jitter on throttling, 5xx and network errors (never on
- * ValidationException or AccessDeniedException), and the model's circuit breaker. aws4fetch's own
- * retries are off: retries live here, in one place. Answers the successful response, unread.
+ * One Bedrock call with this system's resilience: a per-attempt timeout, bounded retries with
+ * exponential backoff and jitter on throttling, 5xx and network errors (never on ValidationException
+ * or AccessDeniedException), and the model's circuit breaker. Whatever makes the request (aws4fetch,
+ * the AWS SDK) must not retry on its own: retries live here, in one place.
  */
-export async function signedBedrockCall(env: Env, call: SignedCall, config: BedrockConfig = bedrockConfig(env)): Promise<SignedResult> {
+export async function resilientBedrockCall<T>(call: ResilientCall, config: BedrockConfig, attempt: Attempt<T>): Promise<{ value: T; attempts: number; latencyMs: number }> {
   const model = call.breakerKey;
   const started = Date.now();
   try {
-    const result = await callWithRetries(call, config);
+    const result = await callWithRetries(call, config, attempt);
     countMetric("tdev_bedrock_calls_total", { model, outcome: "success" });
     log.info("bedrock.call", { model, path: call.path, outcome: "success", attempts: result.attempts, latencyMs: result.latencyMs });
     return result;
@@ -82,7 +96,8 @@ export async function signedBedrockCall(env: Env, call: SignedCall, config: Bedr
   }
 }
 
-async function callWithRetries(call: SignedCall, config: BedrockConfig): Promise<SignedResult> {
+/** A SigV4-signed fetch (aws4fetch, its own retries off) with resilientBedrockCall's retries and breaker. Answers the successful response, unread. */
+export async function signedBedrockCall(env: Env, call: SignedCall, config: BedrockConfig = bedrockConfig(env)): Promise<SignedResult> {
   const client = new AwsClient({
     accessKeyId: config.accessKeyId,
     secretAccessKey: config.secretAccessKey,
@@ -92,7 +107,21 @@ async function callWithRetries(call: SignedCall, config: BedrockConfig): Promise
     retries: 0,
   });
   const base = call.endpoint === "runtime" ? config.runtimeEndpoint : config.agentRuntimeEndpoint;
-  const url = `${base}${call.path}`;
+  const { value, attempts, latencyMs } = await resilientBedrockCall<Response>(call, config, async (signal) => {
+    const response = await client.fetch(`${base}${call.path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: call.accept ?? "application/json" },
+      body: JSON.stringify(call.body),
+      signal,
+    });
+    if (response.ok) return { ok: true, value: response };
+    const text = await response.text();
+    return { ok: false, status: response.status, code: awsErrorCode(response.headers, text), message: awsMessage(text) };
+  });
+  return { response: value, attempts, latencyMs };
+}
+
+async function callWithRetries<T>(call: ResilientCall, config: BedrockConfig, attemptOnce: Attempt<T>): Promise<{ value: T; attempts: number; latencyMs: number }> {
   const breaker = breakerFor(call.breakerKey, config.breaker);
   const started = Date.now();
   let last: { outcome: AttemptOutcome; message: string } | undefined;
@@ -119,21 +148,19 @@ async function callWithRetries(call: SignedCall, config: BedrockConfig): Promise
     let outcome: AttemptOutcome;
     let message: string;
     try {
-      const response = await client.fetch(url, {
-        method: "POST",
-        headers: { "content-type": "application/json", accept: call.accept ?? "application/json" },
-        body: JSON.stringify(call.body),
-        signal: AbortSignal.timeout(remaining),
-      });
-      if (response.ok) {
+      const result = await attemptOnce(AbortSignal.timeout(remaining), remaining);
+      if (result.ok) {
         breaker.onSuccess();
-        return { response, attempts: attempt + 1, latencyMs: Date.now() - started };
+        return { value: result.value, attempts: attempt + 1, latencyMs: Date.now() - started };
       }
-      const text = await response.text();
-      const code = awsErrorCode(response.headers, text);
-      outcome = { kind: "aws-error", status: response.status, code };
-      message = awsMessage(text);
+      outcome = { kind: "aws-error", status: result.status, code: result.code };
+      message = result.message;
     } catch (err) {
+      // The attempt's own verdict (e.g. a malformed answer): final, and no word on the model's health.
+      if (err instanceof AppError) {
+        breaker.onNeutral();
+        throw err;
+      }
       const name = (err as Error)?.name;
       outcome = name === "TimeoutError" || name === "AbortError" ? { kind: "timeout" } : { kind: "network", message: String((err as Error)?.message ?? err) };
       message = outcome.kind === "timeout" ? `no answer within ${remaining} ms` : outcome.message;
