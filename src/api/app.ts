@@ -7,7 +7,7 @@ import { executeRouter, modelsRouter } from "./execute";
 import { runsRouter } from "./runs";
 import { deadLettersRouter } from "./dead-letters";
 import { messagesRouter } from "./messages";
-import { isTopicTokenStreamRequest, topicsRouter } from "./topics";
+import { topicsRouter } from "./topics";
 import { evolutionRouter } from "./evolution";
 import { awsRouter } from "./aws";
 import { RESTORE_PATH, backupRouter } from "./backup";
@@ -15,19 +15,18 @@ import { suitesRouter } from "./suites";
 import { docsPage } from "./docs";
 import { healthRouter } from "./health";
 import { keysRouter } from "./keys";
-import { isTokenStreamRequest, squadsRouter } from "./squads";
+import { squadsRouter } from "./squads";
 import { workflowsRouter } from "./workflows";
-import { requireAuth } from "./middleware/auth";
+import { authenticate, publicRoute } from "./middleware/access";
+import { limitJsonDepth } from "./middleware/json-depth";
 import { observe } from "./middleware/observe";
 import { metricsRouter } from "./metrics";
-import { isGlobalTokenStreamRequest, streamRouter } from "./stream";
+import { streamRouter } from "./stream";
 import { rateLimit } from "./middleware/rate-limit";
 import { problemResponse, renderError } from "./problem";
 
 /** Largest request body the API reads. */
 export const MAX_BODY_BYTES = 64 * 1024;
-
-const PUBLIC_PATHS = new Set(["/api/v1/health", "/api/v1/openapi.json", "/api/v1/docs"]);
 
 export function buildApp() {
   const app = new OpenAPIHono<AppEnv>();
@@ -49,12 +48,12 @@ export function buildApp() {
   // A restore streams a whole backup (tens of MB) row by row; every other body is small.
   app.use("/api/*", (c, next) => (c.req.path === RESTORE_PATH ? next() : limitBody(c, next)));
 
-  // Browsers open squad and topic streams with ?token= (no headers on WebSocket); the stream's owner verifies that token itself.
-  app.use("/api/v1/*", async (c, next) =>
-    PUBLIC_PATHS.has(c.req.path) || isTokenStreamRequest(c) || isTopicTokenStreamRequest(c) || isGlobalTokenStreamRequest(c) ? next() : requireAuth(c, next),
-  );
-  // After auth, so each credential has its own bucket.
-  app.use("/api/v1/*", async (c, next) => (PUBLIC_PATHS.has(c.req.path) ? next() : rateLimit(c, next)));
+  // Routes declare who may call them (publicRoute, streamTokenRoute); every other route needs bearer credentials.
+  app.use("/api/v1/*", authenticate);
+  // After auth, so each credential has its own bucket (public and stream-token requests have none and are not charged).
+  app.use("/api/v1/*", rateLimit);
+  // After auth, so an anonymous caller learns nothing from its body; before any handler walks the value.
+  app.use("/api/*", (c, next) => (c.req.path === RESTORE_PATH ? next() : limitJsonDepth(c, next)));
 
   const v1 = new OpenAPIHono<AppEnv>();
   v1.route("/", healthRouter);
@@ -82,7 +81,7 @@ export function buildApp() {
     scheme: "bearer",
     description: "An API key (tdk_…) or a JWT",
   });
-  app.get("/api/v1/openapi.json", (c) =>
+  app.get("/api/v1/openapi.json", publicRoute, (c) =>
     c.json(
       v1.getOpenAPI31Document({
         openapi: "3.1.0",
@@ -91,7 +90,7 @@ export function buildApp() {
       }),
     ),
   );
-  app.get("/api/v1/docs", (c) => c.html(docsPage));
+  app.get("/api/v1/docs", publicRoute, (c) => c.html(docsPage));
   app.get("/", (c) => c.redirect("/api/v1/docs"));
 
   app.notFound((c) => problemResponse(new AppError("not_found", `No route for ${c.req.method} ${c.req.path}.`), c.get("requestId")));

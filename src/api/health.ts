@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { newRouter } from "./factory";
+import { publicRoute } from "./middleware/access";
 import { json } from "./openapi-common";
 
 const healthSchema = z
@@ -17,6 +18,7 @@ healthRouter.openapi(
     method: "get",
     path: "/health",
     tags: ["system"],
+    middleware: publicRoute,
     summary: "Liveness and a D1 round trip (no auth)",
     responses: { 200: json(healthSchema, "Healthy"), 503: json(healthSchema, "A dependency is failing") },
   }),

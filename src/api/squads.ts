@@ -11,6 +11,7 @@ import { getWorkflow, workflowDb } from "../workflow/store";
 import { workflowSchema } from "../workflow/definition";
 import { newRouter } from "./factory";
 import { requireScope } from "./middleware/auth";
+import { streamTokenRoute, viaStreamToken } from "./middleware/access";
 import { bearer, commonErrors, conflict, json, jsonBody, notFound, pageOf, pageQuery } from "./openapi-common";
 
 /**
@@ -20,13 +21,9 @@ import { bearer, commonErrors, conflict, json, jsonBody, notFound, pageOf, pageQ
  */
 export const squadsRouter = newRouter();
 
-const STREAM_PATH = /^\/api\/v1\/squads\/[^/]+\/stream$/;
-
-/** A browser stream upgrade carrying ?token= instead of a bearer header; the squad verifies the token itself. */
-export const isTokenStreamRequest = (c: Context<AppEnv>) => c.req.method === "GET" && STREAM_PATH.test(c.req.path) && c.req.query("token") !== undefined && !c.req.header("authorization");
-
 squadsRouter.use("*", async (c, next) => {
-  if (isTokenStreamRequest(c)) return next();
+  // A browser stream upgrade carrying ?token= instead of a bearer header: the squad verifies the token itself.
+  if (viaStreamToken(c)) return next();
   const readOnly = c.req.method === "GET" || c.req.path.endsWith("/stream-token");
   return requireScope(readOnly ? "agents:read" : "squads:run")(c, next);
 });
@@ -309,7 +306,7 @@ squadsRouter.openapi(
 
 squadsRouter.openAPIRegistry.registerPath({
   method: "get",
-  path: "/squads/{id}/stream",
+  path: "/{id}/stream",
   tags,
   security: bearer,
   summary: "WebSocket stream of squad events ({type, squadId, seq, ts, data}); ?since=seq replays missed events; ?token= instead of a bearer header",
@@ -320,7 +317,7 @@ squadsRouter.openAPIRegistry.registerPath({
   responses: { 101: { description: "Switching protocols" }, ...commonErrors, ...notFound },
 });
 
-squadsRouter.get("/:id/stream", async (c) => {
+squadsRouter.get("/:id/stream", streamTokenRoute, async (c) => {
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new AppError("bad_request", "Open the stream with a WebSocket upgrade (Upgrade: websocket).");
   const principal = c.get("principal") as AppEnv["Variables"]["principal"] | undefined;
   const url = new URL(c.req.url);

@@ -6,6 +6,7 @@ import { STREAM_TOKEN_TTL_SECONDS } from "../squad/stream-token";
 import { eventHub } from "../observability/event-hub";
 import { chooseTopics, parseSince } from "../observability/topics";
 import { newRouter } from "./factory";
+import { streamTokenRoute, viaStreamToken } from "./middleware/access";
 import { bearer, commonErrors, json } from "./openapi-common";
 
 /**
@@ -15,9 +16,6 @@ import { bearer, commonErrors, json } from "./openapi-common";
 export const streamRouter = newRouter();
 
 const STREAM_PATH = "/api/v1/stream";
-
-/** A browser opening the global stream with `?token=`; the event hub verifies the token itself. */
-export const isGlobalTokenStreamRequest = (c: Context<AppEnv>) => c.req.method === "GET" && c.req.path === STREAM_PATH && c.req.query("token") !== undefined && !c.req.header("authorization");
 
 const topicsQuery = z.object({
   topics: z.string().max(2000).optional().openapi({ description: "Comma-separated: system, evolution, deployments, squad:<id>, squad:* (all squads). Default: every topic the credential may read." }),
@@ -60,12 +58,12 @@ streamRouter.openAPIRegistry.registerPath({
   responses: { 101: { description: "Switching protocols" }, ...commonErrors },
 });
 
-streamRouter.get("/stream", async (c) => {
+streamRouter.get("/stream", streamTokenRoute, async (c) => {
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new AppError("bad_request", "Open the stream with a WebSocket upgrade (Upgrade: websocket).");
   const since = c.req.query("since");
   if (!parseSince(since)) throw new AppError("bad_request", "since: a seq, or topic=seq pairs separated by commas (squad:sqd_1=40,evolution=3).");
   const forward = new URL("https://event-hub/");
-  if (isGlobalTokenStreamRequest(c)) {
+  if (viaStreamToken(c)) {
     // No bearer header: the token names its topics and the hub checks it was issued for exactly these.
     forward.searchParams.set("topics", c.req.query("topics") ?? "");
     forward.searchParams.set("token", c.req.query("token") ?? "");

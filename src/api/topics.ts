@@ -9,6 +9,7 @@ import { AppError } from "../errors";
 import { createSubscription, deleteSubscription, findSubscription, listSubscriptions, listTopics, subscriptionRequestSchema, taskTemplateSchema } from "../messaging/subscriptions";
 import { newRouter } from "./factory";
 import { requireScope } from "./middleware/auth";
+import { streamTokenRoute, viaStreamToken } from "./middleware/access";
 import { bearer, commonErrors, conflict, json, jsonBody, notFound, pageOf, pageQuery, problemSchema } from "./openapi-common";
 
 const notConfigured = { 503: { description: "Messaging is not configured (MESSAGE_KEYS)", content: { "application/problem+json": { schema: problemSchema } } } } as const;
@@ -44,14 +45,9 @@ const publishSchema = eventSchema
 
 const tags = ["topics"];
 
-const TOKEN_STREAM_PATH = /^\/api\/v1\/topics\/[^/]+\/subscriptions\/[^/]+\/stream$/;
-
-/** A browser opening a topic stream with `?token=` instead of a bearer header; the topic's stream object checks the token. */
-export const isTopicTokenStreamRequest = (c: Context<AppEnv>) =>
-  c.req.method === "GET" && TOKEN_STREAM_PATH.test(c.req.path) && c.req.query("token") !== undefined && !c.req.header("authorization");
-
 export const topicsRouter = newRouter();
-topicsRouter.use("*", async (c, next) => (isTopicTokenStreamRequest(c) ? next() : requireScope("squads:run")(c, next)));
+// A browser opening a topic stream with `?token=` instead of a bearer header: the topic's stream object checks the token.
+topicsRouter.use("*", async (c, next) => (viaStreamToken(c) ? next() : requireScope("squads:run")(c, next)));
 
 topicsRouter.openapi(
   createRoute({
@@ -170,13 +166,23 @@ topicsRouter.openapi(
   },
 );
 
-/** The WebSocket stream of a websocket subscription (an upgrade, so outside the OpenAPI document). */
-topicsRouter.get("/:topic/subscriptions/:id/stream", async (c) => {
+topicsRouter.openAPIRegistry.registerPath({
+  method: "get",
+  path: "/{topic}/subscriptions/{id}/stream",
+  tags,
+  security: bearer,
+  summary: "WebSocket stream of a websocket subscription: each event as a JSON text frame while connected; ?token= (from stream-token) instead of a bearer header",
+  request: { params: subscriptionParam, query: z.object({ token: z.string().optional() }) },
+  responses: { 101: { description: "Switching protocols" }, ...commonErrors, ...notFound },
+});
+
+/** The WebSocket stream of a websocket subscription. */
+topicsRouter.get("/:topic/subscriptions/:id/stream", streamTokenRoute, async (c) => {
   const { sub, streams } = await websocketSubscription(c);
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new AppError("bad_request", "Open this path with a WebSocket upgrade (Upgrade: websocket).");
   const forward = new URL("https://topic-stream/");
   forward.searchParams.set("subscription", sub.id);
   // Without a bearer header the auth middleware let this through only because it carries a token; the stream object verifies it.
-  if (isTopicTokenStreamRequest(c)) forward.searchParams.set("token", c.req.query("token") ?? "");
+  if (viaStreamToken(c)) forward.searchParams.set("token", c.req.query("token") ?? "");
   return streams.fetch(new Request(forward, { headers: { upgrade: "websocket" } }));
 });

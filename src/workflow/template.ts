@@ -1,3 +1,5 @@
+import { jsonTooDeep, MAX_JSON_DEPTH } from "../registry/canonical";
+
 /**
  * Templates in step inputs: `{{input.x}}`, `{{steps.a.output.v}}`, `{{steps.a.status}}`.
  * A string that is exactly one template keeps the referenced value's type; a template inside
@@ -24,11 +26,17 @@ export function parseRef(expr: string): TemplateRef | string {
   return `"{{${expr}}}" must start with input or steps`;
 }
 
-/** Every template expression in a JSON value (strings inside objects and arrays, and keys are left alone). */
+/** Every template expression in a JSON value (strings inside objects and arrays, and keys are left alone); an explicit stack, so any depth is safe. */
 export function templateExpressions(value: unknown, out: string[] = []): string[] {
-  if (typeof value === "string") for (const m of value.matchAll(TEMPLATE)) out.push(m[1]!);
-  else if (Array.isArray(value)) for (const v of value) templateExpressions(v, out);
-  else if (value && typeof value === "object") for (const v of Object.values(value)) templateExpressions(v, out);
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const v = stack.pop();
+    if (typeof v === "string") for (const m of v.matchAll(TEMPLATE)) out.push(m[1]!);
+    else if (v && typeof v === "object") {
+      const children = Array.isArray(v) ? v : Object.values(v);
+      for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]);
+    }
+  }
   return out;
 }
 
@@ -61,14 +69,16 @@ function resolveExpr(expr: string, scope: TemplateScope): unknown {
 
 const asText = (v: unknown) => (v === undefined || v === null ? "" : typeof v === "string" ? v : JSON.stringify(v));
 
-export function render(value: unknown, scope: TemplateScope): unknown {
+/** Renders a step's input. Definitions are checked to nest at most MAX_JSON_DEPTH deep when stored; deeper is refused, not overflowed. */
+export function render(value: unknown, scope: TemplateScope, depth = 0): unknown {
   if (typeof value === "string") {
     const exact = EXACT.exec(value);
     if (exact) return resolveExpr(exact[1]!, scope) ?? null;
     return value.replace(TEMPLATE, (_, expr: string) => asText(resolveExpr(expr, scope)));
   }
-  if (Array.isArray(value)) return value.map((v) => render(v, scope));
-  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, render(v, scope)]));
+  if (value && typeof value === "object" && depth >= MAX_JSON_DEPTH) throw jsonTooDeep();
+  if (Array.isArray(value)) return value.map((v) => render(v, scope, depth + 1));
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, render(v, scope, depth + 1)]));
   return value;
 }
 
