@@ -176,4 +176,14 @@ describe("InvokeAgent through the AWS SDK (SigV4 checked by the fixture) and its
     expect(result.text).toBe("agent AGENT-RETRY says: again");
     expect((await requestsFor("AGENT-RETRY")).length).toBe(2);
   });
+
+  it("retries only in our loop: the SDK client makes one request per attempt", async () => {
+    const throttled = { status: 429, code: "ThrottlingException" };
+    await control("agent", { agentId: "AGENT-GIVEUP", failures: Array.from({ length: 9 }, () => throttled) });
+    const err = await failure(invokeAgent(env as unknown as Env, { agentId: "AGENT-GIVEUP", aliasId: "A", sessionId: "s1", inputText: "x" }));
+    expect(err.extra).toMatchObject({ type: "/problems/bedrock-throttling-exception", awsErrorCode: "ThrottlingException", awsStatus: 429 });
+    // BEDROCK_MAX_ATTEMPTS defaults to 3; the SDK's own retries (3 by default) would make it 9.
+    const seen = await requestsFor("AGENT-GIVEUP");
+    expect(seen.map((r) => r.signature)).toEqual(["valid", "valid", "valid"]);
+  });
 });
