@@ -148,7 +148,7 @@ describe("a D1 write that fails leaves nothing half-done, and the retry succeeds
         expect(failed.type, where).toContain("application/problem+json");
         expect(failed.json, where).toMatchObject({ status: failed.status });
         expect(await snapshot(), `${where} left partial state`).toEqual(before);
-        expect(logged.mock.calls.some(([line]) => /injected failure|Failed query/.test(String(line))), `${where}: the cause is logged`).toBe(true);
+        expect(logged.mock.calls.some(([line]: unknown[]) => /injected failure|Failed query/.test(String(line))), `${where}: the cause is logged`).toBe(true);
         expect(await route.visible(tag), where).toBe(false);
 
         const retried = await callWith(env.DB, route.request(tag));

@@ -1,0 +1,113 @@
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { QUEUE_NAMES } from "../src/messaging/address";
+import { handleQueue } from "../src/messaging/consumer";
+import { CLAIM_LEASE_MS } from "../src/messaging/receipts";
+import { deliver, type Deliver } from "../src/messaging/deliver";
+import { sealDraft } from "../src/messaging/producer";
+import { createSubscription } from "../src/messaging/subscriptions";
+import { failingD1 } from "./faulty-d1";
+import { api } from "./helpers";
+import { waitFor, webhookReceiver } from "./messaging-helpers";
+import { createSquad, echoAgent, register } from "./squad-helpers";
+
+// Queues hands a batch to one invocation; if it throws, every message it did not acknowledge comes back
+// (whole, when it acknowledged none). Here D1 fails at each write the consumer makes, after or before the
+// effects, and the batch is redelivered until every message is acknowledged: each effect happens once.
+
+let receiver: ReturnType<typeof webhookReceiver>;
+let logs: ReturnType<typeof vi.spyOn>[];
+beforeEach(() => {
+  receiver = webhookReceiver();
+  // The consumer logs what failed; expected here.
+  logs = [vi.spyOn(console, "error").mockImplementation(() => {}), vi.spyOn(console, "warn").mockImplementation(() => {})];
+});
+afterEach(() => {
+  receiver.restore();
+  for (const l of logs) l.mockRestore();
+});
+
+/** The consumer's D1 writes: claims before the effects; how each ended (receipts, dead letters) after them. */
+const BEFORE = /^INSERT INTO message_receipts/;
+const AFTER = /^update "message_receipts"|^insert into "dead_letters"/;
+
+let queueIds = 0;
+
+async function mixedBatch(tag: string, withSquad = true) {
+  await register(echoAgent(`rd-${tag}`));
+  const squad = withSquad ? await createSquad({ members: [{ agent: `rd-${tag}` }] }) : undefined;
+  const sub = await createSubscription(env, `rd-${tag}`, { type: "webhook", url: `https://hooks.test/${tag}`, eventTypes: [] }, "test");
+  const envelopes = await Promise.all([
+    ...(squad ? [sealDraft(env, { to: { squad }, priority: 5, payload: { capability: "echo", input: tag }, actor: "test" })] : []),
+    sealDraft(env, { to: { agent: `rd-${tag}` }, priority: 5, payload: { tag }, actor: "test" }),
+    sealDraft(env, { to: { subscription: sub.id }, priority: 5, payload: { topic: `rd-${tag}`, event: { id: `evt_${tag}`, type: "t", data: tag, time: new Date().toISOString() } }, actor: "test" }),
+  ]);
+  // One message that is not ours: it is dead-lettered, so the consumer writes a dead letter too.
+  const bodies = [...envelopes.map((envelope) => ({ v: 1, envelope, deferrals: 0 })), { not: "a message" }];
+  return { squad, envelopes, messages: bodies.map((body) => ({ id: `rd-q${++queueIds}`, body })) };
+}
+
+/** Delivers `messages` as Queues would, D1 failing at `sql` during the first delivery, until all are acknowledged. */
+async function deliverUntilAcked(messages: { id: string; body: unknown }[], sql: RegExp) {
+  const effects: string[] = [];
+  const counting: Deliver = (e, d) => (effects.push(d.envelope.id), deliver(e, d));
+  const faulty = failingD1(env.DB, sql);
+  const thrown: unknown[] = [];
+  let pending = messages;
+  for (let attempt = 1; pending.length > 0 && attempt <= 4; attempt++) {
+    const batch = createMessageBatch(QUEUE_NAMES.normal, pending.map((m) => ({ ...m, timestamp: new Date(), attempts: attempt })));
+    const ctx = createExecutionContext();
+    await handleQueue(batch, attempt === 1 ? { ...env, DB: faulty.db } : env, ctx, counting).catch((e: unknown) => thrown.push(e));
+    const result = await getQueueResult(batch, ctx);
+    // Whatever was not acknowledged comes back: retried ones, and all of them when the handler threw.
+    pending = pending.filter((m) => !result.explicitAcks.includes(m.id));
+    // A message found busy is retried when its claim's lease ends: let that time pass.
+    await env.DB.prepare("update message_receipts set claimed_at = claimed_at - ? where status = 'claimed'").bind(CLAIM_LEASE_MS).run();
+  }
+  return { effects, failed: faulty.failed, thrown, pending };
+}
+
+const webhookPosts = (tag: string) => receiver.to(`/${tag}`).length;
+const squadTasks = async (squad: string) => ((await api("GET", `/api/v1/squads/${squad}/tasks?limit=100`)).json.items as unknown[]).length;
+const deadLetters = async (id: string) => (await env.DB.prepare("select id from dead_letters where id = ?").bind(`qm_${id}`).all()).results.length;
+/** Runs of the agent, once the first record has landed (records are written just behind each run). */
+const agentRuns = async (tag: string) =>
+  (await waitFor(async () => {
+    const items = (await api("GET", `/api/v1/runs?agent=rd-${tag}&limit=100`)).json.items as unknown[];
+    return items.length > 0 && items;
+  }, 10_000, "the agent run's record")).length;
+
+describe("a batch whose handler fails is redelivered, and each effect happens once", () => {
+  it("D1 fails claiming the receipts (before any effect): the whole batch comes back and runs once", async () => {
+    const made = await mixedBatch("before");
+    const run = await deliverUntilAcked(made.messages, BEFORE);
+    expect(run.failed).toHaveLength(1);
+    expect(run.thrown).toHaveLength(1);
+    expect(run.pending).toEqual([]);
+    expect(run.effects.sort(), "deliveries").toEqual(made.envelopes.map((e) => e.id).sort());
+    expect({ webhook: webhookPosts("before"), tasks: await squadTasks(made.squad!), runs: await agentRuns("before"), deadLetters: await deadLetters(made.messages.at(-1)!.id) }).toEqual({ webhook: 1, tasks: 1, runs: 1, deadLetters: 1 });
+  });
+
+  it("D1 fails recording how the batch ended (after the effects): the batch comes back whole; the squad task and the dead letter are made once", async () => {
+    const made = await mixedBatch("after");
+    const run = await deliverUntilAcked(made.messages, AFTER);
+    expect(run.failed).toHaveLength(1);
+    expect(run.thrown).toHaveLength(1);
+    expect(run.pending).toEqual([]);
+    // The squad dedupes tasks by the message's key; the dead letter is keyed by the message.
+    expect({ tasks: await squadTasks(made.squad!), deadLetters: await deadLetters(made.messages.at(-1)!.id) }).toEqual({ tasks: 1, deadLetters: 1 });
+  });
+
+  // KNOWN BUG (reported, issue 14 item 5): when the write recording how the batch ended fails after the effects,
+  // the handler throws without acknowledging the messages whose effects succeeded; the whole batch comes back,
+  // finds its claims live, is retried when their lease ends, and then runs the effects again: the webhook is
+  // POSTed twice and the agent runs twice. Fix: acknowledge the done messages even when that write fails.
+  // Remove `.fails` once fixed.
+  it.fails("D1 fails recording how the batch ended (after the effects): the webhook is POSTed once and the agent runs once", async () => {
+    const made = await mixedBatch("after2", false); // no squad: this test fails for the reason it names, nothing else
+    const run = await deliverUntilAcked(made.messages, AFTER);
+    expect(run.pending).toEqual([]);
+    expect({ webhook: webhookPosts("after2"), runs: await agentRuns("after2") }).toEqual({ webhook: 1, runs: 1 });
+  });
+});
