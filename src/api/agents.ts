@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../env";
 import { publishEvent, SYSTEM_TOPIC } from "../messaging/events";
+import { agentViewSchema as agentSchema } from "../registry/agent-view";
 import { agentSpecSchema, refuseInternalHosts, semverString } from "../registry/spec";
 import {
   agentDetail,
@@ -25,20 +26,6 @@ import { bearer, commonErrors, conflict, json, jsonBody, notFound, pageOf, pageQ
 const publishedSchema = z
   .object({ id: z.string(), name: z.string(), version: z.string(), sizeBytes: z.number().int(), contentHash: z.string(), created: z.boolean() })
   .openapi("Published");
-
-const agentSchema = z
-  .object({
-    id: z.string(),
-    name: z.string(),
-    description: z.string(),
-    kind: z.string(),
-    capabilities: z.array(z.string()),
-    latestVersion: z.string(),
-    retired: z.boolean(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-  })
-  .openapi("Agent");
 
 const versionSummarySchema = z
   .object({

@@ -1,38 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { getRun, listRuns } from "../runtime/runs";
+import { getRun, listRuns, runViewSchema as runSchema } from "../runtime/runs";
 import { runsSettled } from "../runtime/run-writer";
 import { TRACE_ID_PATTERN } from "../observability/trace";
 import { newRouter } from "./factory";
 import { requireScope } from "./middleware/auth";
 import { bearer, commonErrors, json, notFound, pageOf, pageQuery } from "./openapi-common";
-
-const runSchema = z
-  .object({
-    id: z.string(),
-    agentId: z.string().nullable(),
-    agent: z.string(),
-    version: z.string(),
-    kind: z.string(),
-    contentHash: z.string(),
-    actor: z.string(),
-    source: z.string(),
-    sessionId: z.string().nullable(),
-    status: z.enum(["succeeded", "failed"]),
-    input: z.unknown(),
-    output: z.unknown(),
-    error: z.object({ code: z.string(), type: z.string().nullable(), detail: z.string() }).nullable(),
-    limitViolation: z.boolean(),
-    modelId: z.string().nullable(),
-    stopReason: z.string().nullable(),
-    modelLatencyMs: z.number().int().nullable(),
-    usage: z.object({ inputTokens: z.number().int(), outputTokens: z.number().int(), totalTokens: z.number().int() }).nullable(),
-    logs: z.array(z.string()),
-    startedAt: z.string(),
-    finishedAt: z.string(),
-    durationMs: z.number().int(),
-    traceId: z.string().nullable().openapi({ description: "W3C trace id of the request, task or message that caused this run" }),
-  })
-  .openapi("Run");
 
 export const runsRouter = newRouter();
 

@@ -3,6 +3,7 @@ import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import semver from "semver";
 import { AppError } from "../errors";
 import { newId } from "../ids";
+import type { AgentView } from "./agent-view";
 import { afterTimeId, decodeCursor, type Page, toPage } from "./cursor";
 import { candidateVersions, reachableEdges, refuseCycles, resolveDependencies, type ResolvedDependency } from "./dependencies";
 import { cached, writing } from "./read-cache";
@@ -28,18 +29,6 @@ export interface VersionSummary {
 
 export interface VersionDetail extends VersionSummary {
   spec: AgentSpec;
-}
-
-export interface AgentView {
-  id: string;
-  name: string;
-  description: string;
-  kind: string;
-  capabilities: string[];
-  latestVersion: string;
-  retired: boolean;
-  createdAt: string;
-  updatedAt: string;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();

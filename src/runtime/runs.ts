@@ -1,35 +1,40 @@
+import { z } from "@hono/zod-openapi";
 import { and, desc, eq, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { AppError } from "../errors";
 import { afterTimeId, type Page, toPage } from "../registry/cursor";
 import { runs, type RunRow } from "./schema";
 
-export interface RunView {
-  id: string;
-  agentId: string | null;
-  agent: string;
-  version: string;
-  kind: string;
-  contentHash: string;
-  actor: string;
-  source: string;
-  sessionId: string | null;
-  status: "succeeded" | "failed";
-  input: unknown;
-  output: unknown;
-  error: { code: string; type: string | null; detail: string } | null;
-  limitViolation: boolean;
-  modelId: string | null;
-  stopReason: string | null;
-  /** Time spent waiting for Bedrock, measured by this system. */
-  modelLatencyMs: number | null;
-  usage: { inputTokens: number; outputTokens: number; totalTokens: number } | null;
-  logs: string[];
-  startedAt: string;
-  finishedAt: string;
-  durationMs: number;
-  traceId: string | null;
-}
+/** One run as the API shows it. */
+export const runViewSchema = z
+  .object({
+    id: z.string(),
+    agentId: z.string().nullable(),
+    agent: z.string(),
+    version: z.string(),
+    kind: z.string(),
+    contentHash: z.string(),
+    actor: z.string(),
+    source: z.string(),
+    sessionId: z.string().nullable(),
+    status: z.enum(["succeeded", "failed"]),
+    input: z.unknown(),
+    output: z.unknown(),
+    error: z.object({ code: z.string(), type: z.string().nullable(), detail: z.string() }).nullable(),
+    limitViolation: z.boolean(),
+    modelId: z.string().nullable(),
+    stopReason: z.string().nullable(),
+    modelLatencyMs: z.number().int().nullable().openapi({ description: "Time spent waiting for Bedrock, measured by this system" }),
+    usage: z.object({ inputTokens: z.number().int(), outputTokens: z.number().int(), totalTokens: z.number().int() }).nullable(),
+    logs: z.array(z.string()),
+    startedAt: z.string(),
+    finishedAt: z.string(),
+    durationMs: z.number().int(),
+    traceId: z.string().nullable().openapi({ description: "W3C trace id of the request, task or message that caused this run" }),
+  })
+  .openapi("Run");
+
+export type RunView = z.infer<typeof runViewSchema>;
 
 const db = (d1: D1Database) => drizzle(d1);
 const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
