@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { readGeneration } from "../src/registry/generation";
-import { freshness, REFRESH_AFTER_MS, resolveCached, STALE_AFTER_MS } from "../src/runtime/resolve-cache";
+import { freshness, readGeneration, REFRESH_AFTER_MS, STALE_AFTER_MS } from "../src/registry/generation";
+import { resolveCached } from "../src/runtime/resolve-cache";
 import { countingD1 } from "./counting-d1";
 import { api, codeSpec } from "./helpers";
 

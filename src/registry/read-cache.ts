@@ -1,34 +1,34 @@
+import { noteLocalWrite } from "./generation";
+
 /**
- * A per-isolate read cache for hot registry reads (GET /agents/{id}). Entries live at most
- * TTL_MS, and every registry write made through this isolate clears the cache at once, so a
- * client never reads its own write stale; other isolates may serve a value up to TTL_MS old,
- * the same bounded staleness D1 read replicas already have.
+ * A per-isolate read cache for hot registry reads (GET /agents/{id}). An entry holds while the registry
+ * generation it was read under is current (generation.ts: every change anywhere bumps it, and isolates
+ * see a bump within 1 s), and every registry write made through this isolate clears the cache at once,
+ * so a client never reads its own write stale.
  */
-const TTL_MS = 1_000;
 const MAX_ENTRIES = 1_000;
 
-const entries = new Map<string, { expires: number; value: unknown }>();
+const entries = new Map<string, { generation: number; value: unknown }>();
 
-export async function cached<T>(key: string, load: () => Promise<T>, now = Date.now()): Promise<T> {
+/** `load`'s value for `key`, cached while the registry stays at `generation`. */
+export async function cached<T>(key: string, generation: number, load: () => Promise<T>): Promise<T> {
   const hit = entries.get(key);
-  if (hit && hit.expires > now) return hit.value as T;
-  const generationAtStart = generation;
+  if (hit && hit.generation === generation) return hit.value as T;
+  const writesAtStart = writes;
   const value = await load();
-  // A write that landed while we were reading makes this value suspect: do not keep it.
-  if (generationAtStart === generation) {
-    if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value as string);
-    entries.set(key, { expires: now + TTL_MS, value });
+  // A write through this isolate that landed while we were reading makes this value suspect: do not keep it.
+  if (writesAtStart === writes) {
+    if (entries.size >= MAX_ENTRIES && !entries.has(key)) entries.delete(entries.keys().next().value as string);
+    entries.set(key, { generation, value });
   }
   return value;
 }
 
-let generation = 0;
-
-/** Registry writes begun or finished through this isolate so far: caches elsewhere use it to see their own writes at once. */
-export const localWrites = () => generation;
+let writes = 0;
 
 function invalidate(): void {
-  generation++;
+  writes++;
+  noteLocalWrite();
   entries.clear();
 }
 

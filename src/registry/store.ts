@@ -6,11 +6,13 @@ import { newId } from "../ids";
 import type { AgentView } from "./agent-view";
 import { afterTimeId, decodeCursor, type Page, toPage } from "./cursor";
 import { candidateVersions, reachableEdges, refuseCycles, resolveDependencies, type ResolvedDependency } from "./dependencies";
+import { currentGeneration } from "./generation";
 import { cached, writing } from "./read-cache";
 import { agentVersions, agents, channels, dependencyEdges, deployments, type AgentRow, type AgentVersionRow } from "./schema";
 import { sizeSpec, versionSortKey, type AgentSpec, type SizedSpec } from "./spec";
 
-export type Db = DrizzleD1Database<Record<string, never>>;
+/** Drizzle over D1, with the binding it wraps (`$client`) for the reads drizzle does not express. */
+export type Db = DrizzleD1Database<Record<string, never>> & { $client: D1Database };
 export const registryDb = (d1: D1Database): Db => drizzle(d1);
 
 export interface VersionSummary {
@@ -264,8 +266,9 @@ export async function listAgents(db: Db, query: AgentListQuery): Promise<Page<Ag
 }
 
 /** An agent with its channels and latest version, read in one D1 round trip (the hot path of GET /agents/{id}). */
-export function agentDetail(db: Db, idOrName: string) {
-  return cached(`agent:${idOrName}`, () => readAgentDetail(db, idOrName));
+export async function agentDetail(db: Db, idOrName: string) {
+  const { generation } = await currentGeneration(db.$client);
+  return cached(`agent:${idOrName}`, generation, () => readAgentDetail(db, idOrName));
 }
 
 async function readAgentDetail(db: Db, idOrName: string) {
