@@ -1,3 +1,4 @@
+import { newId } from "../ids";
 import { planWorkflow, type Plan } from "../workflow/dag";
 import { workflowSchema, type Workflow } from "../workflow/definition";
 import { advance } from "../workflow/executor";
@@ -20,6 +21,17 @@ export interface NewTask {
   traceId?: string | null;
 }
 
+export interface RunRequest {
+  workflow: Workflow;
+  name: string;
+  version: number;
+  input: unknown;
+  priority?: number;
+  actor: string;
+  /** The trace of the request starting the run; its steps' tasks and runs carry it. */
+  traceId?: string;
+}
+
 export interface RunHost {
   store: SquadStore;
   emit(type: string, data: unknown): void;
@@ -37,8 +49,17 @@ export class RunCoordinator {
 
   constructor(private readonly host: RunHost) {}
 
-  remember(runId: string, wf: Workflow, plan: Plan): void {
+  /** Stores a new run of a validated workflow, announces it and queues its first level. */
+  start(req: RunRequest, wf: Workflow, plan: Plan): string {
+    const { store, emit } = this.host;
+    const runId = newId("run");
+    const traceId = req.traceId ?? null;
+    const run = { id: runId, seq: store.nextCounter("run"), workflow: req.name, version: req.version, definition: JSON.stringify(wf), input: req.input ?? null };
+    store.insertRun({ ...run, status: "running", priority: req.priority ?? 5, startedAt: Date.now(), finishedAt: null, error: null, actor: req.actor, traceId }, wf.steps.map((s) => s.id));
     this.plans.set(runId, { wf, plan });
+    emit("run.started", { runId, workflow: req.name, version: req.version, levels: plan.levels, traceId });
+    this.advance(runId);
+    return runId;
   }
 
   planFor(runId: string, definition?: string): { wf: Workflow; plan: Plan } {

@@ -8,7 +8,7 @@ import { closedBreaker } from "./breaker";
  * The squad's own SQLite tables (Durable Object storage). Thin: rows in, rows out.
  * Writes made without an intervening await commit together, so each synchronous block below is atomic.
  */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 const DDL = [
   `CREATE TABLE IF NOT EXISTS tasks (
@@ -34,6 +34,8 @@ const DDL = [
   `CREATE TABLE IF NOT EXISTS run_steps (
     run_id TEXT NOT NULL, step_id TEXT NOT NULL, status TEXT NOT NULL, task_id TEXT, output TEXT, error TEXT,
     reason TEXT, finished_at INTEGER, PRIMARY KEY (run_id, step_id))`,
+  // v4: member run records held until D1 (or the RunBuffer) has them (run-outbox.ts).
+  `CREATE TABLE IF NOT EXISTS run_outbox (id TEXT PRIMARY KEY, record TEXT NOT NULL, held_at INTEGER NOT NULL)`,
 ];
 
 /** v3: tasks and runs carry the W3C trace id of the request or message that caused them. */
