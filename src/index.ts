@@ -4,8 +4,8 @@ import { handleQueue } from "./messaging/consumer";
 import { pruneReceipts } from "./messaging/receipts";
 import { evolutionCron } from "./evolution/cron";
 import { continueTrace } from "./observability/context";
-import { EVOLUTION_QUEUE } from "./evolution/messages";
-import { handleEvolutionBatch } from "./evolution/queue";
+import { EVOLUTION_DEAD_LETTER_QUEUE, EVOLUTION_QUEUE } from "./evolution/messages";
+import { handleEvolutionBatch, handleEvolutionDeadLetters } from "./evolution/queue";
 import { DAILY_BACKUP_CRON, writeBackup } from "./backup/store";
 import { capDynamicWorkers, perRequestCap, SandboxSlots } from "./runtime/dynamic-workers";
 
@@ -26,7 +26,9 @@ export default {
   queue: (batch, env, ctx) => {
     // One batch is one Worker request: its agent runs and evaluations share the 4-distinct-Dynamic-Workers cap.
     const capped = capDynamicWorkers(env, new SandboxSlots(perRequestCap(env)));
-    return batch.queue === EVOLUTION_QUEUE ? handleEvolutionBatch(batch, capped) : handleQueue(batch, capped, ctx);
+    if (batch.queue === EVOLUTION_QUEUE) return handleEvolutionBatch(batch, capped);
+    if (batch.queue === EVOLUTION_DEAD_LETTER_QUEUE) return handleEvolutionDeadLetters(batch, env);
+    return handleQueue(batch, capped, ctx);
   },
   scheduled: async (controller, env) => {
     if (controller.cron === DAILY_BACKUP_CRON) return void (await writeBackup(env, controller.scheduledTime));

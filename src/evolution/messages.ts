@@ -10,3 +10,5 @@ export const evolutionMessageSchema = z.discriminatedUnion("type", [z.object({ t
 export type EvolutionMessage = z.infer<typeof evolutionMessageSchema>;
 
 export const EVOLUTION_QUEUE = "tdev-evolution";
+/** Where tdev-evolution messages go after max_retries (wrangler.toml). */
+export const EVOLUTION_DEAD_LETTER_QUEUE = "tdev-evolution-dlq";

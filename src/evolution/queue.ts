@@ -1,6 +1,11 @@
 import type { Env } from "../env";
 import { runPendingEvaluation } from "../evaluation/pending";
-import { evolutionMessageSchema } from "./messages";
+import { completePendingEvaluation } from "../evaluation/store";
+import { DEAD_LETTER_EVENT } from "../messaging/dead-letter-alert";
+import { publishEvent, SYSTEM_TOPIC } from "../messaging/events";
+import { countMetric } from "../observability/record";
+import { registryDb } from "../registry/store";
+import { EVOLUTION_DEAD_LETTER_QUEUE, evolutionMessageSchema } from "./messages";
 
 /**
  * Consumer of tdev-evolution: long suite evaluations (POST …/evaluate answered 202). Each is
@@ -24,4 +29,20 @@ export async function handleEvolutionBatch(batch: MessageBatch<unknown>, env: En
       }
     }),
   );
+}
+
+/**
+ * Consumer of tdev-evolution-dlq: an evaluation whose message ran out of retries would otherwise stay
+ * "running" for ever. It is marked failed (if still running), counted and announced like any dead letter.
+ */
+export async function handleEvolutionDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const db = registryDb(env.DB);
+  for (const message of batch.messages) {
+    const parsed = evolutionMessageSchema.safeParse(message.body);
+    const evaluationId = parsed.success ? parsed.data.evaluationId : null;
+    if (evaluationId) await completePendingEvaluation(db, evaluationId, { error: `gave up after ${message.attempts} attempts (dead-lettered)` });
+    countMetric("tdev_dead_letters_total", { reason: "max_retries", queue: EVOLUTION_DEAD_LETTER_QUEUE });
+    await publishEvent(env, SYSTEM_TOPIC, DEAD_LETTER_EVENT, { id: `qm_${message.id}`, reason: "max_retries", queue: EVOLUTION_DEAD_LETTER_QUEUE, target: evaluationId && `evaluation:${evaluationId}`, kind: "evaluation", attempts: message.attempts });
+    message.ack();
+  }
 }
