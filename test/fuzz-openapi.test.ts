@@ -15,7 +15,6 @@ import { createSquad, register } from "./squad-helpers";
 /** Routes left out, and why: WebSocket upgrades; whole-database streams and restores; routes that start Workflows and AWS pushes in the background. */
 const SKIPPED = new Set([
   "GET /stream",
-  "GET /squads/squads/{id}/stream",
   "GET /squads/{id}/stream",
   "GET /backup",
   "POST /restore",
