@@ -4,13 +4,24 @@ import { API_KEY_PREFIX, API_KEY_SHAPE, hashApiKey, keyObjectName } from "./keys
 import { rateLimitConfig } from "./rate-limiter";
 import { isScope, SCOPES } from "./scopes";
 import type { BucketDecision } from "./token-bucket";
+import { apiKeyLeases } from "./token-lease";
 
 const encoder = new TextEncoder();
 
 /** Constant-time comparison: hashes both sides first so lengths leak nothing either. */
 export async function secretEquals(a: string, b: string): Promise<boolean> {
-  const [ha, hb] = await Promise.all([crypto.subtle.digest("SHA-256", encoder.encode(a)), crypto.subtle.digest("SHA-256", encoder.encode(b))]);
+  const [ha, hb] = await Promise.all([crypto.subtle.digest("SHA-256", encoder.encode(a)), digestOf(b)]);
   return crypto.subtle.timingSafeEqual(ha, hb);
+}
+
+// The configured secret's digest, computed once per isolate (a value, never a promise shared across requests).
+let secretDigest: { secret: string; digest: ArrayBuffer } | undefined;
+
+async function digestOf(secret: string): Promise<ArrayBuffer> {
+  if (secretDigest?.secret === secret) return secretDigest.digest;
+  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(secret));
+  secretDigest = { secret, digest };
+  return digest;
 }
 
 /**
@@ -31,10 +42,21 @@ export async function authenticate(env: Env, token: string): Promise<AuthResult>
     // Refuse what we could never have issued before spending a Durable Object and a D1 read on it.
     if (!API_KEY_SHAPE.test(token)) return { ok: false, reason: "malformed API key" };
     const hash = await hashApiKey(token);
-    const result = await env.RATE_LIMITER.getByName(keyObjectName(hash)).takeForKey(hash, rateLimitConfig(env));
-    if (!result.ok) return result;
+    // A live lease of this key's tokens proves the key was valid within LEASE_TTL_MS: no call to its object.
+    const now = Date.now();
+    const leased = apiKeyLeases.spend(hash, now);
+    if (leased) return { ok: true, principal: leased.holder, rateLimit: leased.decision };
+    const config = rateLimitConfig(env);
+    const size = apiKeyLeases.sizeFor(hash, config.capacity, now);
+    const result = await env.RATE_LIMITER.getByName(keyObjectName(hash)).takeForKey(hash, config, size);
+    if (!result.ok) {
+      apiKeyLeases.forget(hash);
+      return result;
+    }
+    const principal = { id: result.principalId, scopes: new Set(result.scopes.filter(isScope)) };
+    const grant = { holder: principal, decision: result.decision, granted: result.granted, size, askedAt: now, expiresAt: result.expiresAt ?? undefined };
     const keyUse = result.usedAt === undefined ? undefined : { keyId: result.principalId.slice("key:".length), at: result.usedAt };
-    return { ok: true, principal: { id: result.principalId, scopes: new Set(result.scopes.filter(isScope)) }, rateLimit: result.decision, keyUse };
+    return { ok: true, principal, rateLimit: apiKeyLeases.granted(hash, grant), keyUse };
   }
   if (looksLikeJwt(token)) return verifyJwt(token, jwtConfig(env));
   return { ok: false, reason: "unrecognised credential" };

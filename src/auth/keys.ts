@@ -8,6 +8,7 @@ import { decodeCursor, type Page, toPage } from "../registry/cursor";
 import { apiKeys } from "../registry/schema";
 import { registryDb, type Db } from "../registry/store";
 import type { Scope } from "./scopes";
+import { apiKeyLeases } from "./token-lease";
 
 type ApiKeyRow = typeof apiKeys.$inferSelect;
 
@@ -145,6 +146,7 @@ export async function revokeApiKey(env: Env, id: string, now = Date.now()): Prom
     .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)));
   const [row] = await db.select().from(apiKeys).where(eq(apiKeys.id, id)).limit(1);
   if (!row) throw new AppError("not_found", `No API key ${id}.`);
+  apiKeyLeases.forget(row.hash); // this isolate at once; others hold a lease for at most LEASE_TTL_MS
   await env.RATE_LIMITER.getByName(keyObjectName(row.hash)).forgetKey();
   return view(row);
 }

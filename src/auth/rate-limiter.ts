@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { registryDb } from "../registry/store";
 import { findKeyByHash, type KeyRecord } from "./keys";
-import { bucketConfigFromVars, takeTokens, type BucketConfig, type BucketDecision, type BucketState } from "./token-bucket";
+import { bucketConfigFromVars, takeTokens, takeUpTo, type BucketConfig, type BucketDecision, type BucketState } from "./token-bucket";
 
 const BUCKET_KEY = "bucket";
 
@@ -27,7 +27,9 @@ export const KEY_USE_RECORD_MS = 60_000;
  * What an API-key request gets from its key's object in one call: the key's verdict and, if valid, a token;
  * `usedAt` when this request should record the key's use (the caller writes it off the critical path).
  */
-export type KeyTake = { ok: true; principalId: string; scopes: string[]; decision: BucketDecision; usedAt?: number } | { ok: false; reason: string };
+export type KeyTake =
+  | { ok: true; principalId: string; scopes: string[]; decision: BucketDecision; granted: number; expiresAt: number | null; usedAt?: number }
+  | { ok: false; reason: string };
 
 // Parsed once per isolate per distinct pair of vars, not per request.
 let cachedConfig: { capacity?: string; perMinute?: string; config: BucketConfig } | undefined;
@@ -61,34 +63,45 @@ export class RateLimiter extends DurableObject<Env> {
 
   /** Takes `cost` tokens under `config` (passed per call so a change of vars applies at once). */
   take(config: BucketConfig, cost = 1): BucketDecision {
+    return this.#apply((bucket, now) => takeTokens(bucket, now, config, cost)).decision;
+  }
+
+  /** Takes up to `want` tokens (at least one): a lease the calling isolate spends locally (token-lease.ts). */
+  takeUpTo(config: BucketConfig, want: number): { decision: BucketDecision; granted: number } {
+    const { decision, granted } = this.#apply((bucket, now) => takeUpTo(bucket, now, config, want));
+    return { decision, granted };
+  }
+
+  #apply<R extends { state: BucketState; decision: BucketDecision }>(take: (bucket: BucketState | undefined, now: number) => R): R {
     if (!this.#loaded) {
       this.#bucket = this.ctx.storage.kv.get<BucketState>(BUCKET_KEY);
       this.#loaded = true;
     }
-    const { state, decision } = takeTokens(this.#bucket, Date.now(), config, cost);
+    const result = take(this.#bucket, Date.now());
     // A denial changes nothing that refill() cannot recompute from the stored state, so only takes need saving.
-    if (decision.allowed) {
-      this.#bucket = state;
+    if (result.decision.allowed) {
+      this.#bucket = result.state;
       if (!this.#dirty) {
         this.#dirty = true;
         void this.ctx.storage.setAlarm(Date.now() + FLUSH_DELAY_MS);
       }
     }
-    return decision;
+    return result;
   }
 
-  /** Checks the API key whose hash names this object and, if it is valid, takes a token from its bucket. */
-  async takeForKey(hash: string, config: BucketConfig): Promise<KeyTake> {
+  /** Checks the API key whose hash names this object and, if it is valid, takes up to `want` tokens (a lease) from its bucket. */
+  async takeForKey(hash: string, config: BucketConfig, want = 1): Promise<KeyTake> {
     const record = await this.#keyRecord(hash);
     if (!record) return { ok: false, reason: "unknown API key" };
     if (record.revoked) return { ok: false, reason: "API key revoked" };
     const now = Date.now();
     if (record.expiresAt !== null && now >= record.expiresAt) return { ok: false, reason: "API key expired" };
-    const decision = this.take(config);
+    const { decision, granted } = this.takeUpTo(config, want);
+    const key = { ok: true as const, principalId: `key:${record.id}`, scopes: record.scopes, decision, granted, expiresAt: record.expiresAt };
     const lastRecorded = Math.max(this.#lastUseRecorded ?? 0, record.lastUsedAt ?? 0);
-    if (!decision.allowed || now - lastRecorded < KEY_USE_RECORD_MS) return { ok: true, principalId: `key:${record.id}`, scopes: record.scopes, decision };
+    if (!decision.allowed || now - lastRecorded < KEY_USE_RECORD_MS) return key;
     this.#lastUseRecorded = now;
-    return { ok: true, principalId: `key:${record.id}`, scopes: record.scopes, decision, usedAt: now };
+    return { ...key, usedAt: now };
   }
 
   /** Drops the cached key record; the next request reads D1 again. Called on revocation. */

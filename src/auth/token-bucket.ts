@@ -76,3 +76,14 @@ export function takeTokens(
     },
   };
 }
+
+/**
+ * Takes as many of `want` tokens as the bucket holds (at least one, else it is a denial): a lease of
+ * tokens for an isolate to spend locally (token-lease.ts). `granted` is how many were taken.
+ */
+export function takeUpTo(state: BucketState | undefined, now: number, config: BucketConfig, want: number): { state: BucketState; decision: BucketDecision; granted: number } {
+  const available = Math.floor(refill(state, now, config).tokens);
+  const cost = Math.max(1, Math.min(Math.floor(want), available, config.capacity));
+  const taken = takeTokens(state, now, config, cost);
+  return { ...taken, granted: taken.decision.allowed ? cost : 0 };
+}

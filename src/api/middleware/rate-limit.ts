@@ -1,11 +1,22 @@
 import { createMiddleware } from "hono/factory";
 import { rateLimitConfig } from "../../auth/rate-limiter";
 import type { BucketConfig, BucketDecision } from "../../auth/token-bucket";
+import { principalLeases } from "../../auth/token-lease";
 import type { AppEnv, Env } from "../../env";
 import { AppError } from "../../errors";
 
 /** The bucket that rate-limits one principal (API keys have theirs in their key object, see keyObjectName). */
 export const rateLimiterFor = (env: Env, principalId: string) => env.RATE_LIMITER.getByName(principalId);
+
+/** One token for `principalId`: from this isolate's lease when it holds one, else from the bucket (token-lease.ts). */
+async function takeLeased(env: Env, principalId: string, config: BucketConfig): Promise<BucketDecision> {
+  const now = Date.now();
+  const leased = principalLeases.spend(principalId, now);
+  if (leased) return leased.decision;
+  const size = principalLeases.sizeFor(principalId, config.capacity, now);
+  const { decision, granted } = await rateLimiterFor(env, principalId).takeUpTo(config, size);
+  return principalLeases.granted(principalId, { holder: undefined, decision, granted, size, askedAt: now });
+}
 
 /** IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers), as most clients read them today. */
 export function rateLimitHeaders(d: BucketDecision, config: BucketConfig): Record<string, string> {
@@ -23,7 +34,7 @@ export const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
   const principal = c.get("principal") as AppEnv["Variables"]["principal"] | undefined;
   if (!principal) return next();
   const config = rateLimitConfig(c.env);
-  const decision = c.get("rateLimit") ?? (await rateLimiterFor(c.env, principal.id).take(config));
+  const decision = c.get("rateLimit") ?? (await takeLeased(c.env, principal.id, config));
   const headers = rateLimitHeaders(decision, config);
   if (!decision.allowed) {
     throw new AppError("rate_limited", `Rate limit of ${config.capacity} requests (refilling ${config.refillPerMinute}/min) reached; retry in ${decision.retryAfterSeconds} s.`, {
