@@ -33,10 +33,11 @@ async function waitFor(url, child, log) {
 }
 
 /** Starts `wrangler dev` on a port with its own persisted state; returns {url, stop}. */
-export async function startWorker({ config = "wrangler.toml", port, vars = {}, migrate = false }) {
+export async function startWorker({ config = "wrangler.toml", port, vars = {}, migrate = false, inspectorPort }) {
   const persist = mkdtempSync(path.join(tmpdir(), "tdev-bench-"));
   if (migrate) await run("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persist, "-c", config]);
   const args = ["wrangler", "dev", "-c", config, "--port", String(port), "--persist-to", persist, "--log-level", "warn"];
+  if (inspectorPort) args.push("--inspector-port", String(inspectorPort));
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child = spawn("npx", args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let log = "";
