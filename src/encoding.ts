@@ -1,14 +1,23 @@
-/** Byte encodings used across the system, in one place. */
+/** Encodings used across the system (bytes, times), in one place. */
 
 export function toHex(bytes: ArrayBuffer | Uint8Array): string {
   return [...(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** Epoch milliseconds as the API writes every time: ISO 8601 in UTC. A missing time stays null. */
+export function iso(ms: number): string;
+export function iso(ms: number | null | undefined): string | null;
+export function iso(ms: number | null | undefined): string | null {
+  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
+}
+
 // Uint8Array.fromBase64 / toBase64 (ES2026) are native in workerd; TypeScript's libs do not type them yet.
-const native = Uint8Array as unknown as { fromBase64(text: string, opts: { lastChunkHandling: "strict" }): Uint8Array };
+type Alphabet = { alphabet?: "base64" | "base64url" };
+const native = Uint8Array as unknown as { fromBase64(text: string, opts: Alphabet & { lastChunkHandling: "strict" | "loose" }): Uint8Array };
+const toBase64 = (bytes: Uint8Array, opts: Alphabet & { omitPadding?: boolean }) => (bytes as unknown as { toBase64(o: typeof opts): string }).toBase64(opts);
 
 export function encodeBase64(bytes: Uint8Array): string {
-  return (bytes as unknown as { toBase64(): string }).toBase64();
+  return toBase64(bytes, {});
 }
 
 /** Strict: only the canonical encoding of some bytes decodes, so no two texts name the same bytes. */
@@ -17,6 +26,21 @@ export function decodeBase64(text: string): Uint8Array | null {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return null;
   try {
     return native.fromBase64(text, { lastChunkHandling: "strict" });
+  } catch {
+    return null;
+  }
+}
+
+/** URL- and filename-safe base64 (RFC 4648 §5), unpadded: for tokens and cursors. */
+export function encodeBase64Url(bytes: Uint8Array): string {
+  return toBase64(bytes, { alphabet: "base64url", omitPadding: true });
+}
+
+/** The inverse of encodeBase64Url; null for anything that is not unpadded base64url. */
+export function decodeBase64Url(text: string): Uint8Array | null {
+  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
+  try {
+    return native.fromBase64(text, { alphabet: "base64url", lastChunkHandling: "loose" });
   } catch {
     return null;
   }

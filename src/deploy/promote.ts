@@ -1,5 +1,6 @@
 import { and, count, desc, eq, or, sql, type SQL } from "drizzle-orm";
 import type { Env } from "../env";
+import { iso } from "../encoding";
 import { AppError } from "../errors";
 import { newId } from "../ids";
 import { publishEvent } from "../messaging/events";
@@ -17,7 +18,6 @@ export const EVOLUTION_TOPIC = "evolution";
 export const DEPLOYMENT_TOPIC = "deployments";
 const DEFAULT_WINDOW = 20;
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 type PromotionRequest = { agentId: string; version: string; runId?: string; candidateId?: string; mode: "auto" | "approved"; actor: string; window?: number };
 
@@ -94,7 +94,7 @@ export const approvalView = (r: ApprovalRow) => ({
   version: r.version,
   reasons: r.reasons,
   status: r.status as "pending" | "approved" | "rejected",
-  createdAt: iso(r.createdAt)!,
+  createdAt: iso(r.createdAt),
   decidedAt: iso(r.decidedAt),
   decidedBy: r.decidedBy,
   note: r.note,
@@ -206,7 +206,7 @@ export const promotionView = (p: PromotionRow) => ({
   status: p.status,
   canaryWindow: p.canaryWindow,
   detail: p.detail,
-  createdAt: iso(p.createdAt)!,
+  createdAt: iso(p.createdAt),
   decidedAt: iso(p.decidedAt),
 });
 

@@ -1,4 +1,5 @@
 import { and, desc, eq, inArray, or, type SQL } from "drizzle-orm";
+import { iso } from "../encoding";
 import { AppError } from "../errors";
 import { newId } from "../ids";
 import { canonicalJson, sha256Hex } from "../registry/canonical";
@@ -10,7 +11,6 @@ import { isRegression, type CaseResult } from "./score";
 import { splitCases } from "./split";
 import type { Suite, SuiteInput } from "./suite";
 
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** D1 binds at most 100 parameters per statement: long `in (...)` lists go in slices. */
 const chunks = <T>(items: readonly T[], size = 50): T[][] => Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, i * size + size));

@@ -1,10 +1,10 @@
 import { and, asc, desc, eq, or, type SQL } from "drizzle-orm";
+import { iso } from "../encoding";
 import { afterTimeId, toPage } from "../registry/cursor";
 import type { Db } from "../registry/store";
 import { getRun } from "./run";
 import { evolutionCandidates, evolutionGenerations, evolutionRuns, type EvolutionRunRow } from "./schema";
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 const runSummary = (r: EvolutionRunRow) => ({
   id: r.id,
@@ -21,7 +21,7 @@ const runSummary = (r: EvolutionRunRow) => ({
   screening: { screenedOut: r.screenedOut, evaluationsSaved: r.evaluationsSaved },
   outcome: r.outcome ?? null,
   error: r.error,
-  createdAt: iso(r.createdAt)!,
+  createdAt: iso(r.createdAt),
   finishedAt: iso(r.finishedAt),
   traceId: r.traceId,
 });

@@ -1,4 +1,5 @@
 import { AwsClient } from "aws4fetch";
+import { iso } from "../encoding";
 import { AppError } from "../errors";
 import type { Env } from "../env";
 import { breakerFor } from "./breaker";
@@ -135,7 +136,7 @@ async function callWithRetries<T>(call: ResilientCall, config: BedrockConfig, at
     const now = Date.now();
     if (!breaker.tryAcquire(now)) {
       const snap = breaker.snapshot(now);
-      throw new AppError("circuit_open", `The circuit breaker for ${call.breakerKey} is open after ${snap.consecutiveFailures} consecutive failures; it lets a trial call through at ${new Date(snap.retryAt ?? now).toISOString()}.`, {
+      throw new AppError("circuit_open", `The circuit breaker for ${call.breakerKey} is open after ${snap.consecutiveFailures} consecutive failures; it lets a trial call through at ${iso(snap.retryAt ?? now)}.`, {
         breaker: call.breakerKey,
         retryAt: snap.retryAt,
       });

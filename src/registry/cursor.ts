@@ -1,15 +1,16 @@
 import { and, eq, gt, lt, or, type Column, type SQL } from "drizzle-orm";
+import { decodeBase64Url, encodeBase64Url } from "../encoding";
 import { AppError } from "../errors";
 
 /** Opaque keyset cursor: the sort key of the last row seen, so inserts never shift a page. */
 export function encodeCursor(key: readonly (string | number)[]): string {
-  return btoa(JSON.stringify(key)).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+  return encodeBase64Url(new TextEncoder().encode(JSON.stringify(key)));
 }
 
 export function decodeCursor(cursor: string, shape: readonly ("string" | "number")[]): (string | number)[] {
   try {
-    const json = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
-    const key: unknown = JSON.parse(json);
+    const bytes = decodeBase64Url(cursor);
+    const key: unknown = bytes && JSON.parse(new TextDecoder().decode(bytes));
     if (Array.isArray(key) && key.length === shape.length && key.every((v, i) => typeof v === shape[i])) return key;
   } catch {
     // fall through to the error below

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { and, desc, eq, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
+import { iso } from "../encoding";
 import { AppError } from "../errors";
 import { afterTimeId, type Page, toPage } from "../registry/cursor";
 import { runs, type RunRow } from "./schema";
@@ -60,8 +61,8 @@ export function runView(row: RunRow): RunView {
     modelLatencyMs: row.modelLatencyMs,
     usage: row.totalTokens === null ? null : { inputTokens: row.inputTokens ?? 0, outputTokens: row.outputTokens ?? 0, totalTokens: row.totalTokens },
     logs: row.logs ?? [],
-    startedAt: new Date(row.startedAt).toISOString(),
-    finishedAt: new Date(row.finishedAt).toISOString(),
+    startedAt: iso(row.startedAt),
+    finishedAt: iso(row.finishedAt),
     durationMs: row.durationMs,
     traceId: row.traceId,
   };

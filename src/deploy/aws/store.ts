@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, isNotNull, lt, or, sql } from "drizzle-orm";
 import type { Env } from "../../env";
+import { iso } from "../../encoding";
 import { AppError } from "../../errors";
 import { publishEvent } from "../../messaging/events";
 import { registryDb, type Db } from "../../registry/store";
@@ -95,14 +96,13 @@ export async function recordAttempt(env: Env, r: AttemptRecord): Promise<void> {
   if (r.error) await publishEvent(env, DEPLOYMENT_TOPIC, "aws.deployment.aws-error", { ...base, ...r.error });
 }
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export const stepView = (s: AwsDeploymentStepRow) => ({
   name: s.name,
   status: s.status,
   attempts: s.attempts,
   polls: s.polls,
-  startedAt: iso(s.startedAt)!,
+  startedAt: iso(s.startedAt),
   finishedAt: iso(s.finishedAt),
   durationMs: s.finishedAt === null ? null : s.finishedAt - s.startedAt,
   error: s.errorCode ? { code: s.errorCode, message: s.errorMessage ?? "" } : null,
@@ -128,8 +128,8 @@ export function deploymentView(row: AwsDeploymentRow, steps: AwsDeploymentStepRo
     },
     error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? "" } : null,
     createdBy: row.createdBy,
-    createdAt: iso(row.createdAt)!,
-    updatedAt: iso(row.updatedAt)!,
+    createdAt: iso(row.createdAt),
+    updatedAt: iso(row.updatedAt),
     finishedAt: iso(row.finishedAt),
     rolledBackAt: iso(row.rolledBackAt),
     steps: steps.map(stepView),
