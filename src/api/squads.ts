@@ -7,6 +7,7 @@ import { createSquad, findSquad, listSquads, reconfigureSquad, removeSquad, squa
 import { STREAM_PRINCIPAL_HEADER, STREAM_TOKEN_TTL_SECONDS } from "../squad/stream-token";
 import { TASK_STATUSES, taskRequestSchema, taskViewSchema } from "../squad/task";
 import { REPLAY_MAX_AGE_MS, REPLAY_MAX_EVENTS } from "../squad/events";
+import { runSummarySchema, runViewSchema } from "../squad/runs";
 import { getWorkflow, workflowDb } from "../workflow/store";
 import { workflowSchema } from "../workflow/definition";
 import { newRouter } from "./factory";
@@ -60,40 +61,6 @@ const runParam = idParam.extend({ runId: z.string().min(1).max(64).openapi({ par
 const eventSchema = z
   .object({ type: z.string(), squadId: z.string(), seq: z.number().int(), ts: z.string(), data: z.unknown() })
   .openapi("SquadEvent");
-
-const stepViewSchema = z.object({
-  id: z.string(),
-  status: z.enum(["pending", "running", "completed", "failed", "skipped"]),
-  level: z.number().int().nullable(),
-  taskId: z.string().nullable(),
-  attempts: z.number().int(),
-  member: z.string().nullable(),
-  output: z.unknown(),
-  error: z.object({ code: z.string(), detail: z.string() }).nullable(),
-  reason: z.string().nullable(),
-  queuedAt: z.string().nullable(),
-  startedAt: z.string().nullable(),
-  finishedAt: z.string().nullable(),
-  durationMs: z.number().nullable(),
-});
-
-const runSummarySchema = z
-  .object({
-    runId: z.string(),
-    workflow: z.string(),
-    version: z.number().int(),
-    status: z.enum(["running", "completed", "failed"]),
-    input: z.unknown(),
-    priority: z.number().int(),
-    startedAt: z.string(),
-    finishedAt: z.string().nullable(),
-    durationMs: z.number().nullable(),
-    error: z.object({ code: z.string(), detail: z.string() }).nullable(),
-    traceId: z.string().nullable().openapi({ description: "W3C trace id of the request that started the run; each step's task and agent run carry it" }),
-  })
-  .openapi("RunSummary");
-
-const runSchema = runSummarySchema.extend({ levels: z.array(z.array(z.string())), steps: z.array(stepViewSchema) }).openapi("Run");
 
 const stub = (c: Context<AppEnv>, id: string) => squadStub(c.env, id);
 
@@ -395,7 +362,7 @@ squadsRouter.openapi(
     security: bearer,
     summary: "Get a run with each step's status, output, attempts and timings",
     request: { params: runParam },
-    responses: { 200: json(runSchema, "The run"), ...commonErrors, ...notFound },
+    responses: { 200: json(runViewSchema, "The run"), ...commonErrors, ...notFound },
   }),
   async (c) => {
     const { id, runId } = c.req.valid("param");

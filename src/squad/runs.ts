@@ -1,39 +1,48 @@
+import { z } from "@hono/zod-openapi";
 import type { Plan } from "../workflow/dag";
 import type { Workflow } from "../workflow/definition";
 import type { RunRow, StepRow, TaskRow } from "./store";
-import type { TaskError } from "./task";
+import { taskErrorSchema } from "./task";
 
-export interface StepView {
-  id: string;
-  status: StepRow["status"];
-  level: number | null;
-  taskId: string | null;
-  attempts: number;
-  member: string | null;
-  output: unknown;
-  error: TaskError | null;
-  reason: string | null;
-  queuedAt: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-  durationMs: number | null;
-}
+export const stepViewSchema = z.object({
+  id: z.string(),
+  status: z.enum(["pending", "running", "completed", "failed", "skipped"]),
+  level: z.number().int().nullable(),
+  taskId: z.string().nullable(),
+  attempts: z.number().int(),
+  member: z.string().nullable(),
+  output: z.unknown(),
+  error: taskErrorSchema.nullable(),
+  reason: z.string().nullable(),
+  queuedAt: z.string().nullable(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  durationMs: z.number().nullable(),
+});
 
-export interface RunView {
-  runId: string;
-  workflow: string;
-  version: number;
-  status: RunRow["status"];
-  input: unknown;
-  priority: number;
-  startedAt: string;
-  finishedAt: string | null;
-  durationMs: number | null;
-  error: TaskError | null;
-  traceId: string | null;
-  levels: string[][];
-  steps: StepView[];
-}
+/** A workflow run as run lists show it. */
+export const runSummarySchema = z
+  .object({
+    runId: z.string(),
+    workflow: z.string(),
+    version: z.number().int(),
+    status: z.enum(["running", "completed", "failed"]),
+    input: z.unknown(),
+    priority: z.number().int(),
+    startedAt: z.string(),
+    finishedAt: z.string().nullable(),
+    durationMs: z.number().nullable(),
+    error: taskErrorSchema.nullable(),
+    traceId: z.string().nullable().openapi({ description: "W3C trace id of the request that started the run; each step's task and agent run carry it" }),
+  })
+  .openapi("RunSummary");
+
+/** A workflow run with its plan's levels and every step. */
+export const runViewSchema = runSummarySchema.extend({ levels: z.array(z.array(z.string())), steps: z.array(stepViewSchema) }).openapi("Run");
+
+export type StepView = z.infer<typeof stepViewSchema>;
+export type RunSummary = z.infer<typeof runSummarySchema>;
+export type RunView = z.infer<typeof runViewSchema>;
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 

@@ -15,7 +15,7 @@ import { beforeSeq, pageOf } from "./paging";
 import { RunCoordinator, type RunRequest } from "./run-coordinator";
 import { RunOutbox } from "./run-outbox";
 import { MemberRouter } from "./routing";
-import { runView, type RunView } from "./runs";
+import { runView, type RunSummary, type RunView } from "./runs";
 import { SquadStore, type Meta, type TaskRow } from "./store";
 import { acceptStream, answerClient, broadcast, closeAll } from "./stream";
 import { issueStreamToken, newStreamKey } from "./stream-token";
@@ -214,7 +214,7 @@ export class Squad extends DurableObject<Env> {
     });
   }
 
-  async listRuns(query: { limit: number; cursor?: string }): Promise<Outcome<Page<Omit<RunView, "steps" | "levels">>>> {
+  async listRuns(query: { limit: number; cursor?: string }): Promise<Outcome<Page<RunSummary>>> {
     return outcome(() => {
       this.requireMeta();
       return pageOf(this.store.listRuns(query.limit + 1, beforeSeq(query.cursor)), query.limit, (r) => {

@@ -28,44 +28,17 @@ export const taskRequestSchema = z
   .openapi("TaskRequest");
 
 export type TaskRequest = z.infer<typeof taskRequestSchema>;
-export type TaskStatus = "queued" | "running" | "completed" | "failed" | "cancelled";
 export const TASK_STATUSES = ["queued", "running", "completed", "failed", "cancelled"] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
 
-export interface TaskError {
-  code: string;
-  detail: string;
-}
+export const taskErrorSchema = z.object({ code: z.string(), detail: z.string() });
+export type TaskError = z.infer<typeof taskErrorSchema>;
 
-export interface TaskAnswer {
-  member: string;
-  ok: boolean;
-  output?: unknown;
-  error?: TaskError;
-  durationMs: number;
-}
+/** One member's answer to a consensus task. */
+export const taskAnswerSchema = z.object({ member: z.string(), ok: z.boolean(), output: z.unknown().optional(), error: taskErrorSchema.optional(), durationMs: z.number() });
+export type TaskAnswer = z.infer<typeof taskAnswerSchema>;
 
 /** A task as the API shows it. */
-export interface TaskView {
-  taskId: string;
-  status: TaskStatus;
-  priority: number;
-  capability: string | null;
-  agent: string | null;
-  input: unknown;
-  queuedAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  deadline: string | null;
-  attempts: number;
-  member: string | null;
-  output: unknown;
-  error: TaskError | null;
-  consensus: { n: number; strategy: string; agreement: number | null; answers: TaskAnswer[] } | null;
-  runId: string | null;
-  stepId: string | null;
-  traceId: string | null;
-}
-
 export const taskViewSchema = z
   .object({
     taskId: z.string(),
@@ -81,19 +54,12 @@ export const taskViewSchema = z
     attempts: z.number().int(),
     member: z.string().nullable(),
     output: z.unknown(),
-    error: z.object({ code: z.string(), detail: z.string() }).nullable(),
-    consensus: z
-      .object({
-        n: z.number().int(),
-        strategy: z.string(),
-        agreement: z.number().nullable(),
-        answers: z.array(
-          z.object({ member: z.string(), ok: z.boolean(), output: z.unknown().optional(), error: z.object({ code: z.string(), detail: z.string() }).optional(), durationMs: z.number() }),
-        ),
-      })
-      .nullable(),
+    error: taskErrorSchema.nullable(),
+    consensus: z.object({ n: z.number().int(), strategy: z.string(), agreement: z.number().nullable(), answers: z.array(taskAnswerSchema) }).nullable(),
     runId: z.string().nullable(),
     stepId: z.string().nullable(),
     traceId: z.string().nullable().openapi({ description: "W3C trace id of the request or message that submitted the task (its workflow run's, for a step); its runs carry it too" }),
   })
   .openapi("Task");
+
+export type TaskView = z.infer<typeof taskViewSchema>;
