@@ -14,7 +14,7 @@ import { writeRuns, type RunRecord } from "./run-records";
  * one primary round trip in production, well inside the 1 s GET /runs/{id} promises). Reads of runs in
  * this isolate first wait for its own writes in flight (`runsSettled`), so a client reads its own run.
  */
-export const WINDOW_MS = 5;
+export const WINDOW_MS = 20;
 /** A batch this large is written without waiting for the window to close. */
 const MAX_BATCH = 500;
 
