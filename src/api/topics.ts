@@ -79,7 +79,9 @@ topicsRouter.openapi(
     description:
       "Webhook deliveries carry `X-TDev-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, t + '.' + body)>` and are retried with backoff. " +
       "Squads get each event as the input of a task built from `task`. WebSocket subscriptions answer a `stream` path: " +
-      "GET it with `Upgrade: websocket` to receive each event as a JSON text frame while connected (send `ping` to keep alive).",
+      "GET it with `Upgrade: websocket` to receive each event as a JSON text frame while connected (send `ping` to keep alive). " +
+      "Webhook URLs must reach the public internet: loopback, private, link-local, unspecified, metadata and localhost targets (in any spelling) answer 422 " +
+      "`/problems/internal-address` with the `rule` that refused them; deliveries check again and never follow redirects.",
     request: { params: topicParam, body: jsonBody(subscriptionRequestSchema) },
     responses: { 201: json(createdSchema, "Subscribed"), ...commonErrors, ...conflict, ...notConfigured },
   }),

@@ -27,7 +27,7 @@ const host = z
 
 export const permissionsSchema = z
   .object({
-    network: z.array(host).max(32).default([]).openapi({ description: "Hosts the agent may fetch; empty means no network." }),
+    network: z.array(host).max(32).default([]).openapi({ description: "Hosts the agent may fetch; empty means no network. Internal hosts (loopback, private, link-local, metadata, localhost) are refused at registration." }),
     models: z.array(z.string().min(1).max(200)).max(16).default([]).openapi({ description: "Bedrock model ids the agent may call." }),
     maxTokensPerRun: z.number().int().positive().max(1_000_000).default(4096),
   })
