@@ -31,14 +31,18 @@ function exec(cmd: string, args: string[]): Promise<string> {
 
 export interface System {
   url: string;
+  /** The --persist-to directory: start another system on it to restart on the same state. */
+  persist: string;
   log: () => string;
   stop: () => void;
+  /** SIGKILL to wrangler's whole process group (workerd included); resolves once it is gone. */
+  kill: () => Promise<void>;
 }
 
-/** Migrates a fresh local D1 and starts wrangler dev; resolves once /api/v1/health answers. */
-export async function startSystem(): Promise<System> {
-  const persist = mkdtempSync(path.join(tmpdir(), "tdev-cli-"));
-  await exec("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persist]);
+/** Migrates a fresh local D1 (or reuses `persist`) and starts wrangler dev; resolves once /api/v1/health answers. */
+export async function startSystem(opts: { persist?: string } = {}): Promise<System> {
+  const persist = opts.persist ?? mkdtempSync(path.join(tmpdir(), "tdev-cli-"));
+  if (!opts.persist) await exec("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persist]);
   const port = await freePort();
   const vars = {
     ADMIN_API_KEY: ADMIN_KEY,
@@ -67,9 +71,15 @@ export async function startSystem(): Promise<System> {
     }
     await new Promise((r) => setTimeout(r, 300));
   }
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
   return {
     url,
+    persist,
     log: () => log,
+    kill: async () => {
+      process.kill(-child.pid!, "SIGKILL");
+      await exited;
+    },
     stop: () => {
       try {
         process.kill(-child.pid!, "SIGTERM");
