@@ -1,5 +1,4 @@
 import { and, asc, eq, gt, isNull, lt, or } from "drizzle-orm";
-import { base64url } from "jose";
 import type { Env, Principal } from "../env";
 import { AppError } from "../errors";
 import { newId } from "../ids";
@@ -9,6 +8,7 @@ import { apiKeys } from "../registry/schema";
 import { registryDb, type Db } from "../registry/store";
 import type { Scope } from "./scopes";
 import { apiKeyLeases } from "./token-lease";
+import { encodeBase64Url, iso } from "../encoding";
 
 type ApiKeyRow = typeof apiKeys.$inferSelect;
 
@@ -32,8 +32,6 @@ export interface ApiKeyView {
   lastUsedAt: string | null;
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
-const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 
 const view = (row: ApiKeyRow): ApiKeyView => ({
   id: row.id,
@@ -42,14 +40,14 @@ const view = (row: ApiKeyRow): ApiKeyView => ({
   scopes: row.scopes,
   createdAt: iso(row.createdAt),
   createdBy: row.createdBy,
-  revokedAt: isoOrNull(row.revokedAt),
-  expiresAt: isoOrNull(row.expiresAt),
-  lastUsedAt: isoOrNull(row.lastUsedAt),
+  revokedAt: iso(row.revokedAt),
+  expiresAt: iso(row.expiresAt),
+  lastUsedAt: iso(row.lastUsedAt),
 });
 
 /** A fresh key and what is stored about it: only its SHA-256 and a short prefix. */
 export async function generateApiKey(): Promise<{ key: string; hash: string; prefix: string }> {
-  const key = API_KEY_PREFIX + base64url.encode(crypto.getRandomValues(new Uint8Array(KEY_RANDOM_BYTES)));
+  const key = API_KEY_PREFIX + encodeBase64Url(crypto.getRandomValues(new Uint8Array(KEY_RANDOM_BYTES)));
   return { key, hash: await hashApiKey(key), prefix: key.slice(0, SHOWN_PREFIX_LENGTH) };
 }
 

@@ -10,6 +10,7 @@ import { currentGeneration } from "./generation";
 import { cached, writing } from "./read-cache";
 import { agentVersions, agents, channels, dependencyEdges, deployments, type AgentRow, type AgentVersionRow } from "./schema";
 import { sizeSpec, versionSortKey, type AgentSpec, type SizedSpec } from "./spec";
+import { iso } from "../encoding";
 
 /** Drizzle over D1, with the binding it wraps (`$client`) for the reads drizzle does not express. */
 export type Db = DrizzleD1Database<Record<string, never>> & { $client: D1Database };
@@ -33,7 +34,6 @@ export interface VersionDetail extends VersionSummary {
   spec: AgentSpec;
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
 
 export const agentView = (row: AgentRow): AgentView => ({
   id: row.id,
