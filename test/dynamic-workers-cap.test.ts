@@ -1,6 +1,6 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import main from "../src/index";
 import type { Env } from "../src/env";
 import { QUEUE_NAMES } from "../src/messaging/address";
@@ -79,11 +79,9 @@ describe("SandboxSlots: at most `cap` distinct sandboxes in flight", () => {
     expect(started).toEqual(["a1", "b1", "a2"]);
     expect(slots.distinctInFlight).toBe(2);
     gates.get("b1")!();
-    await new Promise((r) => setTimeout(r, 0));
-    expect(started).toEqual(["a1", "b1", "a2", "c1", "a3"]);
+    await vi.waitFor(() => expect(started).toEqual(["a1", "b1", "a2", "c1", "a3"]));
     for (const id of ["a1", "a2", "a3"]) gates.get(id)!();
-    await new Promise((r) => setTimeout(r, 0));
-    expect(started.at(-1)).toBe("d1");
+    await vi.waitFor(() => expect(started.at(-1)).toBe("d1"));
     gates.get("c1")!();
     gates.get("d1")!();
     await Promise.all(all);

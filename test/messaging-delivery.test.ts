@@ -83,8 +83,8 @@ describe("consumer: effect once, refusals, retries, order", () => {
     const tampered: Envelope = { ...victim, ciphertext: encodeBase64(bytes) };
     const raised: Envelope = { ...(await sealDraft(env, deliveryTo(sub.id, 3))), priority: 9 };
     const unknownKey: Envelope = { ...(await sealDraft(env, deliveryTo(sub.id, 4))), kid: "retired-long-ago" };
-    const expired = await sealDraft(env, deliveryTo(sub.id, 5, { expiresInMs: 1 }));
-    await new Promise((r) => setTimeout(r, 5));
+    // Sealed a second ago with a millisecond to live: expired on arrival.
+    const expired = await sealDraft(env, deliveryTo(sub.id, 5, { expiresInMs: 1 }), Date.now() - 1000);
 
     const result = await consume(normal, [body(good), body(tampered), body(raised), body(unknownKey), "just text", body(expired)]);
     expect(result.explicitAcks.sort()).toEqual([...result.ids].sort());
@@ -197,8 +197,12 @@ describe("through the real local queues", () => {
     expect((await api("DELETE", `/api/v1/dead-letters/${letters[1].id}`)).status).toBe(204);
     expect((await api("GET", `/api/v1/dead-letters/${letters[1].id}`)).status).toBe(404);
     expect((await api("POST", `/api/v1/dead-letters/${letters[1].id}/replay`)).status).toBe(404);
-    await new Promise((r) => setTimeout(r, 1200));
-    expect(receiver.to("/healthy")).toHaveLength(3);
+    // A last event is a barrier: once both subscribers have it, nothing else is on its way to /healthy.
+    await api("POST", "/api/v1/topics/mixed/events", { body: { type: "order.barrier", data: { n: "barrier" }, priority: 8 } });
+    await waitFor(() => receiver!.to("/healthy").length > 3 && receiver!.to("/poison").length > 19, 20_000, "the barrier event");
+    const healthy = receiver.to("/healthy").map((h) => JSON.parse(h.body).event.data.n);
+    expect(healthy).toEqual([...healthy.slice(0, 3).sort(), "barrier"]);
+    expect(healthy.slice(0, 3).sort()).toEqual([1, 2, 3]);
   });
 
   it("refused dead letters cannot be replayed; pages are keyset cursors", async () => {

@@ -66,7 +66,12 @@ describe("messages to squads", () => {
       return tasks.length > 0 && tasks[0]!.status === "completed" && tasks;
     }, 20_000, "the subscription's task");
     expect(task!.input).toMatchObject({ id: published.json.id, type: "deploy.finished", data: { env: "prod" } });
-    await new Promise((r) => setTimeout(r, 500));
-    expect(await tasksOf(squad)).toHaveLength(1);
+    // A later event is a barrier: once its task exists, a task for the unmatched event (published first) would too.
+    await api("POST", "/api/v1/topics/deploys/events", { body: { type: "deploy.barrier", data: 0, priority: 8 } });
+    const all = await waitFor(async () => {
+      const tasks = await tasksOf(squad);
+      return tasks.length > 1 && tasks;
+    }, 20_000, "the barrier's task");
+    expect(all.map((t) => (t.input as { type: string }).type).sort()).toEqual(["deploy.barrier", "deploy.finished"]);
   });
 });
