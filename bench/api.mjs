@@ -1,7 +1,7 @@
 // Issue 2 figures: authenticated GET /api/v1/agents/{id} and POST /api/v1/agents against the bare-worker floor.
 import { authHeaders, load, printRows } from "./lib.mjs";
 
-export default async function apiBench({ system, floor, floorStats }) {
+export default async function apiBench({ system, floorStats }) {
   const created = await fetch(`${system.url}/api/v1/agents`, {
     method: "POST",
     headers: authHeaders,

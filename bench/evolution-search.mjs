@@ -54,7 +54,10 @@ export async function exampleAgent({ classifier, splitCases }) {
  */
 export function syntheticAgent({ classifier, splitCases, fnv1a }, index, { words = 24, caseCount = 60 } = {}) {
   let state = fnv1a(`synthetic:${index}`);
-  const rand = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const rand = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 4294967296;
+  };
   const pick = (xs) => xs[Math.floor(rand() * xs.length)];
   const syllables = ["ka", "lo", "mi", "ru", "te", "za", "po", "ne", "vi", "su", "da", "fe"];
   const vocab = [];

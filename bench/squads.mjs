@@ -135,7 +135,11 @@ export default async function squadsBench({ system } = {}) {
     for (let i = 0; i < 100; i++) clients.push(await openStream(base, evSquad));
     let received = 0;
     let last = 0;
-    for (const c of clients) c.on("message", () => ((received += 1), (last = performance.now())));
+    for (const c of clients)
+      c.on("message", () => {
+        received += 1;
+        last = performance.now();
+      });
     const started = performance.now();
     await squadThroughput(call, [evSquad], BATCH);
     const expected = BATCH * 3 * 100;

@@ -84,7 +84,7 @@ async function main() {
       run = await must("GET", `/evolution/runs/${runId}`);
       if (shown < run.generationStats.length) lastProgress = Date.now();
       if (Date.now() - lastProgress > 180_000) {
-        console.log("  no progress for 3 minutes: the run goes on in the background (its Workflow retries and resumes it); see GET /api/v1/evolution/runs/" + runId);
+        console.log(`  no progress for 3 minutes: the run goes on in the background (its Workflow retries and resumes it); see GET /api/v1/evolution/runs/${runId}`);
         break;
       }
       for (; shown < run.generationStats.length; shown++) {

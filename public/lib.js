@@ -46,7 +46,10 @@ export function useThrottled(fn, ms = 500) {
   useEffect(() => () => clearTimeout(timer.current), []);
   return () => {
     if (timer.current) return;
-    timer.current = setTimeout(() => ((timer.current = null), latest.current()), ms);
+    timer.current = setTimeout(() => {
+      timer.current = null;
+      latest.current();
+    }, ms);
   };
 }
 

@@ -92,7 +92,7 @@ export const messagingCommands = [
     summary: "One dead letter with its (still encrypted) envelope",
     async run({ client, out }, { positionals }) {
       const d = await client.get(`/dead-letters/${encodeURIComponent(positionals.id)}`);
-      out.result(d, () => renderFields(deadLetterColumns.map((c) => [c.header, c.get(d)])) + `\nfirst error: ${d.firstError ?? ""}`);
+      out.result(d, () => `${renderFields(deadLetterColumns.map((c) => [c.header, c.get(d)]))}\nfirst error: ${d.firstError ?? ""}`);
     },
   },
   {

@@ -43,8 +43,13 @@ export function createClient(/** @type {{ url: string, key?: string, fetchImpl?:
     /** @type {Record<string, string>} */
     const headers = { accept: "application/json, application/problem+json;q=0.9, */*;q=0.5", ...(key ? { authorization: `Bearer ${key}` } : {}), ...o.headers };
     let body;
-    if (o.raw !== undefined) (body = o.raw), (headers["content-type"] = o.contentType ?? "text/plain");
-    else if (o.body !== undefined) (body = JSON.stringify(o.body)), (headers["content-type"] = "application/json");
+    if (o.raw !== undefined) {
+      body = o.raw;
+      headers["content-type"] = o.contentType ?? "text/plain";
+    } else if (o.body !== undefined) {
+      body = JSON.stringify(o.body);
+      headers["content-type"] = "application/json";
+    }
     const replayable = typeof body !== "object" || body === null;
     for (let attempt = 0; ; attempt++) {
       let res;

@@ -5,6 +5,7 @@
 
 const ANSI = /** @type {const} */ ({ red: 31, green: 32, yellow: 33, blue: 34, dim: 2, bold: 1 });
 // eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching the ESC of ANSI colour codes is the point
 const ESCAPES = /\x1b\[[0-9;]*m/g;
 
 /** Visible width, not counting colour escapes. */

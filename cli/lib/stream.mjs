@@ -34,7 +34,10 @@ function connectOnce(/** @type {{ url: string, key?: string, signal: AbortSignal
     }, PING_MS);
     const stop = () => ws.close(1000, "client done");
     o.signal.addEventListener("abort", stop, { once: true });
-    const finish = () => (clearInterval(pinger), o.signal.removeEventListener("abort", stop));
+    const finish = () => {
+      clearInterval(pinger);
+      o.signal.removeEventListener("abort", stop);
+    };
     ws.on("open", o.onOpen);
     ws.on("message", (raw) => {
       alive = true;
@@ -62,7 +65,10 @@ function connectOnce(/** @type {{ url: string, key?: string, signal: AbortSignal
       });
     });
     ws.on("error", () => {}); // "close" follows every error; reconnecting is decided there
-    ws.on("close", (code, reason) => (finish(), resolve({ code, reason: String(reason) })));
+    ws.on("close", (code, reason) => {
+      finish();
+      resolve({ code, reason: String(reason) });
+    });
   });
 }
 
@@ -92,7 +98,10 @@ export async function tailSquad(
         },
         onEvent: (e) => {
           if (typeof e.seq === "number" && e.type !== "stream.gap") since = e.seq;
-          if (o.onEvent(e) === true) (finished = true), inner.abort();
+          if (o.onEvent(e) === true) {
+            finished = true;
+            inner.abort();
+          }
         },
       });
     } catch (err) {

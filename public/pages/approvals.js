@@ -11,7 +11,10 @@ export function Approvals({ params }) {
   const [message, setMessage] = useState("");
   const decide = (a, decision) =>
     api(`/evolution/approvals/${a.id}/${decision}`, { method: "POST", body: JSON.stringify(notes[a.id] ? { note: notes[a.id] } : {}) }).then(
-      () => (setMessage(`${decision === "approve" ? "approved" : "rejected"} ${a.version}`), list.reload()),
+      () => {
+        setMessage(`${decision === "approve" ? "approved" : "rejected"} ${a.version}`);
+        list.reload();
+      },
       (e) => setMessage(e.message),
     );
   return html`<div>

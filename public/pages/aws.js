@@ -5,7 +5,13 @@ import { api, ErrorLine, failuresFirst, fmtMs, fmtTime, go, href, LiveBadge, use
 function Deployment({ id }) {
   const d = useLoad(() => api(`/aws-deployments/${id}`), [id]);
   const [message, setMessage] = useState("");
-  const rollback = () => api(`/aws-deployments/${id}/rollback`, { method: "POST" }).then(() => (setMessage("rollback started"), d.reload()), (e) => setMessage(e.message));
+  const rollback = () => api(`/aws-deployments/${id}/rollback`, { method: "POST" }).then(
+      () => {
+        setMessage("rollback started");
+        d.reload();
+      },
+      (e) => setMessage(e.message),
+    );
   if (d.error) return html`<p class="error">${d.error}</p>`;
   if (!d.data) return html`<p>Loading…</p>`;
   const x = d.data;

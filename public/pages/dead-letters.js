@@ -8,7 +8,13 @@ export function DeadLetters({ params }) {
   const reason = params.get("reason") ?? "";
   const list = useLoad(() => api(`/dead-letters?limit=100${reason ? `&reason=${reason}` : ""}`), [reason]);
   const [note, setNote] = useState("");
-  const replay = (id) => api(`/dead-letters/${id}/replay`, { method: "POST" }).then(() => (setNote(`replayed ${id}`), list.reload()), (e) => setNote(e.message));
+  const replay = (id) => api(`/dead-letters/${id}/replay`, { method: "POST" }).then(
+      () => {
+        setNote(`replayed ${id}`);
+        list.reload();
+      },
+      (e) => setNote(e.message),
+    );
   return html`<div>
     <select id="reason" value=${reason} onChange=${(e) => go("dead-letters", { reason: e.target.value })}>
       ${REASONS.map((r) => html`<option value=${r}>${r || "any reason"}</option>`)}

@@ -21,7 +21,10 @@ export function Squads({ params }) {
   );
   const rows = Object.values(tasks).sort((a, b) => rank(a.status) - rank(b.status) || (b.priority ?? 0) - (a.priority ?? 0) || b.seq - a.seq);
   return html`<div>
-    <select id="squad-select" value=${id ?? ""} onChange=${(e) => (setTasks({}), go("squads", { id: e.target.value }))}>
+    <select id="squad-select" value=${id ?? ""} onChange=${(e) => {
+      setTasks({});
+      go("squads", { id: e.target.value });
+    }}>
       <option value="">choose a squad</option>
       ${(list.data?.items ?? []).map((s) => html`<option value=${s.id}>${s.name}</option>`)}
     </select>

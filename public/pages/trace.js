@@ -11,7 +11,10 @@ export function Trace({ params }) {
   const evolution = useLoad(() => (TRACE.test(id) ? api(`/evolution/runs?traceId=${id}&limit=100`) : Promise.resolve(null)), [id]);
   const items = [...(runs.data?.items ?? [])].sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
   return html`<div>
-    <form onSubmit=${(e) => (e.preventDefault(), go("trace", { id: draft.trim().toLowerCase() }))}>
+    <form onSubmit=${(e) => {
+      e.preventDefault();
+      go("trace", { id: draft.trim().toLowerCase() });
+    }}>
       <input id="trace-id" size="36" placeholder="trace id (32 hex digits)" value=${draft} onInput=${(e) => setDraft(e.target.value)} /> <button type="submit">show</button>
     </form>
     ${id && !TRACE.test(id) && html`<p class="error">A trace id is 32 lowercase hex digits.</p>`}

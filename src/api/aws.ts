@@ -5,7 +5,7 @@ import { deploymentDetail, listDeployments } from "../deploy/aws/store";
 import { findAgent, registryDb } from "../registry/store";
 import { newRouter } from "./factory";
 import { requireScope } from "./middleware/auth";
-import { bearer, commonErrors, conflict, json, jsonBody, notFound, pageOf, pageQuery } from "./openapi-common";
+import { bearer, commonErrors, conflict, json, notFound, pageOf, pageQuery } from "./openapi-common";
 
 const tags = ["aws"];
 const read = requireScope("agents:read");

@@ -141,7 +141,7 @@ topicsRouter.openapi(
 async function websocketSubscription(c: Context<AppEnv>) {
   const parsed = subscriptionParam.safeParse(c.req.param());
   const sub = parsed.success ? await findSubscription(c.env.DB, parsed.data.id, parsed.data.topic) : undefined;
-  if (!sub || sub.type !== "websocket") throw new AppError("not_found", "No websocket subscription here; create one with type websocket first.");
+  if (sub?.type !== "websocket") throw new AppError("not_found", "No websocket subscription here; create one with type websocket first.");
   return { sub, streams: c.env.TOPIC_STREAMS.get(c.env.TOPIC_STREAMS.idFromName(sub.topic)) };
 }
 

@@ -1,4 +1,4 @@
-import { and, count, desc, eq, or, sql, type SQL } from "drizzle-orm";
+import { and, count, desc, eq, sql, type SQL } from "drizzle-orm";
 import type { Env } from "../env";
 import { iso } from "../encoding";
 import { AppError } from "../errors";
@@ -228,11 +228,15 @@ export async function evolutionStats(d: Db, agentId?: string) {
   const evaluatedRows = await d.select({ status: evolutionCandidates.status, n: count() }).from(evolutionCandidates).where(forAgent(evolutionCandidates.agentId)).groupBy(evolutionCandidates.status);
   const total = promotionRows.reduce((n, r) => n + r.n, 0);
   const auto = promotionRows.filter((r) => r.mode === "auto").reduce((n, r) => n + r.n, 0);
-  const sumBy = (rows: { status: string; n: number }[]) => rows.reduce<Record<string, number>>((acc, r) => ((acc[r.status] = (acc[r.status] ?? 0) + r.n), acc), {});
+  const sumBy = (rows: { status: string; n: number }[]) => {
+    const sums: Record<string, number> = {};
+    for (const r of rows) sums[r.status] = (sums[r.status] ?? 0) + r.n;
+    return sums;
+  };
   const blocksByRule: Record<string, number> = {};
   let blocked = 0;
   for (const { gate } of gated) {
-    if (!gate || gate.decision !== "blocked") continue;
+    if (gate?.decision !== "blocked") continue;
     blocked++;
     for (const c of gate.checks) if (!c.ok) blocksByRule[c.rule] = (blocksByRule[c.rule] ?? 0) + 1;
   }

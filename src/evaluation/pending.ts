@@ -12,7 +12,7 @@ export const SYNC_CASE_LIMIT = 200;
 export async function runPendingEvaluation(env: Env, evaluationId: string): Promise<void> {
   const db = registryDb(env.DB);
   const row = await findEvaluation(db, evaluationId);
-  if (!row || row.status !== "running") return;
+  if (row?.status !== "running") return;
   try {
     const agent = await findAgent(db, row.agentId, { includeRetired: true });
     const version = await findVersion(db, agent.id, row.version);

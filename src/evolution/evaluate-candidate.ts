@@ -88,7 +88,7 @@ async function settle(d: Db, runId: string, candidateId: string, update: Partial
 export async function screenCandidate(env: Env, runId: string, candidateId: string): Promise<ScreenOutcome> {
   const d = registryDb(env.DB);
   const { run, candidate } = await load(d, runId, candidateId);
-  if (!candidate || candidate.status !== "pending") return { pass: candidate?.status === "pending", gain: 0 };
+  if (candidate?.status !== "pending") return { pass: candidate?.status === "pending", gain: 0 };
   const parent = run.policy.screening ? await screeningParent(d, candidate) : undefined;
   if (!parent) return { pass: true, gain: 0 };
   if (candidate.cases) return { pass: true, gain: screenGain(candidate, parent) };

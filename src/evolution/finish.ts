@@ -29,7 +29,12 @@ async function ancestorVersions(d: Db, candidate: CandidateRow): Promise<string[
     for (const c of frontier) {
       const own = c === candidate ? null : (c.version ?? c.sourceVersion);
       if (own) found.add(own);
-      else for (const p of [...c.parents, ...(c.reusedFrom ? [c.reusedFrom] : [])]) if (!seen.has(p)) (seen.add(p), next.push(p));
+      else
+        for (const p of [...c.parents, ...(c.reusedFrom ? [c.reusedFrom] : [])]) {
+          if (seen.has(p)) continue;
+          seen.add(p);
+          next.push(p);
+        }
     }
     frontier = next.length ? await d.select().from(evolutionCandidates).where(inArray(evolutionCandidates.id, next)) : [];
   }
@@ -84,7 +89,11 @@ async function gateAndPromote(env: Env, d: Db, runId: string): Promise<RunOutcom
     // Ties go by content hash, never by ids: the same seed and data promote the same genome.
     .map((c) => ({ id: c.genomeHash, score: c.trainScore ?? 0, sizeBytes: c.sizeBytes, cost: c.cost ?? 0, row: c }))
     .sort(byFitness)
-    .filter((c) => (genomes.has(c.row.genomeHash) ? false : (genomes.add(c.row.genomeHash), true)))
+    .filter((c) => {
+      if (genomes.has(c.row.genomeHash)) return false;
+      genomes.add(c.row.genomeHash);
+      return true;
+    })
     .slice(0, GATE_TRIES);
   if (contenders.length === 0) return { decision: "no-improvement", detail: `no child beat live's training score ${(live.trainScore ?? 0).toFixed(3)}` };
   const blocked: string[] = [];

@@ -67,7 +67,7 @@ export function selectReflectiveCases<T extends { caseId: string; score: number;
   const train = isTrain(trainIds);
   const failing = parentCases.filter((c) => train(c.caseId) && !c.uncertain && c.score < 1);
   // Efraimidis–Spirakis keys: u^(1/w) gives a weighted sample without replacement in one sort.
-  const keyed = failing.map((c) => ({ c, key: Math.pow(rng.next(), 1 / Math.max(1e-3, 1 - c.score)) }));
+  const keyed = failing.map((c) => ({ c, key: rng.next() ** (1 / Math.max(1e-3, 1 - c.score)) }));
   keyed.sort((x, y) => y.key - x.key);
   return keyed
     .slice(0, Math.max(0, size))

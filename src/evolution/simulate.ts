@@ -88,7 +88,11 @@ function ledger(input: SimulationInput) {
     if (!results.has(key)) results.set(key, input.evaluate(params));
     const done = ran.get(key) ?? new Set<string>();
     ran.set(key, done);
-    for (const id of caseIds) if (!done.has(id)) (done.add(id), state.caseRuns++);
+    for (const id of caseIds) {
+      if (done.has(id)) continue;
+      done.add(id);
+      state.caseRuns++;
+    }
     return results.get(key)!;
   };
   /** A full training evaluation: the candidate as the pool and selection see it. */

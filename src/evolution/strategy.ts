@@ -220,7 +220,7 @@ export function updateEs(state: EsState, genes: Genes, ranked: readonly EsRanked
   const sigma = Math.min(MAX_SIGMA, Math.max(MIN_SIGMA, state.sigma * Math.exp((cs / ds) * (psNorm / chiN - 1))));
 
   const updates = state.updates + 1;
-  const hsig = psNorm / Math.sqrt(1 - Math.pow(1 - cs, 2 * updates)) < (1.4 + 2 / (n + 1)) * chiN ? 1 : 0;
+  const hsig = psNorm / Math.sqrt(1 - (1 - cs) ** (2 * updates)) < (1.4 + 2 / (n + 1)) * chiN ? 1 : 0;
   const cc = (4 + muEff / n) / (n + 4 + (2 * muEff) / n);
   const pathCov = state.pathCov.map((p, i) => (1 - cc) * p + hsig * Math.sqrt(cc * (2 - cc) * muEff) * yw[i]!);
   // Separable CMA learns the diagonal (n + 2) / 3 times faster than full CMA may.

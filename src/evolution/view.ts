@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, or, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, type SQL } from "drizzle-orm";
 import { iso } from "../encoding";
 import { afterTimeId, toPage } from "../registry/cursor";
 import type { Db } from "../registry/store";

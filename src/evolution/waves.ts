@@ -10,7 +10,10 @@ export function evaluationWaves(items: readonly { id: string; sandbox: string | 
     const fits = (w: (typeof waves)[number]) =>
       w.ids.length < caps.parallel && (item.sandbox === null || w.sandboxes.has(item.sandbox) || w.sandboxes.size < caps.distinct);
     let wave = waves.find(fits);
-    if (!wave) waves.push((wave = { ids: [], sandboxes: new Set() }));
+    if (!wave) {
+      wave = { ids: [], sandboxes: new Set() };
+      waves.push(wave);
+    }
     wave.ids.push(item.id);
     if (item.sandbox !== null) wave.sandboxes.add(item.sandbox);
   }

@@ -90,7 +90,7 @@ export class EvolutionRun extends WorkflowEntrypoint<Env, EvolutionRunParams> {
    * Runs one step per candidate (screening or evaluation), in parallel waves that keep the distinct
    * Dynamic Workers in flight within Cloudflare's per-request cap (params-only siblings share one).
    */
-  private async fanOut<T extends Rpc.Serializable<T>>(step: WorkflowStep, runId: string, name: string, ids: readonly string[], work: (id: string) => Promise<T>): Promise<void> {
+  private async fanOut<T extends Rpc.Serializable<T>>(step: WorkflowStep, _runId: string, name: string, ids: readonly string[], work: (id: string) => Promise<T>): Promise<void> {
     if (!ids.length) return;
     const env = this.env;
     const sandboxes = await checkpoint(step, `${name}:sandboxes`, BOOKKEEPING, () => sandboxKeys(env, ids));

@@ -103,7 +103,9 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
   const results = new Map<Ready, EffectResult>();
   for (const level of priorityLevels(claimed)) {
     const outcomes = await Promise.all(level.map((r) => deliverInTrace(env, r, deliver)));
-    level.forEach((r, i) => results.set(r, outcomes[i]!));
+    level.forEach((r, i) => {
+      results.set(r, outcomes[i]!);
+    });
   }
 
   // 6. Record how each ended, then acknowledge or retry.

@@ -93,7 +93,7 @@ async function importRing(raw: string): Promise<KeyRing> {
   const idKeys: CryptoKey[] = [];
   for (const { kid, key } of parsed.data) {
     const bytes = decodeBase64(key);
-    if (!bytes || bytes.byteLength !== 32) throw new KeyRingError(`MESSAGE_KEYS key ${kid} must be base64 of exactly 32 bytes.`);
+    if (bytes?.byteLength !== 32) throw new KeyRingError(`MESSAGE_KEYS key ${kid} must be base64 of exactly 32 bytes.`);
     byKid.set(kid, await crypto.subtle.importKey("raw", bytes, "AES-GCM", false, ["encrypt", "decrypt"]));
     idKeys.push(await deriveIdKey(bytes));
   }
@@ -168,7 +168,7 @@ export async function open(ring: KeyRing, raw: unknown, now = Date.now()): Promi
   if (!key) return { ok: false, reason: "unknown_key", detail: `no key with kid ${envelope.kid} in MESSAGE_KEYS` };
   const iv = decodeBase64(envelope.iv);
   const ciphertext = decodeBase64(envelope.ciphertext);
-  if (!iv || iv.byteLength !== 12 || !ciphertext) return { ok: false, reason: "malformed", detail: "iv or ciphertext is not canonical base64" };
+  if (iv?.byteLength !== 12 || !ciphertext) return { ok: false, reason: "malformed", detail: "iv or ciphertext is not canonical base64" };
   let plain: ArrayBuffer;
   try {
     plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv, additionalData: additionalData(envelope) }, key, ciphertext);

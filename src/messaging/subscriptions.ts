@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { and, asc, count, eq, gt, or } from "drizzle-orm";
+import { and, asc, count, eq, gt, } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { Env } from "../env";
 import { AppError } from "../errors";

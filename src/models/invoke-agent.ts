@@ -65,7 +65,11 @@ async function collectCompletion(completion: InvokeAgentCommandOutput["completio
     throw new AppError("bedrock_error", `Bedrock agent ${key} sent a malformed event stream: ${String((err as Error)?.message ?? err).slice(0, 300)}.`, { type: "/problems/bedrock-malformed-response" });
   }
   const joined = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  parts.reduce((at, p) => (joined.set(p, at), at + p.byteLength), 0);
+  let at = 0;
+  for (const p of parts) {
+    joined.set(p, at);
+    at += p.byteLength;
+  }
   return { text: new TextDecoder().decode(joined), chunks: parts.length };
 }
 

@@ -60,7 +60,8 @@ export const seriesKey = (name: MetricName, labels: Labels) => `${name}${JSON.st
 
 function entry(batch: MetricsBatch, name: MetricName, labels: Labels): SeriesState {
   const key = seriesKey(name, labels);
-  return (batch[key] ??= { name, labels: labelsOf(name, labels), value: 0 });
+  batch[key] ??= { name, labels: labelsOf(name, labels), value: 0 };
+  return batch[key];
 }
 
 export function addCount(batch: MetricsBatch, name: MetricName, labels: Labels = {}, n = 1): void {
@@ -88,7 +89,8 @@ export function mergeInto(into: MetricsBatch, from: MetricsBatch): string[] {
   for (const [key, s] of Object.entries(from)) {
     if (!isMetricName(s.name) || seriesKey(s.name, s.labels) !== key) continue; // nothing arriving is trusted blindly
     const kind = SERIES[s.name].kind;
-    const target = (into[key] ??= { name: s.name, labels: labelsOf(s.name, s.labels), value: 0 });
+    into[key] ??= { name: s.name, labels: labelsOf(s.name, s.labels), value: 0 };
+    const target = into[key];
     if (kind === "gauge") {
       if (target.at !== undefined && (s.at ?? 0) < target.at) continue;
       target.value = s.value;
@@ -97,7 +99,9 @@ export function mergeInto(into: MetricsBatch, from: MetricsBatch): string[] {
       target.value += s.value;
       if (kind === "histogram" && s.buckets) {
         target.buckets ??= new Array(s.buckets.length).fill(0);
-        s.buckets.forEach((n, i) => (target.buckets![i] = (target.buckets![i] ?? 0) + n));
+        s.buckets.forEach((n, i) => {
+          target.buckets![i] = (target.buckets![i] ?? 0) + n;
+        });
         target.sum = (target.sum ?? 0) + (s.sum ?? 0);
       }
     }
@@ -136,7 +140,7 @@ export function renderPrometheus(batch: MetricsBatch): string {
       lines.push(`${name}_sum${labelText(s.labels)} ${num(s.sum ?? 0)}`, `${name}_count${labelText(s.labels)} ${s.value}`);
     }
   }
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 /** The same numbers as JSON: one entry per series; histograms with cumulative `buckets` keyed by upper bound. */
@@ -149,7 +153,10 @@ export function metricsJson(batch: MetricsBatch) {
       if (def.kind !== "histogram") return { name: s.name, type: def.kind, labels: s.labels, value: s.value };
       let cumulative = 0;
       const buckets: Record<string, number> = {};
-      (def.buckets ?? []).forEach((b, i) => (buckets[String(b)] = cumulative += s.buckets?.[i] ?? 0));
+      (def.buckets ?? []).forEach((b, i) => {
+        cumulative += s.buckets?.[i] ?? 0;
+        buckets[String(b)] = cumulative;
+      });
       buckets["+Inf"] = s.value;
       return { name: s.name, type: def.kind, labels: s.labels, count: s.value, sum: s.sum ?? 0, buckets };
     });
@@ -159,7 +166,10 @@ export function metricsJson(batch: MetricsBatch) {
 export function histogramQuantile(name: MetricName, series: SeriesState[], q: number): number | null {
   const bounds: readonly number[] = (SERIES[name] as SeriesDef).buckets ?? [];
   const counts = new Array(bounds.length + 1).fill(0) as number[];
-  for (const s of series) s.buckets?.forEach((n, i) => (counts[i]! += n));
+  for (const s of series)
+    s.buckets?.forEach((n, i) => {
+      counts[i]! += n;
+    });
   const total = counts.reduce((a, b) => a + b, 0);
   if (total === 0) return null;
   const rank = q * total;

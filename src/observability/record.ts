@@ -20,7 +20,8 @@ export const shardName = (i: number) => `metrics:${i}`;
 
 function batch(): MetricsBatch {
   if (pending) return pending;
-  const mine: MetricsBatch = (pending = {});
+  const mine: MetricsBatch = {};
+  pending = mine;
   try {
     waitUntil(new Promise((resolve) => setTimeout(resolve, BATCH_WINDOW_MS)).then(() => send(mine)));
   } catch (error) {

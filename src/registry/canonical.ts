@@ -54,14 +54,18 @@ export function canonicalJson(value: unknown): string {
     const parts: ({ text: string } | { value: unknown })[] = [];
     if (Array.isArray(v)) {
       out.push("[");
-      v.forEach((child, i) => parts.push(...(i ? [{ text: "," }] : []), { value: child }));
+      v.forEach((child, i) => {
+        parts.push(...(i ? [{ text: "," }] : []), { value: child });
+      });
       parts.push({ text: "]" });
     } else {
       out.push("{");
       const entries = Object.entries(v as Record<string, unknown>)
         .filter(([, child]) => child !== undefined)
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      entries.forEach(([k, child], i) => parts.push({ text: `${i ? "," : ""}${JSON.stringify(k)}:` }, { value: child }));
+      entries.forEach(([k, child], i) => {
+        parts.push({ text: `${i ? "," : ""}${JSON.stringify(k)}:` }, { value: child });
+      });
       parts.push({ text: "}" });
     }
     for (let i = parts.length - 1; i >= 0; i--) stack.push(parts[i]!);

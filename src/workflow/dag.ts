@@ -57,11 +57,11 @@ export function planWorkflow(wf: Workflow): Plan {
     if (indexOf.has(s.id)) problem(s.id, `steps.${i}.id`, `duplicate step id ${s.id} (first at steps.${indexOf.get(s.id)})`);
     else indexOf.set(s.id, i);
   });
-  steps.forEach((s, i) =>
+  steps.forEach((s, i) => {
     s.dependsOn.forEach((d, j) => {
       if (!indexOf.has(d)) problem(s.id, `steps.${i}.dependsOn.${j}`, `step ${s.id} depends on unknown step ${d}`);
-    }),
-  );
+    });
+  });
   if (errors.length) throw invalid(`Step ${firstStep}: ${errors[0]!.message}.`, firstStep, errors);
 
   const deps = new Map(steps.map((s) => [s.id, [...new Set(s.dependsOn)]]));
