@@ -19,7 +19,7 @@ async function connect(query: string, token: string | null = ADMIN_KEY) {
   const res = await exports.default.fetch(new Request(`http://localhost/api/v1/stream${query}`, { headers }));
   const frames: Frame[] = [];
   if (!res.webSocket) return { status: res.status, body: await res.text(), ws: null, frames };
-  res.webSocket.addEventListener("message", (e) => frames.push(JSON.parse(e.data as string)));
+  res.webSocket.addEventListener("message", (e) => void frames.push(JSON.parse(e.data as string)));
   res.webSocket.accept();
   return { status: res.status, body: "", ws: res.webSocket, frames };
 }

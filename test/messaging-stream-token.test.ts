@@ -21,7 +21,7 @@ describe("topic stream tokens for browsers", () => {
     const ws = res.webSocket!;
     ws.accept();
     const frames: string[] = [];
-    ws.addEventListener("message", (e) => frames.push(e.data as string));
+    ws.addEventListener("message", (e) => void frames.push(e.data as string));
     await api("POST", "/api/v1/topics/browser/events", { body: { type: "page.viewed", data: { n: 1 }, priority: 8 } });
     const [frame] = await waitFor(() => frames.length > 0 && frames.map((f) => JSON.parse(f)), 20_000, "a stream frame");
     expect(frame).toMatchObject({ subscription: sub.json.id, event: { type: "page.viewed", data: { n: 1 } } });

@@ -104,7 +104,7 @@ describe("event bus: topics, subscriptions, signed webhooks", () => {
     const ws = res.webSocket!;
     ws.accept();
     const frames: string[] = [];
-    ws.addEventListener("message", (e) => frames.push(e.data as string));
+    ws.addEventListener("message", (e) => void frames.push(e.data as string));
     const streams = env.TOPIC_STREAMS.get(env.TOPIC_STREAMS.idFromName("live"));
     expect(await streams.connections(sub.json.id)).toBe(1);
 
