@@ -35,8 +35,9 @@ const AFTER = /^update "message_receipts"|^insert into "dead_letters"/;
 let queueIds = 0;
 
 async function mixedBatch(tag: string, withSquad = true) {
-  await register(echoAgent(`rd-${tag}`));
-  const squad = withSquad ? await createSquad({ members: [{ agent: `rd-${tag}` }] }) : undefined;
+  await register(echoAgent(`rd-${tag}`), echoAgent(`rd-${tag}-member`));
+  // The squad runs an agent of its own, so the agent's runs count only the agent message's effect.
+  const squad = withSquad ? await createSquad({ members: [{ agent: `rd-${tag}-member` }] }) : undefined;
   const sub = await createSubscription(env, `rd-${tag}`, { type: "webhook", url: `https://hooks.test/${tag}`, eventTypes: [] }, "test");
   const envelopes = await Promise.all([
     ...(squad ? [sealDraft(env, { to: { squad }, priority: 5, payload: { capability: "echo", input: tag }, actor: "test" })] : []),
