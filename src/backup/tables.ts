@@ -9,7 +9,7 @@ export const FIRST = ["agents", "agent_versions", "channels", "deployments", "de
  * Not durable state: message receipts are pruned replay guards (src/messaging/receipts.ts); the registry
  * generation is a change counter its triggers rebuild as restored rows go in (migrations/0012).
  */
-const TRANSIENT = new Set(["message_receipts", "registry_generation"]);
+const TRANSIENT = new Set(["message_receipts", "registry_generation", "subscription_generation"]);
 
 const isInternal = (name: string) => name.startsWith("sqlite_") || name.startsWith("_cf_") || name === "d1_migrations";
 

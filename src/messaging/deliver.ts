@@ -11,7 +11,8 @@ import { ALERT_KEY_PREFIX, DEAD_LETTER_EVENT } from "./dead-letter-alert";
 import { eventSchema } from "./events";
 import { keyRing, openSecret } from "./envelope";
 import { MAX_BATCH, sendMessages, type MessageDraft } from "./producer";
-import { findSubscription, matchesEventType, subscriptionsOf } from "./subscriptions";
+import { subscribersOf, subscriptionById } from "./subscription-cache";
+import { matchesEventType } from "./subscriptions";
 import type { SubscriptionRow } from "./schema";
 import { postWebhook } from "./webhooks";
 
@@ -80,7 +81,7 @@ async function fanOut(env: Env, topic: string, d: Delivery): Promise<EffectResul
   const key = `subscriptions:${topic}`;
   let all = d.shared?.get(key) as Promise<SubscriptionRow[]> | undefined;
   if (!all) {
-    all = subscriptionsOf(env.DB, topic);
+    all = subscribersOf(env.DB, topic);
     d.shared?.set(key, all);
   }
   const subscribers = (await all).filter((s) => matchesEventType(s.eventTypes, event.data.type));
@@ -104,7 +105,7 @@ interface SubscriptionPayload {
 }
 
 async function deliverToSubscription(env: Env, subscriptionId: string, d: Delivery): Promise<EffectResult> {
-  const sub = await findSubscription(env.DB, subscriptionId);
+  const sub = await subscriptionById(env.DB, subscriptionId);
   // Unsubscribed since the fan-out: nothing is owed to anyone.
   if (!sub) return { ok: true };
   const payload = d.sealed.payload as SubscriptionPayload;

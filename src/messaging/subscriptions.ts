@@ -7,7 +7,9 @@ import { newId } from "../ids";
 import { afterTimeId, decodeCursor, type Page, toPage } from "../registry/cursor";
 import { findSquad } from "../squad/directory";
 import { checkPublicUrl } from "../net/address";
-import { encodeBase64, keyRing, KeyRingError, sealSecret } from "./envelope";
+import { encodeBase64Url } from "../encoding";
+import { keyRing, KeyRingError, sealSecret } from "./envelope";
+import { writingSubscriptions } from "./subscription-cache";
 import { subscriptions, type SubscriptionRow } from "./schema";
 
 const eventTypePattern = z.string().regex(/^([a-z][a-z0-9_-]*)(\.([a-z0-9_-]+|\*))*$/, "an event type, optionally ending in .*").max(100);
@@ -108,7 +110,7 @@ export async function createSubscription(env: Env, topic: string, req: Subscript
     const ring = await keyRing(env.MESSAGE_KEYS).catch((e: unknown) => {
       throw e instanceof KeyRingError ? new AppError("messaging_not_configured", e.message) : e;
     });
-    secret = `whsec_${encodeBase64(crypto.getRandomValues(new Uint8Array(32))).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "")}`;
+    secret = `whsec_${encodeBase64Url(crypto.getRandomValues(new Uint8Array(32)))}`;
     sealedSecret = await sealSecret(ring, secret, id);
   }
   const row = {
@@ -122,7 +124,7 @@ export async function createSubscription(env: Env, topic: string, req: Subscript
     createdAt: now,
     createdBy: actor,
   };
-  const inserted = await drizzle(env.DB).insert(subscriptions).values(row).onConflictDoNothing().returning();
+  const inserted = await writingSubscriptions(() => drizzle(env.DB).insert(subscriptions).values(row).onConflictDoNothing().returning());
   if (inserted.length === 0) throw new AppError("conflict", `Topic ${topic} already has a ${req.type} subscription for ${target}.`);
   return { ...view(inserted[0]!), ...(secret ? { secret } : {}) };
 }
@@ -139,7 +141,7 @@ export async function listSubscriptions(d1: D1Database, topic: string, limit: nu
 }
 
 export async function deleteSubscription(d1: D1Database, topic: string, id: string): Promise<void> {
-  const result = await drizzle(d1).delete(subscriptions).where(and(eq(subscriptions.topic, topic), eq(subscriptions.id, id)));
+  const result = await writingSubscriptions(() => drizzle(d1).delete(subscriptions).where(and(eq(subscriptions.topic, topic), eq(subscriptions.id, id))));
   if (result.meta.changes === 0) throw new AppError("not_found", `Topic ${topic} has no subscription ${id}.`);
 }
 
@@ -149,11 +151,6 @@ export async function findSubscription(d1: D1Database, id: string, topic?: strin
     .from(subscriptions)
     .where(topic === undefined ? eq(subscriptions.id, id) : and(eq(subscriptions.id, id), eq(subscriptions.topic, topic)));
   return row;
-}
-
-/** Every subscription of a topic (fan-out reads them all, once per batch). */
-export async function subscriptionsOf(d1: D1Database, topic: string): Promise<SubscriptionRow[]> {
-  return drizzle(d1).select().from(subscriptions).where(eq(subscriptions.topic, topic)).orderBy(asc(subscriptions.createdAt));
 }
 
 /** Topics that have subscribers, by name, with how many (topics exist implicitly; publishing needs none). */
