@@ -5,6 +5,8 @@
 //   POST /crypto?n=&bytes=   n seal+open round trips of a payload of `bytes`; timed from outside against n=0
 import type { Env } from "../../src/env";
 import { handleQueue } from "../../src/messaging/consumer";
+import { flushMetrics } from "../../src/observability/record";
+import { flushRunRecords } from "../../src/runtime/run-writer";
 import { deliver, type Deliver } from "../../src/messaging/deliver";
 import { keyRing, open, seal } from "../../src/messaging/envelope";
 import { type MessageDraft, sendMessages } from "../../src/messaging/producer";
@@ -76,6 +78,12 @@ export default {
       batch.ackAll();
       return;
     }
-    await handleQueue(batch, env, ctx, counting);
+    try {
+      await handleQueue(batch, env, ctx, counting);
+    } finally {
+      // As src/index.ts's queue handler does.
+      flushRunRecords();
+      flushMetrics();
+    }
   },
 } satisfies ExportedHandler<BenchEnv>;
