@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { flushRunRecords, recordAfter, runsSettled } from "../src/runtime/run-writer";
+import { flushRunRecords, recordAfter } from "../src/runtime/run-writer";
 
 afterEach(() => {
   vi.useRealTimers();
