@@ -1,10 +1,9 @@
-import { abortAllDurableObjects } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { squadStub } from "../src/squad/directory";
 import { STREAM_PRINCIPAL_HEADER } from "../src/squad/stream-token";
 import { api } from "./helpers";
-import { createSquad, echoAgent, events, getTask, policy, register, slowAgent, submit, waitFor, waitTask } from "./squad-helpers";
+import { abortSquad, createSquad, echoAgent, events, getTask, policy, register, slowAgent, submit, waitFor, waitTask } from "./squad-helpers";
 
 const inFlight = async (squad: string) => (await api("GET", `/api/v1/squads/${squad}`)).json.stats.members.reduce((n: number, m: { inFlight: number }) => n + m.inFlight, 0) as number;
 
@@ -29,7 +28,7 @@ describe("the squad object dies during a live agent call", () => {
     // The member run is in flight: the sandboxed agent is awaiting its timer right now.
     await waitFor(() => inFlight(squad), (n) => n === 1);
     expect((await getTask(squad, taskId)).status).toBe("running");
-    await abortAllDurableObjects();
+    await abortSquad(squad);
 
     // The next request starts a fresh instance, which re-queues the cut-off attempt and runs it again.
     const task = await waitTask(squad, taskId);
@@ -47,7 +46,7 @@ describe("the squad object dies during a live agent call", () => {
     const squad = await createSquad({ members: [{ agent: "fault-slow" }, { agent: "fault-slow-2" }], policy: policy() });
     const taskId = await submit(squad, { capability: "slow", input: "vote", consensus: { n: 2, strategy: "unanimous" } });
     await waitFor(() => inFlight(squad), (n) => n === 2);
-    await abortAllDurableObjects();
+    await abortSquad(squad);
 
     const task = await waitTask(squad, taskId);
     expect(task).toMatchObject({ status: "completed", output: "vote", attempts: 4, consensus: { agreement: 1 } });

@@ -1,3 +1,5 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { api, codeSpec } from "./helpers";
 
 /** Agents for squad tests: code agents whose behaviour is in their code. */
@@ -59,3 +61,9 @@ export async function events(squad: string, since = 0): Promise<{ type: string; 
 }
 
 export const policy = (extra: Record<string, unknown> = {}) => ({ maxConcurrency: 4, taskTimeoutMs: 10_000, retries: 0, ...extra });
+
+/** Resets one squad object, as a crash would (only this object: abortAllDurableObjects would hit other files' objects too). */
+export async function abortSquad(squad: string): Promise<void> {
+  const stub = env.SQUADS.get(env.SQUADS.idFromName(squad));
+  await runInDurableObject(stub, (_instance, state) => state.abort("test: the squad object dies")).catch(() => undefined);
+}

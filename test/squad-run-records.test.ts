@@ -1,4 +1,4 @@
-import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import type { Env } from "../src/env";
@@ -6,7 +6,7 @@ import { squadStub } from "../src/squad/directory";
 import type { Squad } from "../src/squad/squad";
 import { failingD1 } from "./faulty-d1";
 import { api } from "./helpers";
-import { createSquad, echoAgent, getTask, policy, register, submit, waitTask } from "./squad-helpers";
+import { abortSquad, createSquad, echoAgent, getTask, policy, register, submit, waitTask } from "./squad-helpers";
 
 /** The run of `agent` (one per test) once it is in D1, through the public API. */
 async function recordOf(agent: string, limitMs = 10_000) {
@@ -67,7 +67,7 @@ describe("squad member run records are written behind the task's answer", () => 
     await vi.waitFor(async () => expect(await held(squad)).toBe(1));
     expect((await api("GET", "/api/v1/runs?agent=rec-held")).json.items).toEqual([]);
     // The instance dies with the record unsent; the next one (real bindings) finds it in storage and sends it.
-    await abortAllDurableObjects();
+    await abortSquad(squad);
     expect((await getTask(squad, taskId)).status).toBe("completed");
     expect(await recordOf("rec-held")).toMatchObject({ sessionId: taskId, output: 7 });
     await vi.waitFor(async () => expect(await held(squad)).toBe(0));

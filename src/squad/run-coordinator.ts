@@ -55,7 +55,7 @@ export class RunCoordinator {
     const runId = newId("run");
     const traceId = req.traceId ?? null;
     const run = { id: runId, seq: store.nextCounter("run"), workflow: req.name, version: req.version, definition: JSON.stringify(wf), input: req.input ?? null };
-    store.insertRun({ ...run, status: "running", priority: req.priority ?? 5, startedAt: Date.now(), finishedAt: null, error: null, actor: req.actor, traceId }, wf.steps.map((s) => s.id));
+    store.runs.insert({ ...run, status: "running", priority: req.priority ?? 5, startedAt: Date.now(), finishedAt: null, error: null, actor: req.actor, traceId }, wf.steps.map((s) => s.id));
     this.plans.set(runId, { wf, plan });
     emit("run.started", { runId, workflow: req.name, version: req.version, levels: plan.levels, traceId });
     this.advance(runId);
@@ -65,7 +65,7 @@ export class RunCoordinator {
   planFor(runId: string, definition?: string): { wf: Workflow; plan: Plan } {
     let cached = this.plans.get(runId);
     if (!cached) {
-      const wf = workflowSchema.parse(JSON.parse(definition ?? this.host.store.getRun(runId)!.definition));
+      const wf = workflowSchema.parse(JSON.parse(definition ?? this.host.store.runs.get(runId)!.definition));
       cached = { wf, plan: planWorkflow(wf) };
       this.plans.set(runId, cached);
     }
@@ -76,24 +76,24 @@ export class RunCoordinator {
   stepSettled(t: TaskRow): void {
     if (!t.runId || !t.stepId) return;
     const { store, emit } = this.host;
-    const run = store.getRun(t.runId);
+    const run = store.runs.get(t.runId);
     if (!run || run.status !== "running") return;
     const ok = t.status === "completed";
-    store.updateStep(t.runId, t.stepId, { status: ok ? "completed" : "failed", output: ok ? t.output : null, error: t.error, finishedAt: t.finishedAt ?? Date.now() });
+    store.runs.updateStep(t.runId, t.stepId, { status: ok ? "completed" : "failed", output: ok ? t.output : null, error: t.error, finishedAt: t.finishedAt ?? Date.now() });
     emit(ok ? "run.step.completed" : "run.step.failed", { runId: t.runId, stepId: t.stepId, taskId: t.id, ...(ok ? { output: t.output } : { error: t.error }) });
     this.advance(t.runId);
   }
 
   advance(runId: string): void {
     const { store, emit } = this.host;
-    const run = store.getRun(runId);
+    const run = store.runs.get(runId);
     if (!run || run.status !== "running") return;
     const { wf, plan } = this.planFor(runId, run.definition);
-    const steps = store.steps(runId);
+    const steps = store.runs.steps(runId);
     const decision = advance(wf, plan, { input: run.input, steps: Object.fromEntries(steps.map((s) => [s.stepId, { status: s.status, output: s.output, error: s.error }])) });
     const byId = new Map(wf.steps.map((s) => [s.id, s]));
     for (const { stepId, reason } of decision.skip) {
-      store.updateStep(runId, stepId, { status: "skipped", reason, finishedAt: Date.now() });
+      store.runs.updateStep(runId, stepId, { status: "skipped", reason, finishedAt: Date.now() });
       emit("run.step.skipped", { runId, stepId, reason });
     }
     for (const { stepId, input } of decision.start) {
@@ -112,10 +112,10 @@ export class RunCoordinator {
         stepId,
         traceId: run.traceId,
       });
-      store.updateStep(runId, stepId, { status: "running", taskId: task.id });
+      store.runs.updateStep(runId, stepId, { status: "running", taskId: task.id });
     }
     if (decision.status === "running") return;
-    store.finishRun(runId, decision.status, decision.error ?? null, Date.now());
+    store.runs.finish(runId, decision.status, decision.error ?? null, Date.now());
     this.plans.delete(runId);
     emit(decision.status === "completed" ? "run.completed" : "run.failed", {
       runId,

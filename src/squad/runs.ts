@@ -1,7 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import type { Plan } from "../workflow/dag";
 import type { Workflow } from "../workflow/definition";
-import type { RunRow, StepRow, TaskRow } from "./store";
+import type { RunRow, StepRow } from "./run-store";
+import type { TaskRow } from "./store";
 import { taskErrorSchema } from "./task";
 
 export const stepViewSchema = z.object({

@@ -207,17 +207,17 @@ export class Squad extends DurableObject<Env> {
   async getRun(runId: string): Promise<Outcome<RunView>> {
     return outcome(() => {
       this.requireMeta();
-      const run = this.store.getRun(runId);
+      const run = this.store.runs.get(runId);
       if (!run) throw new AppError("not_found", `No run ${runId} in this squad.`);
       const { wf, plan } = this.runs.planFor(runId, run.definition);
-      return runView(run, wf, plan, this.store.steps(runId), (id) => this.store.getTask(id));
+      return runView(run, wf, plan, this.store.runs.steps(runId), (id) => this.store.getTask(id));
     });
   }
 
   async listRuns(query: { limit: number; cursor?: string }): Promise<Outcome<Page<RunSummary>>> {
     return outcome(() => {
       this.requireMeta();
-      return pageOf(this.store.listRuns(query.limit + 1, beforeSeq(query.cursor)), query.limit, (r) => {
+      return pageOf(this.store.runs.list(query.limit + 1, beforeSeq(query.cursor)), query.limit, (r) => {
         const { steps: _steps, levels: _levels, ...summary } = runView(r, null, null, [], () => null);
         return summary;
       });
@@ -263,19 +263,11 @@ export class Squad extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    try {
-      ws.close(code === 1005 ? 1000 : code, reason);
-    } catch {
-      // the peer is gone already
-    }
+    closeAll([ws], code === 1005 ? 1000 : code, reason);
   }
 
-  override async webSocketError(): Promise<void> {
-    // A broken socket is dropped on the next failed send.
-  }
-
-
-  // ---- dispatch
+  /** A broken socket is dropped on the next failed send. */
+  override async webSocketError(): Promise<void> {}
 
   override async alarm(): Promise<void> {
     this.execution.sendRuns(); // records a crash left in the outbox

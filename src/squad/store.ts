@@ -1,6 +1,7 @@
 import type { SquadConfig } from "./config";
 import { REPLAY_MAX_AGE_MS, pruneBelowSeq, type SquadEvent } from "./events";
-import type { TaskAnswer, TaskError, TaskStatus, TaskView } from "./task";
+import type { TaskAnswer, TaskError, TaskStatus } from "./task";
+import { RunStore } from "./run-store";
 import type { Breaker } from "./breaker";
 import { closedBreaker } from "./breaker";
 
@@ -120,57 +121,6 @@ function taskFromRow(row: Record<string, SqlStorageValue>): TaskRow {
   return out as unknown as TaskRow;
 }
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
-export function taskView(t: TaskRow): TaskView {
-  return {
-    taskId: t.id,
-    status: t.status,
-    priority: t.priority,
-    capability: t.capability,
-    agent: t.agent,
-    input: t.input,
-    queuedAt: iso(t.queuedAt)!,
-    startedAt: iso(t.startedAt),
-    finishedAt: iso(t.finishedAt),
-    deadline: iso(t.deadline),
-    attempts: t.attempts,
-    member: t.member,
-    output: t.output,
-    error: t.error,
-    consensus: t.consensus ? { ...t.consensus, agreement: t.agreement, answers: t.answers ?? [] } : null,
-    runId: t.runId,
-    stepId: t.stepId,
-    traceId: t.traceId,
-  };
-}
-
-export interface RunRow {
-  id: string;
-  seq: number;
-  workflow: string;
-  version: number;
-  definition: string;
-  input: unknown;
-  status: "running" | "completed" | "failed";
-  priority: number;
-  startedAt: number;
-  finishedAt: number | null;
-  error: TaskError | null;
-  actor: string;
-  traceId: string | null;
-}
-
-export interface StepRow {
-  stepId: string;
-  status: "pending" | "running" | "completed" | "failed" | "skipped";
-  taskId: string | null;
-  output: unknown;
-  error: TaskError | null;
-  reason: string | null;
-  finishedAt: number | null;
-}
-
 export interface Meta {
   squadId: string;
   config: SquadConfig;
@@ -178,7 +128,11 @@ export interface Meta {
 }
 
 export class SquadStore {
-  constructor(private readonly sql: SqlStorage) {}
+  readonly runs: RunStore;
+
+  constructor(private readonly sql: SqlStorage) {
+    this.runs = new RunStore(sql);
+  }
 
   /** Creates the tables once (every statement is idempotent, so a version bump reruns them all); later start-ups read one row and stop. */
   migrate(): void {
@@ -336,88 +290,6 @@ export class SquadStore {
       b.state,
       b.failures,
       b.openedAt,
-    );
-  }
-
-  // workflow runs
-
-  insertRun(r: RunRow, stepIds: string[]): void {
-    this.sql.exec(
-      "INSERT INTO runs (id, seq, workflow, version, definition, input, status, priority, started_at, finished_at, error, actor, trace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      r.id,
-      r.seq,
-      r.workflow,
-      r.version,
-      r.definition,
-      JSON.stringify(r.input ?? null),
-      r.status,
-      r.priority,
-      r.startedAt,
-      r.finishedAt,
-      r.error ? JSON.stringify(r.error) : null,
-      r.actor,
-      r.traceId,
-    );
-    for (const stepId of stepIds) this.sql.exec("INSERT INTO run_steps (run_id, step_id, status) VALUES (?, ?, 'pending')", r.id, stepId);
-  }
-
-  getRun(id: string): RunRow | null {
-    const row = this.sql.exec("SELECT * FROM runs WHERE id = ?", id).toArray()[0];
-    if (!row) return null;
-    return {
-      id: row.id as string,
-      seq: row.seq as number,
-      workflow: row.workflow as string,
-      version: row.version as number,
-      definition: row.definition as string,
-      input: JSON.parse(row.input as string),
-      status: row.status as RunRow["status"],
-      priority: row.priority as number,
-      startedAt: row.started_at as number,
-      finishedAt: row.finished_at as number | null,
-      error: row.error ? JSON.parse(row.error as string) : null,
-      actor: row.actor as string,
-      traceId: (row.trace_id as string | null) ?? null,
-    };
-  }
-
-  listRuns(limit: number, beforeSeq?: number): RunRow[] {
-    const ids = this.sql
-      .exec<{ id: string }>(`SELECT id FROM runs ${beforeSeq !== undefined ? "WHERE seq < ?" : ""} ORDER BY seq DESC LIMIT ?`, ...(beforeSeq !== undefined ? [beforeSeq] : []), limit)
-      .toArray();
-    return ids.map((r) => this.getRun(r.id)!);
-  }
-
-  finishRun(id: string, status: "completed" | "failed", error: TaskError | null, now: number): void {
-    this.sql.exec("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status = 'running'", status, error ? JSON.stringify(error) : null, now, id);
-  }
-
-  steps(runId: string): StepRow[] {
-    return this.sql
-      .exec("SELECT * FROM run_steps WHERE run_id = ?", runId)
-      .toArray()
-      .map((r) => ({
-        stepId: r.step_id as string,
-        status: r.status as StepRow["status"],
-        taskId: r.task_id as string | null,
-        output: r.output === null ? null : JSON.parse(r.output as string),
-        error: r.error ? JSON.parse(r.error as string) : null,
-        reason: r.reason as string | null,
-        finishedAt: r.finished_at as number | null,
-      }));
-  }
-
-  updateStep(runId: string, stepId: string, patch: { status: StepRow["status"]; taskId?: string; output?: unknown; error?: TaskError | null; reason?: string; finishedAt?: number }): void {
-    this.sql.exec(
-      `UPDATE run_steps SET status = ?, task_id = COALESCE(?, task_id), output = ?, error = ?, reason = ?, finished_at = ? WHERE run_id = ? AND step_id = ?`,
-      patch.status,
-      patch.taskId ?? null,
-      patch.output === undefined ? null : JSON.stringify(patch.output),
-      patch.error ? JSON.stringify(patch.error) : null,
-      patch.reason ?? null,
-      patch.finishedAt ?? null,
-      runId,
-      stepId,
     );
   }
 }
