@@ -7,9 +7,8 @@ import { continueTrace } from "./observability/context";
 import { EVOLUTION_DEAD_LETTER_QUEUE, EVOLUTION_QUEUE } from "./evolution/messages";
 import { handleEvolutionBatch, handleEvolutionDeadLetters } from "./evolution/queue";
 import { DAILY_BACKUP_CRON, writeBackup } from "./backup/store";
-import { flushMetrics } from "./observability/record";
+import { asInvocation } from "./invocation";
 import { capDynamicWorkers, perRequestCap, SandboxSlots } from "./runtime/dynamic-workers";
-import { flushRunRecords } from "./runtime/run-writer";
 
 export { Squad } from "./squad/squad";
 export { RateLimiter } from "./auth/rate-limiter";
@@ -28,15 +27,12 @@ export default {
   queue: async (batch, env, ctx) => {
     // One batch is one Worker request: its agent runs and evaluations share the 4-distinct-Dynamic-Workers cap.
     const capped = capDynamicWorkers(env, new SandboxSlots(perRequestCap(env)));
-    try {
-      if (batch.queue === EVOLUTION_QUEUE) return await handleEvolutionBatch(batch, capped);
-      if (batch.queue === EVOLUTION_DEAD_LETTER_QUEUE) return await handleEvolutionDeadLetters(batch, env);
-      return await handleQueue(batch, capped, ctx);
-    } finally {
-      // The batch is done: what it recorded goes out now, not when the batching windows' timers fire.
-      flushRunRecords();
-      flushMetrics();
-    }
+    // What the batch records (run records, metrics) is sent when it ends, not when a batching window's timer fires.
+    return asInvocation(async () => {
+      if (batch.queue === EVOLUTION_QUEUE) return handleEvolutionBatch(batch, capped);
+      if (batch.queue === EVOLUTION_DEAD_LETTER_QUEUE) return handleEvolutionDeadLetters(batch, env);
+      return handleQueue(batch, capped, ctx);
+    });
   },
   scheduled: async (controller, env) => {
     if (controller.cron === DAILY_BACKUP_CRON) return void (await writeBackup(env, controller.scheduledTime));

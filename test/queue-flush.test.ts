@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { flushRunRecords, recordAfter } from "../src/runtime/run-writer";
+import { asInvocation } from "../src/invocation";
+import { recordAfter } from "../src/runtime/run-writer";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -12,12 +13,22 @@ const record = (id: string) => ({
   totalTokens: null, modelLatencyMs: null, logs: null, startedAt: 1, finishedAt: 2, durationMs: 1, traceId: null,
 });
 
-describe("batching windows", () => {
-  it("flushRunRecords writes pending run records without waiting for the window's timer", { timeout: 10_000 }, async () => {
+describe("batching behind the work", () => {
+  it("a queue invocation writes its run records when it ends, without waiting for the window's timer", { timeout: 10_000 }, async () => {
+    // Timers stand still: a window that only a timer ends would never be written.
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
-    recordAfter(env)(record("run_flush_1"));
-    flushRunRecords();
+    await asInvocation(async () => {
+      recordAfter(env)(record("run_flush_1"));
+      recordAfter(env)(record("run_flush_2"));
+    });
     vi.useRealTimers();
-    await vi.waitFor(async () => expect(await env.DB.prepare("SELECT id FROM runs WHERE id = 'run_flush_1'").first()).toEqual({ id: "run_flush_1" }), { timeout: 5_000 });
+    const rows = await env.DB.prepare("SELECT id FROM runs WHERE id LIKE 'run_flush_%' ORDER BY id").all();
+    expect(rows.results).toEqual([{ id: "run_flush_1" }, { id: "run_flush_2" }]);
+  });
+
+  it("outside an invocation, records wait for the window (written behind the answer)", { timeout: 10_000 }, async () => {
+    recordAfter(env)(record("run_window_1"));
+    expect(await env.DB.prepare("SELECT id FROM runs WHERE id = 'run_window_1'").first()).toBeNull();
+    await vi.waitFor(async () => expect(await env.DB.prepare("SELECT id FROM runs WHERE id = 'run_window_1'").first()).toEqual({ id: "run_window_1" }), { timeout: 5_000 });
   });
 });

@@ -5,8 +5,7 @@
 //   POST /crypto?n=&bytes=   n seal+open round trips of a payload of `bytes`; timed from outside against n=0
 import type { Env } from "../../src/env";
 import { handleQueue } from "../../src/messaging/consumer";
-import { flushMetrics } from "../../src/observability/record";
-import { flushRunRecords } from "../../src/runtime/run-writer";
+import { asInvocation } from "../../src/invocation";
 import { deliver, type Deliver } from "../../src/messaging/deliver";
 import { keyRing, open, seal } from "../../src/messaging/envelope";
 import { type MessageDraft, sendMessages } from "../../src/messaging/producer";
@@ -78,12 +77,7 @@ export default {
       batch.ackAll();
       return;
     }
-    try {
-      await handleQueue(batch, env, ctx, counting);
-    } finally {
-      // As src/index.ts's queue handler does.
-      flushRunRecords();
-      flushMetrics();
-    }
+    // As src/index.ts's queue handler does.
+    await asInvocation(() => handleQueue(batch, env, ctx, counting));
   },
 } satisfies ExportedHandler<BenchEnv>;

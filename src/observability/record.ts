@@ -2,6 +2,7 @@ import { env as workerEnv, waitUntil } from "cloudflare:workers";
 import type { Env } from "../env";
 import { log } from "./log";
 import { addCount, addObservation, mergeInto, setGauge, type Labels, type MetricName, type MetricsBatch } from "./metrics";
+import { invocationBatch } from "../invocation";
 
 /**
  * Recording metrics from anywhere (requests, queue handlers, Durable Objects, workflows) without a round trip
@@ -14,25 +15,19 @@ export const METRIC_SHARDS = 4;
 const BATCH_WINDOW_MS = 50;
 
 let pending: MetricsBatch | undefined;
-/** Ends the pending batch's window early (see flushMetrics). */
-let releaseWindow: (() => void) | undefined;
 const env = workerEnv as unknown as Env;
 
 export const shardName = (i: number) => `metrics:${i}`;
 
 function batch(): MetricsBatch {
+  // A queue invocation collects its own batch and sends it when it ends (invocation.ts), with no timer.
+  const scoped = invocationBatch<MetricsBatch>("metrics", () => ({}), send);
+  if (scoped) return scoped;
   if (pending) return pending;
   const mine: MetricsBatch = {};
   pending = mine;
   try {
-    const window = new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, BATCH_WINDOW_MS);
-      releaseWindow = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-    waitUntil(window.then(() => send(mine)));
+    waitUntil(new Promise((resolve) => setTimeout(resolve, BATCH_WINDOW_MS)).then(() => send(mine)));
   } catch (error) {
     // Outside any request (module scope) there is nothing to extend; the next batch will carry these values.
     pending = undefined;
@@ -41,19 +36,8 @@ function batch(): MetricsBatch {
   return mine;
 }
 
-/**
- * Sends the pending batch now instead of at the end of its window. A queue handler calls it when its batch
- * is done: the invocation (and the queue's next batch, locally) would otherwise wait for the window's timer.
- */
-export function flushMetrics(): void {
-  releaseWindow?.();
-}
-
 async function send(mine: MetricsBatch): Promise<void> {
-  if (pending === mine) {
-    pending = undefined;
-    releaseWindow = undefined;
-  }
+  if (pending === mine) pending = undefined;
   if (!env.METRICS) return;
   try {
     const shard = env.METRICS.getByName(shardName(Math.floor(Math.random() * METRIC_SHARDS)));

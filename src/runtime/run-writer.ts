@@ -3,6 +3,7 @@ import type { Env } from "../env";
 import { log } from "../observability/log";
 import type { RunSink } from "./execute";
 import { writeRuns, type RunRecord } from "./run-records";
+import { invocationBatch } from "../invocation";
 
 /**
  * Run records written behind the answer. A run hands its record over and answers at once; runs that
@@ -51,28 +52,9 @@ function track<T>(work: Promise<T>): Promise<T> {
   return work;
 }
 
-/** Ends each pending batch's window early (see flushRunRecords). */
-const releaseWindows = new Set<() => void>();
-
 async function flushLater(env: Env, batch: Held[]): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const release = () => {
-      clearTimeout(timer);
-      releaseWindows.delete(release);
-      resolve();
-    };
-    const timer = setTimeout(release, WINDOW_MS);
-    releaseWindows.add(release);
-  });
+  await new Promise((resolve) => setTimeout(resolve, WINDOW_MS));
   await flushNow(env, batch);
-}
-
-/**
- * Writes the pending records now instead of at the end of their window. A queue handler calls it when its
- * batch is done: the invocation (and the queue's next batch, locally) would otherwise wait for the timer.
- */
-export function flushRunRecords(): void {
-  for (const release of [...releaseWindows]) release();
 }
 
 async function flushNow(env: Env, batch: Held[]): Promise<void> {
@@ -92,14 +74,20 @@ async function flushNow(env: Env, batch: Held[]): Promise<void> {
 export const recordAfter =
   (env: Env): RunSink =>
   (record) => {
+    const seq = ++lastSeq;
+    unsettled.add(seq);
+    // A queue invocation writes its runs' records in one statement when it ends (invocation.ts), with no timer.
+    const scoped = invocationBatch<Held[]>("run-records", () => [], (held) => flushNow(env, held));
+    if (scoped) {
+      scoped.push({ ...record, seq });
+      return;
+    }
     let batch = pending.get(env);
     if (!batch) {
       batch = [];
       pending.set(env, batch);
       track(flushLater(env, batch));
     }
-    const seq = ++lastSeq;
-    unsettled.add(seq);
     batch.push({ ...record, seq });
     if (batch.length >= MAX_BATCH) {
       pending.delete(env);
