@@ -132,8 +132,15 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
     }
   }
   // Settlements and dead letters: one round trip for the batch.
-  const statements = [...settlementStatements(env.DB, settlements), ...deadLetterStatements(env.DB, dead)];
-  if (statements.length) await drizzle(env.DB).batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+  if (!(await recordOutcomes(env.DB, [...settlementStatements(env.DB, settlements), ...deadLetterStatements(env.DB, dead)]))) {
+    // The effects happened but their receipts could not be marked done. Throwing would bring the whole batch
+    // back and, once the claims' lease lapsed, run those effects again: acknowledge what took effect, and let
+    // everything else (failures, refusals, deferrals) come back to be decided again.
+    log.error("messages.outcomes_unrecorded", { band, delivered: acks.length, returned: batch.messages.length - acks.length });
+    for (const m of acks) m.ack();
+    for (const m of [...deadMessages, ...retries.map((r) => r.message), ...deferred.map((r) => r.message)]) m.retry({ delaySeconds: retryDelaySeconds(m.attempts, base) });
+    return;
+  }
   await alertDeadLetters(env, dead);
   for (const d of dead) log.warn("message.dead_lettered", { traceId: envelopeTraceId(d.envelope), messageId: d.id, target: d.target, reason: d.reason, error: d.lastError });
   const outcomes = { delivered: acks.length, retried: retries.length, deferred: deferred.length, dead_lettered: dead.length };
@@ -147,6 +154,23 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
     const sent = await resend(env, band, [{ message: r.message, body: { v: 1, envelope: r.envelope, deferrals: r.deferrals } }], circuitDelaySeconds(r.deferrals, base));
     if (sent) r.message.ack();
     else r.message.retry({ delaySeconds: circuitDelaySeconds(r.deferrals, base) });
+  }
+}
+
+/** Attempts of the write recording how a batch ended, a moment apart: a D1 hiccup must not undo a batch's effects. */
+const OUTCOME_WRITE_ATTEMPTS = 3;
+
+async function recordOutcomes(d1: D1Database, statements: BatchItem<"sqlite">[]): Promise<boolean> {
+  if (!statements.length) return true;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await drizzle(d1).batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+      return true;
+    } catch (error) {
+      log.warn("messages.outcomes_write_failed", { attempt, error });
+      if (attempt >= OUTCOME_WRITE_ATTEMPTS) return false;
+      await new Promise((resolve) => setTimeout(resolve, 50 * 4 ** (attempt - 1)));
+    }
   }
 }
 
