@@ -23,11 +23,17 @@ export default async function apiBench({ system, floorStats }) {
       },
     ],
   });
-  printRows("API (autocannon, 10 connections, 8 s each)", [
-    ["floor: bare worker, constant response", floorStats],
-    ["GET /api/v1/agents/{id} (authenticated, rate-limited)", get],
-    ["POST /api/v1/agents (new agent each request)", post],
-  ], floorStats);
+  printRows(
+    "API (autocannon, 10 connections, 8 s each)",
+    [
+      ["floor: bare worker, constant response", floorStats],
+      ["GET /api/v1/agents/{id} (authenticated, rate-limited)", get],
+      ["POST /api/v1/agents (new agent each request)", post],
+    ],
+    floorStats,
+  );
   const ratio = get.rps / floorStats.rps;
-  console.log(`\nGoal: GET by id >= 50% of floor req/s with p99 < 10 ms -> ${(ratio * 100).toFixed(0)}% and p99 ${get.p99} ms: ${ratio >= 0.5 && get.p99 < 10 ? "met" : "NOT met"}`);
+  console.log(
+    `\nGoal: GET by id >= 50% of floor req/s with p99 < 10 ms -> ${(ratio * 100).toFixed(0)}% and p99 ${get.p99} ms: ${ratio >= 0.5 && get.p99 < 10 ? "met" : "NOT met"}`,
+  );
 }

@@ -130,7 +130,9 @@ async function compare(simulate, agent, seeds, settings = {}) {
 
 function table(title, rows) {
   console.log(`\n## ${title}`);
-  console.log("| search | case runs to 0.85 train (median) | candidates to 0.85 | best train after run 1 (median) | live after 3 runs (median, all cases) | runs live ≥ 0.9 | case runs in 3 runs |");
+  console.log(
+    "| search | case runs to 0.85 train (median) | candidates to 0.85 | best train after run 1 (median) | live after 3 runs (median, all cases) | runs live ≥ 0.9 | case runs in 3 runs |",
+  );
   console.log("|---|---:|---:|---:|---:|---:|---:|");
   for (const [strategy, reports] of Object.entries(rows)) {
     const after1 = median(reports.map((r) => r.runs[0].bestTrainByGeneration.at(-1)));
@@ -148,7 +150,10 @@ export default async function evolutionSearchBench({ seeds = 7, synthetic = fals
   if (synthetic) {
     for (let i = 1; i <= 6; i++) {
       const agent = syntheticAgent(mods, i);
-      table(`Evolution search on ${agent.name} (24 words + threshold, ${agent.trainIds.length}/${agent.heldOutIds.length} train/held-out, ${seeds} seeds)`, await compare(mods.simulate, agent, seeds));
+      table(
+        `Evolution search on ${agent.name} (24 words + threshold, ${agent.trainIds.length}/${agent.heldOutIds.length} train/held-out, ${seeds} seeds)`,
+        await compare(mods.simulate, agent, seeds),
+      );
     }
   }
 }

@@ -18,12 +18,19 @@ export default async function latencyBench({ system, floor }) {
   const floorStats = await load({ url: floor.url, connections: CONNECTIONS });
   const get = await load({ url: `${system.url}/api/v1/agents/${id}`, headers: authHeaders, connections: CONNECTIONS });
   const execute = await load({ url: `${system.url}/api/v1/execute`, method: "POST", headers: authHeaders, body, connections: CONNECTIONS });
-  printRows(`Latency under light load (autocannon, ${CONNECTIONS} connections, 8 s each)`, [
-    ["floor: bare worker, constant response", floorStats],
-    ["GET /api/v1/agents/{id}", get],
-    ["warm POST /api/v1/execute", execute],
-  ], floorStats);
-  for (const [name, r] of [["GET /agents/{id}", get], ["warm POST /execute", execute]]) {
+  printRows(
+    `Latency under light load (autocannon, ${CONNECTIONS} connections, 8 s each)`,
+    [
+      ["floor: bare worker, constant response", floorStats],
+      ["GET /api/v1/agents/{id}", get],
+      ["warm POST /api/v1/execute", execute],
+    ],
+    floorStats,
+  );
+  for (const [name, r] of [
+    ["GET /agents/{id}", get],
+    ["warm POST /execute", execute],
+  ]) {
     const ratio = r.p99 / Math.max(1, floorStats.p99);
     console.log(`${name}: p99 ${r.p99} ms = ${ratio.toFixed(1)}x the floor's ${floorStats.p99} ms -> ${ratio <= 2 ? "within 2x" : "NOT within 2x"}`);
   }

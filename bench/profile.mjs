@@ -92,7 +92,9 @@ try {
       url: `${system.url}/api/v1/agents`,
       method: "POST",
       headers: authHeaders,
-      requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ name: `p-${Math.random().toString(36).slice(2)}`, version: "1.0.0", kind: "code", code: TRIVIAL }) }) }],
+      requests: [
+        { setupRequest: (req) => ({ ...req, body: JSON.stringify({ name: `p-${Math.random().toString(36).slice(2)}`, version: "1.0.0", kind: "code", code: TRIVIAL }) }) },
+      ],
     },
   };
   await load({ ...cases[path], duration: 2 }); // warm
@@ -123,8 +125,7 @@ try {
   const busy = total - (byArea.get("(idle)") ?? 0);
   console.log(`# profile of ${path}: ${stats.rps.toFixed(0)} req/s, p50 ${stats.p50} ms, p99 ${stats.p99} ms; worker busy ${(busy / 1000 / requests).toFixed(3)} ms per request`);
   console.log("| where | ms per request | share of busy |\n|---|---:|---:|");
-  for (const [a, us] of [...byArea].sort((x, y) => y[1] - x[1]).slice(0, 14))
-    console.log(`| ${a} | ${(us / 1000 / requests).toFixed(3)} | ${((us / busy) * 100).toFixed(0)}% |`);
+  for (const [a, us] of [...byArea].sort((x, y) => y[1] - x[1]).slice(0, 14)) console.log(`| ${a} | ${(us / 1000 / requests).toFixed(3)} | ${((us / busy) * 100).toFixed(0)}% |`);
   console.log("\n| top functions (self) | ms per request |\n|---|---:|");
   for (const [fn, us] of [...byFn].sort((x, y) => y[1] - x[1]).slice(0, 20)) console.log(`| ${fn} | ${(us / 1000 / requests).toFixed(3)} |`);
 } finally {

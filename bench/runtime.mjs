@@ -57,13 +57,19 @@ export default async function runtimeBench({ system, floorStats }) {
   const cold = await timed(COLD_RUNS, COLD_CONCURRENCY, (i) => post(`${system.url}/api/v1/execute`, { agent: `bench-trivial@2.0.${i + 1}`, input: { n: i } }));
   const warmSameShape = await timed(COLD_RUNS, COLD_CONCURRENCY, (i) => post(`${system.url}/api/v1/execute`, { agent: "bench-trivial", input: { n: i } }));
 
-  printRows("Runtime: code agents through POST /api/v1/execute", [
-    ["floor: bare worker, constant response (autocannon, 10 connections)", floorStats],
-    ["warm: cached isolate (autocannon, 10 connections, 8 s)", warm],
-    [`cold: new version = new isolate each run (${COLD_RUNS} runs, ${COLD_CONCURRENCY} at a time)`, cold],
-    [`warm, same loop as cold (${COLD_RUNS} runs, ${COLD_CONCURRENCY} at a time)`, warmSameShape],
-  ], floorStats);
-  console.log(`\nwarm p50 ${warm.p50} ms / floor p50 ${floorStats.p50} ms; warm runs/s ${warm.rps.toFixed(0)} = ${((warm.rps / floorStats.rps) * 100).toFixed(0)}% of floor; cold p50 ${cold.p50} ms, p99 ${cold.p99} ms, ${cold.rps.toFixed(1)} runs/s`);
+  printRows(
+    "Runtime: code agents through POST /api/v1/execute",
+    [
+      ["floor: bare worker, constant response (autocannon, 10 connections)", floorStats],
+      ["warm: cached isolate (autocannon, 10 connections, 8 s)", warm],
+      [`cold: new version = new isolate each run (${COLD_RUNS} runs, ${COLD_CONCURRENCY} at a time)`, cold],
+      [`warm, same loop as cold (${COLD_RUNS} runs, ${COLD_CONCURRENCY} at a time)`, warmSameShape],
+    ],
+    floorStats,
+  );
+  console.log(
+    `\nwarm p50 ${warm.p50} ms / floor p50 ${floorStats.p50} ms; warm runs/s ${warm.rps.toFixed(0)} = ${((warm.rps / floorStats.rps) * 100).toFixed(0)}% of floor; cold p50 ${cold.p50} ms, p99 ${cold.p99} ms, ${cold.rps.toFixed(1)} runs/s`,
+  );
 
   // Inside workerd: stored spec -> cached runnable handle, and a warm sandbox call without HTTP.
   const inner = await startWorker({ config: "bench/runtime-worker/wrangler.toml", port: 8796 });
@@ -75,10 +81,14 @@ export default async function runtimeBench({ system, floorStats }) {
     console.log("| measure | value |");
     console.log("|---|---:|");
     console.log(`| spec size (trivial agent, canonical JSON) | ${m.specBytes} B (limit 6,656 B) |`);
-    console.log(`| stored spec -> cached runnable handle (JSON.parse + LOADER.get + getEntrypoint), best of 5 × ${m.iterations} | ${(m.nsPerHandleFromStoredSpec / 1000).toFixed(2)} µs/op |`);
+    console.log(
+      `| stored spec -> cached runnable handle (JSON.parse + LOADER.get + getEntrypoint), best of 5 × ${m.iterations} | ${(m.nsPerHandleFromStoredSpec / 1000).toFixed(2)} µs/op |`,
+    );
     console.log(`| cached handle only (LOADER.get + getEntrypoint) | ${(m.nsPerHandleOnly / 1000).toFixed(2)} µs/op |`);
     console.log(`| warm sandbox call (RPC into the cached isolate and back), ${m.calls} sequential | ${m.usPerWarmCall.toFixed(1)} µs/call |`);
-    console.log(`\nSeed promise: instantiation < 3 µs -> cached handle from stored spec ${(m.nsPerHandleFromStoredSpec / 1000).toFixed(2)} µs: ${m.nsPerHandleFromStoredSpec < 3000 ? "met" : "NOT met"}`);
+    console.log(
+      `\nSeed promise: instantiation < 3 µs -> cached handle from stored spec ${(m.nsPerHandleFromStoredSpec / 1000).toFixed(2)} µs: ${m.nsPerHandleFromStoredSpec < 3000 ? "met" : "NOT met"}`,
+    );
   } finally {
     inner.stop();
   }

@@ -23,9 +23,11 @@ function client(base) {
 /** Runs `count` jobs with at most `width` in flight. */
 async function pool(count, width, job) {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(width, count) }, async () => {
-    while (next < count) await job(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(width, count) }, async () => {
+      while (next < count) await job(next++);
+    }),
+  );
 }
 
 const policy = { maxConcurrency: 32, taskTimeoutMs: 10_000, retries: 0 }; // as many in flight as the floor
@@ -94,7 +96,11 @@ export default async function squadsBench({ system } = {}) {
     const middle = Array.from({ length: 8 }, (_, i) => ({ id: `m${i}`, capability: "bench", dependsOn: ["start"], input: { part: i, from: "{{steps.start.output.n}}" } }));
     await call("POST", "/api/v1/workflows", {
       name: "bench-diamond",
-      steps: [{ id: "start", capability: "bench", input: { n: "{{input.n}}" } }, ...middle, { id: "join", capability: "bench", dependsOn: middle.map((m) => m.id), input: middle.map((m) => `{{steps.${m.id}.output}}`) }],
+      steps: [
+        { id: "start", capability: "bench", input: { n: "{{input.n}}" } },
+        ...middle,
+        { id: "join", capability: "bench", dependsOn: middle.map((m) => m.id), input: middle.map((m) => `{{steps.${m.id}.output}}`) },
+      ],
     });
     const wfSquad = (await call("POST", "/api/v1/squads", { name: "bench workflows", members: [{ agent: "bench-echo" }], policy })).id;
     const ws = await openStream(base, wfSquad);

@@ -102,7 +102,13 @@ async function main() {
     const champion = run.candidates.find((c) => c.id === run.outcome.champion);
     const byOperator = {};
     for (const c of run.candidates) byOperator[c.operator] = (byOperator[c.operator] ?? 0) + 1;
-    console.log(`  children ${Object.entries(byOperator).map(([op, n]) => `${op} ${n}`).join(", ")}; screening kept ${run.screening.screenedOut} from a full evaluation (${run.screening.evaluationsSaved} case runs saved); ${run.budget.evaluationsUsed} case runs used`);
+    console.log(
+      `  children ${Object.entries(byOperator)
+        .map(([op, n]) => `${op} ${n}`)
+        .join(
+          ", ",
+        )}; screening kept ${run.screening.screenedOut} from a full evaluation (${run.screening.evaluationsSaved} case runs saved); ${run.budget.evaluationsUsed} case runs used`,
+    );
     console.log(`  outcome: ${run.outcome.detail}`);
     if (champion?.gate) for (const c of champion.gate.checks) console.log(`    gate ${c.ok ? "✓" : "✗"} ${c.rule.padEnd(12)} ${c.detail}`);
     if (run.outcome.decision === "pass") {
@@ -113,7 +119,9 @@ async function main() {
       for (const id of served) await must("GET", `/runs/${id}`);
       const review = await must("POST", "/evolution/canaries/review");
       const now = await must("GET", `/agents/${spec.name}`);
-      console.log(`  canary: ${review.promoted.length ? `${run.outcome.promoted} went live` : review.rolledBack.length ? `${run.outcome.promoted} was rolled back` : "waiting for more live runs"} (live is ${now.channels.live})`);
+      console.log(
+        `  canary: ${review.promoted.length ? `${run.outcome.promoted} went live` : review.rolledBack.length ? `${run.outcome.promoted} was rolled back` : "waiting for more live runs"} (live is ${now.channels.live})`,
+      );
     }
     console.log("");
   }
@@ -125,7 +133,9 @@ async function main() {
   const final = await must("GET", `/agents/${spec.name}`);
   const finalLive = await must("POST", `/agents/${spec.name}/versions/${final.channels.live}/evaluate`, { suite: suite.name });
   console.log(`\nlive is ${final.channels.live}: ${pct(finalLive.score)} on the suite (started at ${pct(live.score)})`);
-  console.log(`autonomy ratio ${stats.autonomyRatio === null ? "n/a" : pct(stats.autonomyRatio)} · promotions ${stats.promotions.total} · rollbacks ${stats.rollbacks} · gate blocks ${stats.blocks.total} ${JSON.stringify(stats.blocks.byRule)}`);
+  console.log(
+    `autonomy ratio ${stats.autonomyRatio === null ? "n/a" : pct(stats.autonomyRatio)} · promotions ${stats.promotions.total} · rollbacks ${stats.rollbacks} · gate blocks ${stats.blocks.total} ${JSON.stringify(stats.blocks.byRule)}`,
+  );
 }
 
 main().catch((err) => {

@@ -33,7 +33,11 @@ export const go = (page, params = {}) => (location.hash = href(page, params));
 
 export function useLoad(load, deps) {
   const [state, setState] = useState({ data: null, error: null });
-  const reload = () => load().then((data) => setState({ data, error: null }), (e) => setState({ data: null, error: e.message }));
+  const reload = () =>
+    load().then(
+      (data) => setState({ data, error: null }),
+      (e) => setState({ data: null, error: e.message }),
+    );
   useEffect(() => void reload(), deps);
   return { ...state, reload };
 }
@@ -66,13 +70,16 @@ export function useStream(topics, onFrame, { since } = {}) {
     if (!key) return;
     let ws;
     let closed = false;
-    api(`/stream-token?topics=${encodeURIComponent(key)}`, { method: "POST" }).then(({ url }) => {
-      if (closed) return;
-      ws = new WebSocket(`${location.origin.replace(/^http/, "ws")}${url}${since === undefined ? "" : `&since=${since}`}`);
-      ws.onopen = () => setLive(true);
-      ws.onclose = () => setLive(false);
-      ws.onmessage = (m) => handler.current(JSON.parse(m.data));
-    }, () => setLive(false));
+    api(`/stream-token?topics=${encodeURIComponent(key)}`, { method: "POST" }).then(
+      ({ url }) => {
+        if (closed) return;
+        ws = new WebSocket(`${location.origin.replace(/^http/, "ws")}${url}${since === undefined ? "" : `&since=${since}`}`);
+        ws.onopen = () => setLive(true);
+        ws.onclose = () => setLive(false);
+        ws.onmessage = (m) => handler.current(JSON.parse(m.data));
+      },
+      () => setLive(false),
+    );
     return () => {
       closed = true;
       ws?.close();

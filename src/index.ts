@@ -37,7 +37,10 @@ export default {
   scheduled: async (controller, env) => {
     if (controller.cron === DAILY_BACKUP_CRON) return void (await writeBackup(env, controller.scheduledTime));
     // Pruning old message receipts rides on the same cron; neither job waits on the other's failure.
-    const [evolution, pruning] = await Promise.allSettled([continueTrace(null, () => evolutionCron(env, controller.scheduledTime)), pruneReceipts(env.DB, controller.scheduledTime)]);
+    const [evolution, pruning] = await Promise.allSettled([
+      continueTrace(null, () => evolutionCron(env, controller.scheduledTime)),
+      pruneReceipts(env.DB, controller.scheduledTime),
+    ]);
     if (pruning.status === "rejected") console.error(JSON.stringify({ at: "pruneReceipts", error: String(pruning.reason) }));
     if (evolution.status === "rejected") throw evolution.reason;
   },

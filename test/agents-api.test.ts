@@ -89,7 +89,12 @@ describe("POST /api/v1/agents", () => {
     const unknownField = await api("POST", "/api/v1/agents", { body: { ...codeSpec("typed"), admin: true } });
     expect(unknownField.status).toBe(422);
 
-    for (const [field, value] of [["name", "Bad Name"], ["version", "1.0"], ["kind", "shell"], ["dependencies", ["nope"]]] as const) {
+    for (const [field, value] of [
+      ["name", "Bad Name"],
+      ["version", "1.0"],
+      ["kind", "shell"],
+      ["dependencies", ["nope"]],
+    ] as const) {
       const res = await api("POST", "/api/v1/agents", { body: { ...codeSpec("typed"), [field]: value } });
       expect(res.status, field).toBe(422);
       expect(JSON.stringify(res.json.errors), field).toContain(field === "kind" ? "kind" : field);
@@ -102,7 +107,10 @@ describe("POST /api/v1/agents", () => {
     const text = await api("POST", "/api/v1/agents", { raw: "name=x", headers: { "content-type": "text/plain" } });
     expect(text.status).toBe(415);
 
-    const huge = await api("POST", "/api/v1/agents", { raw: JSON.stringify({ ...codeSpec("huge"), description: "y".repeat(70_000) }), headers: { "content-type": "application/json" } });
+    const huge = await api("POST", "/api/v1/agents", {
+      raw: JSON.stringify({ ...codeSpec("huge"), description: "y".repeat(70_000) }),
+      headers: { "content-type": "application/json" },
+    });
     expect(huge.status).toBe(413);
     expect(huge.json.type).toBe("/problems/payload-too-large");
     expect(await rowCounts()).toEqual(before);
@@ -110,7 +118,14 @@ describe("POST /api/v1/agents", () => {
 
   it("accepts all three kinds", async () => {
     const llm = await api("POST", "/api/v1/agents", {
-      body: { name: "summarizer", version: "0.1.0", kind: "llm", prompt: "Summarize {{input.text}}", model: "anthropic.claude-3-haiku", permissions: { models: ["anthropic.claude-3-haiku"] } },
+      body: {
+        name: "summarizer",
+        version: "0.1.0",
+        kind: "llm",
+        prompt: "Summarize {{input.text}}",
+        model: "anthropic.claude-3-haiku",
+        permissions: { models: ["anthropic.claude-3-haiku"] },
+      },
     });
     expect(llm.status).toBe(201);
     const agent = await api("POST", "/api/v1/agents", {
@@ -181,9 +196,7 @@ describe("versions, channels, retire", () => {
 
   it("two concurrent publishes of one version: exactly one wins", async () => {
     await api("POST", "/api/v1/agents", { body: codeSpec("race") });
-    const results = await Promise.all(
-      ["left", "right", "up", "down"].map((d) => api("PUT", "/api/v1/agents/race", { body: codeSpec("race", "2.0.0", { description: d }) })),
-    );
+    const results = await Promise.all(["left", "right", "up", "down"].map((d) => api("PUT", "/api/v1/agents/race", { body: codeSpec("race", "2.0.0", { description: d }) })));
     expect(results.map((r) => r.status).sort()).toEqual([201, 409, 409, 409]);
     const stored = await api("GET", "/api/v1/agents/race/versions/2.0.0");
     const winner = results.find((r) => r.status === 201)!;

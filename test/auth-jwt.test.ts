@@ -12,7 +12,10 @@ const now = () => Math.floor(Date.now() / 1000);
 
 /** A token with sensible defaults (sub, an hour of validity) that each case overrides. */
 function token(claims: JWTPayload = {}, header: { alg: string; kid?: string } = { alg: "HS256" }) {
-  return new SignJWT({ sub: "alice", scope: "agents:read", ...claims }).setProtectedHeader(header).setIssuedAt().setExpirationTime(claims.exp ?? now() + 3600);
+  return new SignJWT({ sub: "alice", scope: "agents:read", ...claims })
+    .setProtectedHeader(header)
+    .setIssuedAt()
+    .setExpirationTime(claims.exp ?? now() + 3600);
 }
 const hs256 = (claims: JWTPayload = {}, secret = SECRET) => token(claims).sign(secretBytes(secret));
 
@@ -150,7 +153,10 @@ describe("verifyJwt: refused tokens", () => {
     it("refuses an RS256 header carrying an HMAC signature", async () => {
       const hmacSigned = await hs256({ sub: "mallory" });
       const [, payload, signature] = hmacSigned.split(".");
-      const header = btoa(JSON.stringify({ alg: "RS256", kid: "rsa-1" })).replaceAll("=", "").replaceAll("+", "-").replaceAll("/", "_");
+      const header = btoa(JSON.stringify({ alg: "RS256", kid: "rsa-1" }))
+        .replaceAll("=", "")
+        .replaceAll("+", "-")
+        .replaceAll("/", "_");
       await refused(`${header}.${payload}.${signature}`, jwksConfig, /signature invalid|rejected/);
     });
   });

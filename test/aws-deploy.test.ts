@@ -154,7 +154,13 @@ describe("Bedrock Agents (llm agents)", () => {
     const agentId = await register(llmSpec("busy-bot"));
     await control("config", { polls: 2 });
     await control("fail", { op: "PrepareAgent", failures: [{ status: 409, code: "ConflictException", message: "agent is UPDATING" }] });
-    await control("fail", { op: "CreateAgentAlias", failures: [{ status: 429, code: "ThrottlingException" }, { status: 503, code: "ServiceUnavailableException" }] });
+    await control("fail", {
+      op: "CreateAgentAlias",
+      failures: [
+        { status: 429, code: "ThrottlingException" },
+        { status: 503, code: "ServiceUnavailableException" },
+      ],
+    });
     await control("fail", { op: "GetAgent", failures: [{ status: 500, code: "InternalServerException" }] });
     try {
       const done = await deploy(agentId);
@@ -166,7 +172,9 @@ describe("Bedrock Agents (llm agents)", () => {
       const agent = (await state()).agents.find((a: any) => a.agentId === done.aws.agentId);
       // Three attempts, one version: the throttled ones never reached the state machine.
       expect(Object.keys(agent.versions)).toEqual(["1"]);
-      const { results } = await env.DB.prepare("SELECT data FROM aws_deployment_events WHERE deployment_id = ? AND kind = 'aws-error' ORDER BY at").bind(done.id).all<{ data: string }>();
+      const { results } = await env.DB.prepare("SELECT data FROM aws_deployment_events WHERE deployment_id = ? AND kind = 'aws-error' ORDER BY at")
+        .bind(done.id)
+        .all<{ data: string }>();
       expect(results.map((r) => JSON.parse(r.data).code).sort()).toEqual(["ConflictException", "InternalServerException", "ServiceUnavailableException", "ThrottlingException"]);
     } finally {
       await control("config", { polls: 1 });

@@ -5,7 +5,11 @@ import { listBackups, writeBackup } from "../src/backup/store";
 import { backupTables } from "../src/backup/tables";
 import { api, codeSpec } from "./helpers";
 
-const ndjson = (text: string) => text.trim().split("\n").map((l) => JSON.parse(l));
+const ndjson = (text: string) =>
+  text
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 const withoutCreatedAt = (text: string) => {
   const [header, ...rows] = ndjson(text);
   return { header: { ...header, createdAt: undefined }, rows };
@@ -23,7 +27,12 @@ const restore = (body: string) => api("POST", "/api/v1/restore", { raw: body, he
 
 describe("backup and restore", () => {
   it("orders registry tables first and leaves out bookkeeping and transient tables", () => {
-    expect(backupTables(["suites", "agents", "d1_migrations", "sqlite_sequence", "_cf_KV", "message_receipts", "agent_versions", "api_keys"])).toEqual(["agents", "agent_versions", "api_keys", "suites"]);
+    expect(backupTables(["suites", "agents", "d1_migrations", "sqlite_sequence", "_cf_KV", "message_receipts", "agent_versions", "api_keys"])).toEqual([
+      "agents",
+      "agent_versions",
+      "api_keys",
+      "suites",
+    ]);
   });
 
   it("round-trips: a backup restored into an emptied instance backs up identically; all or nothing; 409 when not empty", async () => {
@@ -38,7 +47,15 @@ describe("backup and restore", () => {
     const now = Date.now();
     await env.DB.batch(
       Array.from({ length: 400 }, (_, i) =>
-        env.DB.prepare("INSERT INTO api_keys (id, name, prefix, hash, scopes, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)").bind(`key_bulk${i}`, `bulk ${i} ${"x".repeat(200)}`, "tdk_bulk", `hash-${i}`, '["agents:read"]', now, "test"),
+        env.DB.prepare("INSERT INTO api_keys (id, name, prefix, hash, scopes, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)").bind(
+          `key_bulk${i}`,
+          `bulk ${i} ${"x".repeat(200)}`,
+          "tdk_bulk",
+          `hash-${i}`,
+          '["agents:read"]',
+          now,
+          "test",
+        ),
       ),
     );
 
@@ -76,7 +93,10 @@ describe("backup and restore", () => {
     const small = { ...env, BACKUP_RETENTION: "2" };
     for (const i of [1, 2, 3]) await writeBackup(small, Date.UTC(2026, 0, i));
     const kept = await listBackups(env);
-    expect(kept.map((b) => b.name)).toEqual([`${new Date(Date.UTC(2026, 0, 3)).toISOString().replaceAll(":", "-")}.ndjson`, `${new Date(Date.UTC(2026, 0, 2)).toISOString().replaceAll(":", "-")}.ndjson`]);
+    expect(kept.map((b) => b.name)).toEqual([
+      `${new Date(Date.UTC(2026, 0, 3)).toISOString().replaceAll(":", "-")}.ndjson`,
+      `${new Date(Date.UTC(2026, 0, 2)).toISOString().replaceAll(":", "-")}.ndjson`,
+    ]);
     const list = await api("GET", "/api/v1/backups");
     expect(list.json.items.map((b: any) => b.name)).toEqual(kept.map((b) => b.name));
     const one = await api("GET", `/api/v1/backups/${kept[0]!.name}`);

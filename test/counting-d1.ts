@@ -29,7 +29,10 @@ export function countingD1(db: D1Database): { db: D1Database; trips: { batch?: n
         if (prop === "batch")
           return (statements: D1PreparedStatement[]) => {
             trips.push({ batch: statements.length });
-            return fn.call(t, statements.map((s) => real.get(s) ?? s));
+            return fn.call(
+              t,
+              statements.map((s) => real.get(s) ?? s),
+            );
           };
         return fn.bind(t);
       },

@@ -122,12 +122,18 @@ describe("Dynamic Workers cap in squads and queue consumers", () => {
     const names = Array.from({ length: 8 }, (_, i) => `dw-queue-${i}`);
     await register(...names.map((n) => stampAgent(n, 60)));
     // A cap of 100 shows what the batch does unbounded (all 8 at once), so the observer can see a breach.
-    for (const [cap, expected] of [["3", 3], ["100", 8]] as const) {
+    for (const [cap, expected] of [
+      ["3", 3],
+      ["100", 8],
+    ] as const) {
       const observed = observedLoader(env.LOADER);
       const testEnv: Env = { ...env, LOADER: observed.loader, DYNAMIC_WORKERS_PER_REQUEST: cap };
       const envelopes = await Promise.all(names.map((agent) => sealDraft(env, { to: { agent }, priority: 5, payload: null, actor: "test" })));
       const ids = envelopes.map((_, i) => `dw-${cap}-${i}`);
-      const batch = createMessageBatch(QUEUE_NAMES.normal, envelopes.map((envelope, i) => ({ id: ids[i]!, timestamp: new Date(), attempts: 1, body: { v: 1, envelope, deferrals: 0 } })));
+      const batch = createMessageBatch(
+        QUEUE_NAMES.normal,
+        envelopes.map((envelope, i) => ({ id: ids[i]!, timestamp: new Date(), attempts: 1, body: { v: 1, envelope, deferrals: 0 } })),
+      );
       const ctx = createExecutionContext();
       await main.queue(batch, testEnv, ctx);
       const result = await getQueueResult(batch, ctx);

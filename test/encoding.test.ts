@@ -37,7 +37,10 @@ describe("cursors", () => {
   });
 
   it("still read cursors written before (btoa of the JSON, made URL-safe)", () => {
-    const old = btoa(JSON.stringify([5, "run_1"])).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+    const old = btoa(JSON.stringify([5, "run_1"]))
+      .replaceAll("+", "-")
+      .replaceAll("/", "_")
+      .replaceAll("=", "");
     expect(decodeCursor(old, ["number", "string"])).toEqual([5, "run_1"]);
   });
 

@@ -9,7 +9,8 @@ import { agentCode, eventually, specJson, suiteJson } from "./evolution-helpers"
 import { api, codeSpec } from "./helpers";
 
 const fixture = inject("bedrockUrl");
-const script = (modelId: string, score: number) => fetch(`${fixture}/__control/script`, { method: "POST", body: JSON.stringify({ modelId, reply: { text: `{"score": ${score}, "reason": "scripted"}` } }) });
+const script = (modelId: string, score: number) =>
+  fetch(`${fixture}/__control/script`, { method: "POST", body: JSON.stringify({ modelId, reply: { text: `{"score": ${score}, "reason": "scripted"}` } }) });
 
 const goodParams = { ...specJson.params, w_great: 2, w_love: 2, w_excellent: 2, w_wonderful: 2, w_amazing: 2, w_good: 1, w_best: 2, w_happy: 1, w_perfect: 2, w_recommend: 2 };
 const invertedParams = Object.fromEntries(Object.entries(goodParams).map(([k, v]) => [k, k === "threshold" ? -0.5 : -(v as number)]));
@@ -75,10 +76,14 @@ describe("long suites", () => {
     expect(queued.status).toBe(202);
     expect(queued.json).toMatchObject({ status: "running", version: "1.0.1", total: 120, score: 0 });
     expect(queued.headers.get("location")).toBe(`/api/v1/evaluations/${queued.json.id}`);
-    const done = await eventually(async () => {
-      const r = await api("GET", `/api/v1/evaluations/${queued.json.id}`);
-      return r.json.status !== "running" && r.json;
-    }, 30_000, "queued evaluation");
+    const done = await eventually(
+      async () => {
+        const r = await api("GET", `/api/v1/evaluations/${queued.json.id}`);
+        return r.json.status !== "running" && r.json;
+      },
+      30_000,
+      "queued evaluation",
+    );
     expect(done.status).toBe("completed");
     expect(done.cases).toHaveLength(120);
     const sync = (await api("GET", "/api/v1/agents/sentiment/scores")).json.items.find((h: any) => h.version === "1.0.1" && h.id !== done.id);
@@ -89,10 +94,14 @@ describe("long suites", () => {
   it("completes once however many deliveries race", async () => {
     const queued = await api("POST", "/api/v1/agents/sentiment/versions/1.0.0/evaluate", { body: { async: true } });
     await Promise.all([runPendingEvaluation(env, queued.json.id), runPendingEvaluation(env, queued.json.id), runPendingEvaluation(env, queued.json.id)]);
-    const done = await eventually(async () => {
-      const r = await api("GET", `/api/v1/evaluations/${queued.json.id}`);
-      return r.json.status !== "running" && r.json;
-    }, 30_000, "queued evaluation");
+    const done = await eventually(
+      async () => {
+        const r = await api("GET", `/api/v1/evaluations/${queued.json.id}`);
+        return r.json.status !== "running" && r.json;
+      },
+      30_000,
+      "queued evaluation",
+    );
     expect(done).toMatchObject({ status: "completed", score: 0.5, error: null });
     expect(done.cases).toHaveLength(120);
     expect(new Set(done.cases.map((c: any) => c.caseId)).size).toBe(120);
@@ -116,7 +125,14 @@ describe("model judges (against the local Bedrock fixture)", () => {
   });
 
   it("takes the median of k judges and leaves a disagreement out of the score as uncertain", async () => {
-    await Promise.all([script("judge-agree-a", 0.8), script("judge-agree-b", 0.9), script("judge-agree-c", 0.7), script("judge-split-a", 0.1), script("judge-split-b", 0.9), script("judge-split-c", 0.8)]);
+    await Promise.all([
+      script("judge-agree-a", 0.8),
+      script("judge-agree-b", 0.9),
+      script("judge-agree-c", 0.7),
+      script("judge-split-a", 0.1),
+      script("judge-split-b", 0.9),
+      script("judge-split-c", 0.8),
+    ]);
     await api("POST", "/api/v1/agents", { body: codeSpec("speaker", "1.0.0", { code: "export default { async run(input) { return { text: `you said ${input.text}` }; } };" }) });
     await api("POST", "/api/v1/suites", { body: judgeSuite("politeness") });
     const r = await api("POST", "/api/v1/agents/speaker/versions/1.0.0/evaluate");
@@ -137,7 +153,10 @@ describe("model judges (against the local Bedrock fixture)", () => {
   it("says Bedrock is not configured instead of guessing when there are no credentials", async () => {
     const offline = { ...(env as unknown as Env), AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined };
     const spec = agentSpecSchema.parse(codeSpec("speaker", "1.0.0", { code: "export default { async run(input) { return { text: input.text }; } };" }));
-    const suite = { cases: [{ id: "a", input: { text: "x" }, weight: 1, guard: false, checks: [{ type: "judge" as const, rubric: "polite?", passAt: 0.5 }] }], judges: { models: ["judge-agree-a"], maxSpread: 0.3 } };
+    const suite = {
+      cases: [{ id: "a", input: { text: "x" }, weight: 1, guard: false, checks: [{ type: "judge" as const, rubric: "polite?", passAt: 0.5 }] }],
+      judges: { models: ["judge-agree-a"], maxSpread: 0.3 },
+    };
     await expect(runSuite(spec, suite, sandboxRunner(offline, { actor: "test" }), { judge: bedrockJudge(offline) })).rejects.toMatchObject({ code: "bedrock_not_configured" });
   });
 });

@@ -8,7 +8,8 @@ import { suiteInputSchema, type Check } from "../src/evaluation/suite";
 import { agentSpecSchema } from "../src/registry/spec";
 
 const ok = (output: unknown, extra: Partial<RunObservation> = {}): RunObservation => ({ status: "succeeded", output, durationMs: 12, totalTokens: 30, ...extra });
-const check = (c: unknown) => suiteInputSchema.parse({ name: "s", agent: "a", cases: [{ id: "c", input: 1, checks: [c] }] }).cases[0]!.checks[0] as Exclude<Check, { type: "judge" }>;
+const check = (c: unknown) =>
+  suiteInputSchema.parse({ name: "s", agent: "a", cases: [{ id: "c", input: 1, checks: [c] }] }).cases[0]!.checks[0] as Exclude<Check, { type: "judge" }>;
 
 describe("deterministic checks", () => {
   it("equals compares canonical JSON at a dotted path", () => {
@@ -92,14 +93,23 @@ describe("feedback lines (what a reflective rewrite shows the model)", () => {
 
   it("a failed run says so with its code and detail, and the old detail is kept", () => {
     const failed: RunObservation = { status: "failed", durationMs: 3, totalTokens: 0, error: { code: "agent_failed", detail: "The agent threw: boom" } };
-    expect(applyCheck(check({ type: "equals", value: 1 }), failed)).toMatchObject({ detail: "the run failed: agent_failed", feedback: "the run failed: agent_failed: The agent threw: boom" });
+    expect(applyCheck(check({ type: "equals", value: 1 }), failed)).toMatchObject({
+      detail: "the run failed: agent_failed",
+      feedback: "the run failed: agent_failed: The agent threw: boom",
+    });
   });
 
   it("a judge check's feedback carries the consensus score and the rubric", async () => {
     const model: JudgeModel = async () => ({ text: '{"score":0.4}', totalTokens: 5 });
     const r = await judgeCheck({ type: "judge", rubric: "is it polite?", passAt: 0.5 }, "hi", ok("go away"), { models: ["a", "b"], maxSpread: 0.3 }, model);
     expect(r.feedback).toBe('judges scored 0.40 against the rubric "is it polite?" (passes at 0.5): fails');
-    const failed = await judgeCheck({ type: "judge", rubric: "x", passAt: 0.5 }, "hi", { status: "failed", durationMs: 1, totalTokens: 0, error: { code: "agent_timeout", detail: "too slow" } }, { models: ["a"], maxSpread: 0.3 }, model);
+    const failed = await judgeCheck(
+      { type: "judge", rubric: "x", passAt: 0.5 },
+      "hi",
+      { status: "failed", durationMs: 1, totalTokens: 0, error: { code: "agent_timeout", detail: "too slow" } },
+      { models: ["a"], maxSpread: 0.3 },
+      model,
+    );
     expect(failed.feedback).toBe("the run failed: agent_timeout: too slow");
   });
 
@@ -107,7 +117,16 @@ describe("feedback lines (what a reflective rewrite shows the model)", () => {
     const suite = suiteInputSchema.parse({
       name: "s",
       agent: "a",
-      cases: [{ id: "c", input: { text: "refund please" }, checks: [{ type: "equals", path: "label", value: "negative" }, { type: "maxLatencyMs", value: 500 }] }],
+      cases: [
+        {
+          id: "c",
+          input: { text: "refund please" },
+          checks: [
+            { type: "equals", path: "label", value: "negative" },
+            { type: "maxLatencyMs", value: 500 },
+          ],
+        },
+      ],
     });
     const agent = agentSpecSchema.parse({ name: "a", version: "1.0.0", kind: "code", code: "export default { async run() { return {}; } };" });
     const result = await evaluateCase(agent, suite.cases[0]!, suite, async () => ({ status: "succeeded", output: { label: "positive" }, durationMs: 812 }));
@@ -150,7 +169,11 @@ describe("scores", () => {
   it("sign test is exact and one-sided", () => {
     expect(binomialUpperTail(5, 5)).toBeCloseTo(1 / 32, 12);
     expect(binomialUpperTail(10, 8)).toBeCloseTo(56 / 1024, 12);
-    const t = signTest([{ challenger: 1, baseline: 0 }, { challenger: 1, baseline: 1 }, { challenger: 0, baseline: 1 }]);
+    const t = signTest([
+      { challenger: 1, baseline: 0 },
+      { challenger: 1, baseline: 1 },
+      { challenger: 0, baseline: 1 },
+    ]);
     expect(t).toEqual({ wins: 1, losses: 1, ties: 1, pValue: 0.75 });
   });
 

@@ -8,7 +8,9 @@ describe("a run whose best child widens permissions", () => {
   it("publishes it but holds it for a person; approving sends it to canary", async () => {
     await registerExample("widening", { population: 4, generationsPerRun: 1 });
     // A person put a better version with a network grant on canary; children bred from it inherit the grant.
-    const wide = await api("PUT", "/api/v1/agents/widening", { body: { ...specJson, name: "widening", version: "1.0.1", code: agentCode, params: goodParams, permissions: { network: ["api.example.com"] } } });
+    const wide = await api("PUT", "/api/v1/agents/widening", {
+      body: { ...specJson, name: "widening", version: "1.0.1", code: agentCode, params: goodParams, permissions: { network: ["api.example.com"] } },
+    });
     expect(wide.status).toBe(201);
     await api("PUT", "/api/v1/agents/widening/channels/canary", { body: { version: "1.0.1" } });
     // Scored versions compete as seeds with their scores, so the good canary is the likelier parent.

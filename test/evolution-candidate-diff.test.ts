@@ -5,7 +5,19 @@ import { finishedRun, registerExample } from "./evolution-helpers";
 import { api } from "./helpers";
 
 const spec = (extra: Partial<Record<string, unknown>> = {}) =>
-  ({ name: "a", version: "1.0.0", kind: "llm", description: "", capabilities: [], dependencies: [], permissions: { network: [], models: [], maxTokensPerRun: 4096 }, params: { t: 0.5, k: 3 }, prompt: "Say {{input}}", model: "m", ...extra }) as AgentSpec;
+  ({
+    name: "a",
+    version: "1.0.0",
+    kind: "llm",
+    description: "",
+    capabilities: [],
+    dependencies: [],
+    permissions: { network: [], models: [], maxTokensPerRun: 4096 },
+    params: { t: 0.5, k: 3 },
+    prompt: "Say {{input}}",
+    model: "m",
+    ...extra,
+  }) as AgentSpec;
 
 describe("a child against its parent", () => {
   it("lists changed genes one by one and other fields whole; name and version are not changes", () => {

@@ -79,7 +79,22 @@ describe("runs as Workflow instances", () => {
     const policy = (await getPolicy(d, agentId))!;
     const now = Date.now();
     // What a crash right after the insert leaves: a queued row and no instance.
-    await d.insert(evolutionRuns).values({ id, agentId, slot, trigger: "cron", status: "queued", seed: 7, generation: 0, generations: 1, baseVersion: "1.0.0", suiteId: policy.suiteId, policy: policy.policy, createdAt: now, createdBy: "test", updatedAt: now });
+    await d.insert(evolutionRuns).values({
+      id,
+      agentId,
+      slot,
+      trigger: "cron",
+      status: "queued",
+      seed: 7,
+      generation: 0,
+      generations: 1,
+      baseVersion: "1.0.0",
+      suiteId: policy.suiteId,
+      policy: policy.policy,
+      createdAt: now,
+      createdBy: "test",
+      updatedAt: now,
+    });
     await expect(env.EVOLUTION_RUNS.get(id)).rejects.toThrow();
     const again = await startRun(env, agentId, { trigger: "cron", slot, actor: "cron" });
     expect(again).toEqual({ runId: id, created: false });
@@ -121,7 +136,22 @@ describe("runs as Workflow instances", () => {
     const runId = await runIdFor(agentId, "test:frugal");
     const now = Date.now();
     const budget = { maxEvaluations: 2 * cases, maxTokens: 200_000 };
-    await d.insert(evolutionRuns).values({ id: runId, agentId, slot: "test:frugal", trigger: "manual", status: "queued", seed: 7, generation: 0, generations: 1, baseVersion: "1.0.0", suiteId: policy.suiteId, policy: { ...policy.policy, budget }, createdAt: now, createdBy: "test", updatedAt: now });
+    await d.insert(evolutionRuns).values({
+      id: runId,
+      agentId,
+      slot: "test:frugal",
+      trigger: "manual",
+      status: "queued",
+      seed: 7,
+      generation: 0,
+      generations: 1,
+      baseVersion: "1.0.0",
+      suiteId: policy.suiteId,
+      policy: { ...policy.policy, budget },
+      createdAt: now,
+      createdBy: "test",
+      updatedAt: now,
+    });
     await env.EVOLUTION_RUNS.create({ id: runId, params: { runId } });
     const run = await finishedRun(runId);
     expect(run.budget.evaluationsUsed).toBe(2 * cases);

@@ -13,7 +13,18 @@ const live: AgentSpec = agentSpecSchema.parse({ ...specJson, code: agentCode });
 const cases: GateCase[] = Array.from({ length: 20 }, (_, i) => ({ id: `c${i}`, weight: 1, guard: i === 0 || i === 15, heldOut: i >= 8 }));
 
 const results = (scoreOf: (i: number) => number, extra: Partial<CaseResult> = {}): CaseResult[] =>
-  cases.map((c, i) => ({ caseId: c.id, score: scoreOf(i), passed: scoreOf(i) === 1, uncertain: false, status: "succeeded", durationMs: 1, tokens: 0, limitViolation: false, checks: [], ...extra }));
+  cases.map((c, i) => ({
+    caseId: c.id,
+    score: scoreOf(i),
+    passed: scoreOf(i) === 1,
+    uncertain: false,
+    status: "succeeded",
+    durationMs: 1,
+    tokens: 0,
+    limitViolation: false,
+    checks: [],
+    ...extra,
+  }));
 
 // Live gets the first half right; a good child gets 18 of 20 (all the guards).
 const liveCases = results((i) => (i < 10 ? 1 : 0));

@@ -38,11 +38,18 @@ describe("a numeric-param code agent evolved by the adaptive search", { timeout:
     const cases = suiteCases();
     expect((await api("POST", "/api/v1/agents", { body: { name: "verdicts", version: "1.0.0", kind: "code", code, params } })).status).toBe(201);
     expect((await api("POST", "/api/v1/suites", { body: { name: "verdicts-suite", agent: "verdicts", cases } })).status).toBe(201);
-    const set = await api("PUT", "/api/v1/agents/verdicts/evolution", { body: { suite: "verdicts-suite", population: 16, generationsPerRun: 5, genes, seed: 11, canary: { window: 5 } } });
+    const set = await api("PUT", "/api/v1/agents/verdicts/evolution", {
+      body: { suite: "verdicts-suite", population: 16, generationsPerRun: 5, genes, seed: 11, canary: { window: 5 } },
+    });
     expect(set.status, set.text).toBe(200);
 
     expect(await liveScore("verdicts", "verdicts-suite")).toBeCloseTo(0.5, 5);
-    const runs = await evolveWithLiveTraffic("verdicts", "verdicts-suite", cases.slice(0, 5).map((c) => c.input), { runs: 3, target: 0.9, timeoutMs: 600_000 });
+    const runs = await evolveWithLiveTraffic(
+      "verdicts",
+      "verdicts-suite",
+      cases.slice(0, 5).map((c) => c.input),
+      { runs: 3, target: 0.9, timeoutMs: 600_000 },
+    );
     expect(await liveScore("verdicts", "verdicts-suite")).toBeGreaterThanOrEqual(0.9);
     for (const r of runs.filter((x) => x.outcome.decision === "pass")) {
       const champion = r.candidates.find((c: any) => c.id === r.outcome.champion);

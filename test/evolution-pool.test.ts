@@ -69,7 +69,16 @@ describe("the per-case Pareto pool", () => {
   it("plans merges from the pool beside ES samples, parents named, none repeating a member", () => {
     const genes: Genes = { a: { min: 0, max: 1, step: 0.1 }, b: { min: 0, max: 1, step: 0.1 } };
     const pool = [candidate("h1", [1, 1, 0, 0], { a: 0.2, b: 0.8 }), candidate("h2", [0, 0, 1, 1], { a: 0.9, b: 0.1 })];
-    const { plans, counts } = planChildren({ pool, es: initEs(genes, { a: 0.5, b: 0.5 }), genes, baseParams: { a: 0.5, b: 0.5 }, count: 8, rng: seededRng(4), trainIds, mix: { merge: 0.25 } });
+    const { plans, counts } = planChildren({
+      pool,
+      es: initEs(genes, { a: 0.5, b: 0.5 }),
+      genes,
+      baseParams: { a: 0.5, b: 0.5 },
+      count: 8,
+      rng: seededRng(4),
+      trainIds,
+      mix: { merge: 0.25 },
+    });
     expect(plans).toHaveLength(8);
     expect(counts.merge).toBe(2);
     expect(counts.es).toBe(6);

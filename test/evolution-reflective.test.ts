@@ -5,7 +5,8 @@ import { api } from "./helpers";
 import { evolveWithLiveTraffic, liveScore } from "./evolution-helpers";
 
 const fixture = inject("bedrockUrl");
-const control = async (path: string, body?: unknown) => (await fetch(`${fixture}/__control/${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body) })).json() as Promise<any>;
+const control = async (path: string, body?: unknown) =>
+  (await fetch(`${fixture}/__control/${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body) })).json() as Promise<any>;
 
 // A review classifier this project never tuned for: its label hangs on one of 24 words.
 const POSITIVE = ["delightful", "superb", "reliable", "sturdy", "gorgeous", "flawless", "handy", "cozy", "brilliant", "speedy", "charming", "elegant"];
@@ -43,12 +44,27 @@ describe("an llm agent improved only by reflective prompt rewrites", { timeout: 
     };
     expect((await api("POST", "/api/v1/agents", { body: spec })).status).toBe(201);
     expect((await api("POST", "/api/v1/suites", { body: { name: "reviews-suite", agent: "reviews", cases } })).status).toBe(201);
-    const policy = { suite: "reviews-suite", population: 8, generationsPerRun: 3, genes: {}, rewrites: "prompt", rewriteModel: REWRITER, seed: 7, minImprovement: 0.05, canary: { window: 5 } };
+    const policy = {
+      suite: "reviews-suite",
+      population: 8,
+      generationsPerRun: 3,
+      genes: {},
+      rewrites: "prompt",
+      rewriteModel: REWRITER,
+      seed: 7,
+      minImprovement: 0.05,
+      canary: { window: 5 },
+    };
     const set = await api("PUT", "/api/v1/agents/reviews/evolution", { body: policy });
     expect(set.status, set.text).toBe(200);
 
     expect(await liveScore("reviews", "reviews-suite")).toBeCloseTo(0.5, 5);
-    const runs = await evolveWithLiveTraffic("reviews", "reviews-suite", cases.slice(0, 5).map((c) => c.input), { runs: 3, target: 0.9, timeoutMs: 300_000 });
+    const runs = await evolveWithLiveTraffic(
+      "reviews",
+      "reviews-suite",
+      cases.slice(0, 5).map((c) => c.input),
+      { runs: 3, target: 0.9, timeoutMs: 300_000 },
+    );
     expect(await liveScore("reviews", "reviews-suite")).toBeGreaterThanOrEqual(0.9);
 
     // Every child was a model rewrite or merge, scored and gated like any other.

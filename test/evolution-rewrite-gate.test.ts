@@ -19,7 +19,10 @@ const smuggled = [
 
 describe("a model-proposed code rewrite is never trusted", () => {
   it("evaluates the rewritten child like any other, then the gate blocks it for its code", { timeout: 120_000 }, async () => {
-    await fetch(`${fixture}/__control/script`, { method: "POST", body: JSON.stringify({ modelId: REWRITER, reply: { text: `Here is a better classifier.\n\`\`\`js\n${smuggled}\n\`\`\`\n` } }) });
+    await fetch(`${fixture}/__control/script`, {
+      method: "POST",
+      body: JSON.stringify({ modelId: REWRITER, reply: { text: `Here is a better classifier.\n\`\`\`js\n${smuggled}\n\`\`\`\n` } }),
+    });
     await registerExample("rewritten", { population: 4, generationsPerRun: 1, genes: {}, rewrites: "code", rewriteModel: REWRITER });
     const started = await api("POST", "/api/v1/evolution/runs", { body: { agent: "rewritten" } });
     const run = await finishedRun(started.json.runId);

@@ -19,7 +19,11 @@ async function control(path: string, body?: unknown) {
   return res.json() as Promise<any>;
 }
 const requestsFor = (id: string): Promise<{ signature: string; body: any }[]> => control(`requests?id=${encodeURIComponent(id)}`);
-const userText = (body: any): string => body.messages.at(-1).content.map((c: any) => c.text).join("");
+const userText = (body: any): string =>
+  body.messages
+    .at(-1)
+    .content.map((c: any) => c.text)
+    .join("");
 
 type LlmSpec = Extract<AgentSpec, { kind: "llm" }>;
 const llm = (over: Record<string, unknown> = {}): LlmSpec =>
@@ -33,10 +37,28 @@ const llm = (over: Record<string, unknown> = {}): LlmSpec =>
     params: { temperature: 0 },
     ...over,
   }) as LlmSpec;
-const code = agentSpecSchema.parse({ name: "coder", version: "1.0.0", kind: "code", code: "export default { async run(input) { return { label: 'positive' }; } };", params: { threshold: 0.5 } });
+const code = agentSpecSchema.parse({
+  name: "coder",
+  version: "1.0.0",
+  kind: "code",
+  code: "export default { async run(input) { return { label: 'positive' }; } };",
+  params: { threshold: 0.5 },
+});
 
-const failing: ReflectiveCase = { caseId: "refund", input: { text: "I want a refund" }, output: '"positive"', score: 0, feedback: ['expected "negative", got "positive"', "latency 12 ms within 500"] };
-const crashed: ReflectiveCase = { caseId: "slow", input: { text: "so slow" }, error: "agent_timeout: no answer within 5000 ms", score: 0, feedback: ["the run failed: agent_timeout: no answer within 5000 ms"] };
+const failing: ReflectiveCase = {
+  caseId: "refund",
+  input: { text: "I want a refund" },
+  output: '"positive"',
+  score: 0,
+  feedback: ['expected "negative", got "positive"', "latency 12 ms within 500"],
+};
+const crashed: ReflectiveCase = {
+  caseId: "slow",
+  input: { text: "so slow" },
+  error: "agent_timeout: no answer within 5000 ms",
+  score: 0,
+  feedback: ["the run failed: agent_timeout: no answer within 5000 ms"],
+};
 
 describe("the rewrite request", () => {
   it("shows each case as labelled lines, the current text fenced, the params, the size budget and the answer rule", () => {
@@ -46,9 +68,24 @@ describe("the rewrite request", () => {
     expect(user).toContain("Current prompt:\n```\nLabel the sentiment of the text as positive or negative.\n- otherwise answer positive\nText: {{input.text}}\n```");
     expect(user).toContain('Params (JSON): {"temperature":0}');
     expect(user).toContain(
-      ['Case 1 of 2 (id "refund", score 0)', 'Input: {"text":"I want a refund"}', 'Output: "positive"', "Feedback:", '- expected "negative", got "positive"', "- latency 12 ms within 500"].join("\n"),
+      [
+        'Case 1 of 2 (id "refund", score 0)',
+        'Input: {"text":"I want a refund"}',
+        'Output: "positive"',
+        "Feedback:",
+        '- expected "negative", got "positive"',
+        "- latency 12 ms within 500",
+      ].join("\n"),
     );
-    expect(user).toContain(['Case 2 of 2 (id "slow", score 0)', 'Input: {"text":"so slow"}', "Error: agent_timeout: no answer within 5000 ms", "Feedback:", "- the run failed: agent_timeout: no answer within 5000 ms"].join("\n"));
+    expect(user).toContain(
+      [
+        'Case 2 of 2 (id "slow", score 0)',
+        'Input: {"text":"so slow"}',
+        "Error: agent_timeout: no answer within 5000 ms",
+        "Feedback:",
+        "- the run failed: agent_timeout: no answer within 5000 ms",
+      ].join("\n"),
+    );
     const specBytes = utf8Length(canonicalJson(spec));
     const promptBytes = utf8Length(JSON.stringify(spec.prompt)) - 2;
     expect(user).toContain(`at most ${6656 - (specBytes - promptBytes)} bytes (it is ${promptBytes} bytes now`);
@@ -69,18 +106,27 @@ describe("the rewrite request", () => {
 
   it("fences a text that itself holds ``` with a longer fence", () => {
     const spec = llm({ prompt: "Answer in a block:\n```\nlabel\n```\nText: {{input.text}}" });
-    expect(rewriteRequest({ spec, target: "prompt", cases: [], maxSpecBytes: 6656 }).user).toContain("Current prompt:\n````\nAnswer in a block:\n```\nlabel\n```\nText: {{input.text}}\n````");
+    expect(rewriteRequest({ spec, target: "prompt", cases: [], maxSpecBytes: 6656 }).user).toContain(
+      "Current prompt:\n````\nAnswer in a block:\n```\nlabel\n```\nText: {{input.text}}\n````",
+    );
   });
 
   it("a merge request shows both texts and the cases each gets right that the other gets wrong", () => {
     const a = llm({ prompt: "A rules\nText: {{input.text}}" });
     const b = llm({ prompt: "B rules\nText: {{input.text}}" });
     const bWin: ReflectiveCase = { caseId: "love", input: { text: "love it" }, output: '"positive"', score: 1, feedback: ['output is "positive" as expected'] };
-    const { system, user } = mergeRequest({ target: "prompt", a: { spec: a, wins: [{ ...failing, output: '"negative"', score: 1, feedback: ['output is "negative" as expected'] }] }, b: { spec: b, wins: [bWin] }, maxSpecBytes: 6656 });
+    const { system, user } = mergeRequest({
+      target: "prompt",
+      a: { spec: a, wins: [{ ...failing, output: '"negative"', score: 1, feedback: ['output is "negative" as expected'] }] },
+      b: { spec: b, wins: [bWin] },
+      maxSpecBytes: 6656,
+    });
     expect(system).toMatch(/merge two versions/);
     expect(user).toContain("Prompt A:\n```\nA rules\nText: {{input.text}}\n```");
     expect(user).toContain("Prompt B:\n```\nB rules\nText: {{input.text}}\n```");
-    expect(user).toMatch(/Cases A gets right and B gets wrong \(1, as A ran them\):\n\nCase 1 of 1 \(id "refund", score 1\)\nInput: \{"text":"I want a refund"\}\nOutput: "negative"/);
+    expect(user).toMatch(
+      /Cases A gets right and B gets wrong \(1, as A ran them\):\n\nCase 1 of 1 \(id "refund", score 1\)\nInput: \{"text":"I want a refund"\}\nOutput: "negative"/,
+    );
     expect(user).toMatch(/Cases B gets right and A gets wrong \(1, as B ran them\):\n\nCase 1 of 1 \(id "love", score 1\)/);
   });
 });
@@ -94,11 +140,24 @@ describe("choosing the cases to show", () => {
     expect(shown.map((c) => c.caseId).sort()).toEqual(["a", "b", "c", "d"]);
     expect(shown.at(-1)!.caseId).toBe("c");
     for (let seed = 0; seed < 50; seed++) expect(selectReflectiveCases(cases, new Set(train), 2, seededRng(seed)).map((c) => c.caseId)).not.toContain("held");
-    expect(selectReflectiveCases(cases.map((c) => ({ ...c, score: 1 })), train, 8, seededRng(1))).toEqual([]);
+    expect(
+      selectReflectiveCases(
+        cases.map((c) => ({ ...c, score: 1 })),
+        train,
+        8,
+        seededRng(1),
+      ),
+    ).toEqual([]);
   });
 
   it("gives parallel slots (different seeds) different failures when there are more than fit", () => {
-    const picks = new Set(Array.from({ length: 12 }, (_, seed) => selectReflectiveCases(cases, train, 2, seededRng(seed)).map((c) => c.caseId).join(",")));
+    const picks = new Set(
+      Array.from({ length: 12 }, (_, seed) =>
+        selectReflectiveCases(cases, train, 2, seededRng(seed))
+          .map((c) => c.caseId)
+          .join(","),
+      ),
+    );
     expect(picks.size).toBeGreaterThan(2);
     expect(selectReflectiveCases(cases, train, 2, seededRng(7))).toEqual(selectReflectiveCases(cases, train, 2, seededRng(7)));
   });
@@ -109,7 +168,11 @@ describe("choosing the cases to show", () => {
       { caseId: "y", input: 2, score: 0, feedback: [] },
       { caseId: "held", input: 3, score: 1, feedback: [] },
     ];
-    const b = [{ caseId: "x", score: 0 }, { caseId: "y", score: 1 }, { caseId: "held", score: 0 }];
+    const b = [
+      { caseId: "x", score: 0 },
+      { caseId: "y", score: 1 },
+      { caseId: "held", score: 0 },
+    ];
     expect(casesWon(a, b, ["x", "y"]).map((c) => c.caseId)).toEqual(["x"]);
   });
 });
@@ -127,20 +190,20 @@ describe("the parsing contract", () => {
     expect(applyRewrite(spec, "prompt", "New prompt without a fence")).toEqual({ ok: false, reason: "no fenced block in the reply" });
     expect(applyRewrite(spec, "prompt", "```\n\n```")).toEqual({ ok: false, reason: "the fenced block is empty" });
     expect(applyRewrite(spec, "prompt", "```\nNew prompt that never ends")).toMatchObject({ ok: false, reason: expect.stringMatching(/never closed/) });
-    expect(applyRewrite(spec, "prompt", "```\n" + spec.prompt + "\n```")).toEqual({ ok: false, reason: "same as the parent" });
+    expect(applyRewrite(spec, "prompt", `\`\`\`\n${spec.prompt}\n\`\`\``)).toEqual({ ok: false, reason: "same as the parent" });
   });
 
   it("drops an invalid or oversized spec, saying why", () => {
     const broken = { ...spec, version: "1.0" } as AgentSpec;
     expect(applyRewrite(broken, "prompt", "```\nother\n```")).toMatchObject({ ok: false, reason: expect.stringMatching(/^spec invalid: version: must be a semantic version/) });
-    const r = applyRewrite(spec, "prompt", "```\n" + "x".repeat(400) + "\n```", 300);
+    const r = applyRewrite(spec, "prompt", `\`\`\`\n${"x".repeat(400)}\n\`\`\``, 300);
     expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/^over 300 bytes \(the spec would be \d+\)$/) });
   });
 
   it("writes system rewrites into params.system and code rewrites into code", () => {
     expect(applyRewrite(spec, "system", "```\nBe terse.\n```")).toMatchObject({ ok: true, spec: { params: { temperature: 0, system: "Be terse." }, prompt: spec.prompt } });
     const newCode = "export default { async run() { return { label: 'negative' }; } };";
-    expect(applyRewrite(code, "code", "```js\n" + newCode + "\n```")).toMatchObject({ ok: true, spec: { code: newCode } });
+    expect(applyRewrite(code, "code", `\`\`\`js\n${newCode}\n\`\`\``)).toMatchObject({ ok: true, spec: { code: newCode } });
     expect(applyRewrite(code, "system", "```\nx\n```")).toEqual({ ok: false, reason: "system rewrites need an llm agent, not code" });
   });
 
@@ -155,7 +218,13 @@ describe("the parsing contract", () => {
 describe("proposeRewrite and proposeMerge over signed Converse (local Bedrock fixture)", () => {
   it("returns the new spec and the tokens the model used; held-out cases never reach the request", async () => {
     await control("script", { modelId: "rw-scripted", reply: { text: "Here:\n```\nBetter prompt {{input.text}}\n```", usage: { inputTokens: 300, outputTokens: 20 } } });
-    const heldOut: ReflectiveCase = { caseId: "secret-held-out", input: { text: "held out text" }, output: '"positive"', score: 0, feedback: ['expected "negative", got "positive"'] };
+    const heldOut: ReflectiveCase = {
+      caseId: "secret-held-out",
+      input: { text: "held out text" },
+      output: '"positive"',
+      score: 0,
+      feedback: ['expected "negative", got "positive"'],
+    };
     const r = await proposeRewrite(workerEnv, { spec: llm(), target: "prompt", cases: [failing, heldOut], modelId: "rw-scripted", trainIds: new Set(["refund"]) });
     expect(r).toMatchObject({ ok: true, tokens: 320, modelId: "rw-scripted", spec: { prompt: "Better prompt {{input.text}}" } });
     const [seen] = await requestsFor("rw-scripted");
@@ -167,7 +236,12 @@ describe("proposeRewrite and proposeMerge over signed Converse (local Bedrock fi
 
   it("counts tokens of a dropped answer, and turns model errors and wrong targets into reasons (never throws)", async () => {
     await control("script", { modelId: "rw-chatty", reply: { text: "I would change the tone.", usage: { inputTokens: 50, outputTokens: 6 } } });
-    expect(await proposeRewrite(workerEnv, { spec: llm(), target: "prompt", cases: [failing], modelId: "rw-chatty" })).toEqual({ ok: false, reason: "no fenced block in the reply", tokens: 56, modelId: "rw-chatty" });
+    expect(await proposeRewrite(workerEnv, { spec: llm(), target: "prompt", cases: [failing], modelId: "rw-chatty" })).toEqual({
+      ok: false,
+      reason: "no fenced block in the reply",
+      tokens: 56,
+      modelId: "rw-chatty",
+    });
     await control("script", { modelId: "rw-broken", failures: [{ status: 400, code: "ValidationException", message: "model not found" }] });
     const failed = await proposeRewrite(workerEnv, { spec: llm(), target: "prompt", cases: [failing], modelId: "rw-broken" });
     expect(failed).toMatchObject({ ok: false, tokens: 0, reason: expect.stringMatching(/^model error: bedrock_error: .*model not found/) });
@@ -180,7 +254,10 @@ describe("proposeRewrite and proposeMerge over signed Converse (local Bedrock fi
     await control("script", { modelId: "rw-merge-same", reply: { text: "```\nB text {{input.text}}\n```" } });
     const a = llm({ prompt: "A text {{input.text}}" });
     const b = llm({ prompt: "B text {{input.text}}" });
-    expect(await proposeMerge(workerEnv, { target: "prompt", a: { spec: a, wins: [] }, b: { spec: b, wins: [] }, modelId: "rw-merge-same" })).toMatchObject({ ok: false, reason: "same as a parent" });
+    expect(await proposeMerge(workerEnv, { target: "prompt", a: { spec: a, wins: [] }, b: { spec: b, wins: [] }, modelId: "rw-merge-same" })).toMatchObject({
+      ok: false,
+      reason: "same as a parent",
+    });
   });
 });
 

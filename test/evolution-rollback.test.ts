@@ -57,7 +57,13 @@ describe("canary → live, rollback, approvals", () => {
 
   it("holds risky children for a person: approve sends to canary, reject does not, each decided once", async () => {
     await api("PUT", "/api/v1/agents/canaried", { body: codeSpec("canaried", "1.0.3", { code: steady, permissions: { network: ["api.example.com"] } }) });
-    const approvalId = await requestApproval(env, { agentId, runId: "evr_test", candidateId: "cand_a", version: "1.0.3", reasons: ["widens permissions: network host api.example.com is new"] });
+    const approvalId = await requestApproval(env, {
+      agentId,
+      runId: "evr_test",
+      candidateId: "cand_a",
+      version: "1.0.3",
+      reasons: ["widens permissions: network host api.example.com is new"],
+    });
     const pending = await api("GET", "/api/v1/evolution/approvals?status=pending");
     expect(pending.json.items.map((a: any) => a.id)).toEqual([approvalId]);
     expect(pending.json.items[0].reasons[0]).toMatch(/api\.example\.com/);

@@ -101,7 +101,9 @@ describe("evolution runs on the example classifier (real sandbox, real Workflows
     const badGene = await api("PUT", "/api/v1/agents/sentiment/evolution", { body: { suite: "sentiment-suite", genes: { w_nope: { min: 0, max: 1 } } } });
     expect(badGene.status).toBe(422);
     expect(badGene.json.errors).toEqual([{ path: "genes.w_nope", message: "is not a top-level key of sentiment@1.0.0's params" }]);
-    const tooPoor = await api("PUT", "/api/v1/agents/sentiment/evolution", { body: { suite: "sentiment-suite", genes: { threshold: { min: 0, max: 1 } }, budget: { maxEvaluations: 10 } } });
+    const tooPoor = await api("PUT", "/api/v1/agents/sentiment/evolution", {
+      body: { suite: "sentiment-suite", genes: { threshold: { min: 0, max: 1 } }, budget: { maxEvaluations: 10 } },
+    });
     expect(tooPoor.status).toBe(422);
     expect(tooPoor.json.type).toBe("/problems/budget-exceeded");
     const range = await api("PUT", "/api/v1/agents/sentiment/evolution", { body: { suite: "sentiment-suite", genes: { threshold: { min: 2, max: 1 } } } });

@@ -33,7 +33,14 @@ async function evolve(seed: number, generations: number) {
   let counter = 0;
   const evaluate = async (params: Params): Promise<Parent> => ({ id: `c${counter++}`, params, score: await trainScore(params), sizeBytes: 1000, cost: 0 });
   const start = await evaluate(specJson.params);
-  let population: Parent[] = [start, ...(await Promise.all(firstGeneration([start], p, generationRng(seed, 0)).slice(1).map((c) => evaluate(c.params))))];
+  let population: Parent[] = [
+    start,
+    ...(await Promise.all(
+      firstGeneration([start], p, generationRng(seed, 0))
+        .slice(1)
+        .map((c) => evaluate(c.params)),
+    )),
+  ];
   const best: number[] = [];
   for (let g = 0; g < generations; g++) {
     const { survivors } = select(population, p);

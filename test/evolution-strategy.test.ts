@@ -65,7 +65,11 @@ describe("the evolution strategy", () => {
   });
 
   it("carries a stored state into the next run, and starts new genes afresh", () => {
-    const es = updateEs(initEs(genes, start), genes, rankForEs(sampleEs(initEs(genes, start), genes, start, 8, seededRng(2)).map((p, i) => ({ hash: String(i), params: p, trainScore: i }))));
+    const es = updateEs(
+      initEs(genes, start),
+      genes,
+      rankForEs(sampleEs(initEs(genes, start), genes, start, 8, seededRng(2)).map((p, i) => ({ hash: String(i), params: p, trainScore: i }))),
+    );
     const wider: Genes = { ...genes, w_fine: { min: -3, max: 3, step: 0.5 } };
     const resumed = resumeEs(JSON.parse(JSON.stringify(es)), wider, start);
     expect(resumed.sigma).toBe(es.sigma);

@@ -29,7 +29,18 @@ describe("POST /api/v1/execute", () => {
     expect(res.json.durationMs).toBeGreaterThanOrEqual(0);
     const run = await api("GET", `/api/v1/runs/${res.json.runId}`);
     expect(run.status).toBe(200);
-    expect(run.json).toMatchObject({ id: res.json.runId, agent: "upper", version: "1.0.0", kind: "code", status: "succeeded", actor: "admin", source: "api", input: { text: "hello" }, output: { text: "HELLO", v: "1" }, error: null });
+    expect(run.json).toMatchObject({
+      id: res.json.runId,
+      agent: "upper",
+      version: "1.0.0",
+      kind: "code",
+      status: "succeeded",
+      actor: "admin",
+      source: "api",
+      input: { text: "hello" },
+      output: { text: "HELLO", v: "1" },
+      error: null,
+    });
   });
 
   it("resolves name@version and name#channel, and the live channel by default", async () => {
@@ -97,7 +108,11 @@ describe("POST /api/v1/execute", () => {
 
   it("runs many concurrent runs of several agents, each getting its own answer", async () => {
     for (const name of ["par-a", "par-b", "par-c"]) {
-      await register(codeSpec(name, "1.0.0", { code: `export default { async run(input) { await new Promise((r) => setTimeout(r, 5)); let s = 0; for (let i = 0; i < 1000; i++) s += i; return { agent: ${JSON.stringify(name)}, n: input.n, s }; } };` }));
+      await register(
+        codeSpec(name, "1.0.0", {
+          code: `export default { async run(input) { await new Promise((r) => setTimeout(r, 5)); let s = 0; for (let i = 0; i < 1000; i++) s += i; return { agent: ${JSON.stringify(name)}, n: input.n, s }; } };`,
+        }),
+      );
     }
     const calls = Array.from({ length: 36 }, (_, i) => ({ name: ["par-a", "par-b", "par-c"][i % 3]!, n: i }));
     const results = await Promise.all(calls.map((c) => execute({ agent: c.name, input: { n: c.n } })));

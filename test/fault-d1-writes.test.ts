@@ -30,7 +30,11 @@ interface WriteRoute {
 }
 
 const json = (method: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
-  new Request(`http://localhost/api/v1${path}`, { method, headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+  new Request(`http://localhost/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
 
 const mustCreate = async (method: string, path: string, body: unknown) => {
   const res = await api(method, path, { body });
@@ -111,7 +115,9 @@ const routes: WriteRoute[] = [
 
 /** Every row of every table of ours, in a stable order: "no partial state" means this did not change. */
 async function snapshot(): Promise<Record<string, string[]>> {
-  const tables = await env.DB.prepare("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like '_cf_%' and name != 'd1_migrations'").all<{ name: string }>();
+  const tables = await env.DB.prepare(
+    "select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like '_cf_%' and name != 'd1_migrations'",
+  ).all<{ name: string }>();
   const out: Record<string, string[]> = {};
   for (const { name } of tables.results) {
     const rows = await env.DB.prepare(`select * from "${name}"`).all();
@@ -148,7 +154,10 @@ describe("a D1 write that fails leaves nothing half-done, and the retry succeeds
         expect(failed.type, where).toContain("application/problem+json");
         expect(failed.json, where).toMatchObject({ status: failed.status });
         expect(await snapshot(), `${where} left partial state`).toEqual(before);
-        expect(logged.mock.calls.some(([line]: unknown[]) => /injected failure|Failed query/.test(String(line))), `${where}: the cause is logged`).toBe(true);
+        expect(
+          logged.mock.calls.some(([line]: unknown[]) => /injected failure|Failed query/.test(String(line))),
+          `${where}: the cause is logged`,
+        ).toBe(true);
         expect(await route.visible(tag), where).toBe(false);
 
         const retried = await callWith(env.DB, route.request(tag));

@@ -44,15 +44,21 @@ describe("tdev-evolution-dlq", () => {
     expect(evaluation).toMatchObject({ status: "failed" });
     expect(evaluation.error).toContain("gave up after 11 attempts");
 
-    const alerts = await waitFor(() => {
-      const events = receiver.to("/evolution-dlq").map((h) => JSON.parse(h.body).event.data as { id: string; queue: string; target: string | null; reason: string });
-      return events.length >= 2 && events;
-    }, 20_000, "both dead-letter alerts");
+    const alerts = await waitFor(
+      () => {
+        const events = receiver.to("/evolution-dlq").map((h) => JSON.parse(h.body).event.data as { id: string; queue: string; target: string | null; reason: string });
+        return events.length >= 2 && events;
+      },
+      20_000,
+      "both dead-letter alerts",
+    );
     expect(alerts.map((a) => a.id).sort()).toEqual(["qm_evo-dead-1", "qm_evo-dead-2"]);
     expect(alerts.find((a) => a.id === "qm_evo-dead-1")).toMatchObject({ queue: EVOLUTION_DEAD_LETTER_QUEUE, reason: "max_retries", target: `evaluation:${pending.id}` });
 
     // Redelivered, it changes nothing: the evaluation stays failed with the first reason.
-    const again = createMessageBatch(EVOLUTION_DEAD_LETTER_QUEUE, [{ id: "evo-dead-1", timestamp: new Date(), attempts: 12, body: { type: "evaluation", v: 1, evaluationId: pending.id } }]);
+    const again = createMessageBatch(EVOLUTION_DEAD_LETTER_QUEUE, [
+      { id: "evo-dead-1", timestamp: new Date(), attempts: 12, body: { type: "evaluation", v: 1, evaluationId: pending.id } },
+    ]);
     await worker.queue(again, env, createExecutionContext());
     expect((await api("GET", `/api/v1/evaluations/${pending.id}`)).json.error).toContain("gave up after 11 attempts");
   });

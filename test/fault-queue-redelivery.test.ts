@@ -42,7 +42,12 @@ async function mixedBatch(tag: string, withSquad = true) {
   const envelopes = await Promise.all([
     ...(squad ? [sealDraft(env, { to: { squad }, priority: 5, payload: { capability: "echo", input: tag }, actor: "test" })] : []),
     sealDraft(env, { to: { agent: `rd-${tag}` }, priority: 5, payload: { tag }, actor: "test" }),
-    sealDraft(env, { to: { subscription: sub.id }, priority: 5, payload: { topic: `rd-${tag}`, event: { id: `evt_${tag}`, type: "t", data: tag, time: new Date().toISOString() } }, actor: "test" }),
+    sealDraft(env, {
+      to: { subscription: sub.id },
+      priority: 5,
+      payload: { topic: `rd-${tag}`, event: { id: `evt_${tag}`, type: "t", data: tag, time: new Date().toISOString() } },
+      actor: "test",
+    }),
   ]);
   // One message that is not ours: it is dead-lettered, so the consumer writes a dead letter too.
   const bodies = [...envelopes.map((envelope) => ({ v: 1, envelope, deferrals: 0 })), { not: "a message" }];
@@ -57,7 +62,10 @@ async function deliverUntilAcked(messages: { id: string; body: unknown }[], sql:
   const thrown: unknown[] = [];
   let pending = messages;
   for (let attempt = 1; pending.length > 0 && attempt <= 4; attempt++) {
-    const batch = createMessageBatch(QUEUE_NAMES.normal, pending.map((m) => ({ ...m, timestamp: new Date(), attempts: attempt })));
+    const batch = createMessageBatch(
+      QUEUE_NAMES.normal,
+      pending.map((m) => ({ ...m, timestamp: new Date(), attempts: attempt })),
+    );
     const ctx = createExecutionContext();
     await handleQueue(batch, attempt === 1 ? { ...env, DB: faulty.db } : env, ctx, counting).catch((e: unknown) => thrown.push(e));
     const result = await getQueueResult(batch, ctx);
@@ -74,10 +82,16 @@ const squadTasks = async (squad: string) => ((await api("GET", `/api/v1/squads/$
 const deadLetters = async (id: string) => (await env.DB.prepare("select id from dead_letters where id = ?").bind(`qm_${id}`).all()).results.length;
 /** Runs of the agent, once the first record has landed (records are written just behind each run). */
 const agentRuns = async (tag: string) =>
-  (await waitFor(async () => {
-    const items = (await api("GET", `/api/v1/runs?agent=rd-${tag}&limit=100`)).json.items as unknown[];
-    return items.length > 0 && items;
-  }, 10_000, "the agent run's record")).length;
+  (
+    await waitFor(
+      async () => {
+        const items = (await api("GET", `/api/v1/runs?agent=rd-${tag}&limit=100`)).json.items as unknown[];
+        return items.length > 0 && items;
+      },
+      10_000,
+      "the agent run's record",
+    )
+  ).length;
 
 describe("a batch whose handler fails is redelivered, and each effect happens once", () => {
   it("D1 fails claiming the receipts (before any effect): the whole batch comes back and runs once", async () => {
@@ -87,7 +101,12 @@ describe("a batch whose handler fails is redelivered, and each effect happens on
     expect(run.thrown).toHaveLength(1);
     expect(run.pending).toEqual([]);
     expect(run.effects.sort(), "deliveries").toEqual(made.envelopes.map((e) => e.id).sort());
-    expect({ webhook: webhookPosts("before"), tasks: await squadTasks(made.squad!), runs: await agentRuns("before"), deadLetters: await deadLetters(made.messages.at(-1)!.id) }).toEqual({ webhook: 1, tasks: 1, runs: 1, deadLetters: 1 });
+    expect({
+      webhook: webhookPosts("before"),
+      tasks: await squadTasks(made.squad!),
+      runs: await agentRuns("before"),
+      deadLetters: await deadLetters(made.messages.at(-1)!.id),
+    }).toEqual({ webhook: 1, tasks: 1, runs: 1, deadLetters: 1 });
   });
 
   it("D1 fails once recording how the batch ended (after the effects): the handler writes it again; every effect once", async () => {

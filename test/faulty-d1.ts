@@ -46,7 +46,10 @@ function faultyD1(db: D1Database, fault: Fault): D1Database {
         if (prop === "batch") {
           return async (statements: D1PreparedStatement[]) => {
             check(statements.map((s) => sqlOf.get(s) ?? ""));
-            return fn.call(t, statements.map((s) => real.get(s) ?? s));
+            return fn.call(
+              t,
+              statements.map((s) => real.get(s) ?? s),
+            );
           };
         }
         return fn.bind(t);

@@ -57,13 +57,20 @@ function requestArbitrary(method: string, template: string, op: Operation): fc.A
       path: fc.tuple(...pathParams.map((p) => paramArbitrary(p.schema, doc, known[p.name] ?? []))),
       query: fc.tuple(...queryParams.map((p) => fc.option(paramArbitrary(p.schema, doc, known[p.name] ?? []), { nil: undefined }))),
       body: json ? bodyArbitrary(json.schema, doc) : fc.constant(undefined),
-      contentType: fc.oneof({ arbitrary: fc.constant("application/json"), weight: 9 }, { arbitrary: fc.constantFrom("text/plain", "application/x-www-form-urlencoded", ""), weight: 1 }),
+      contentType: fc.oneof(
+        { arbitrary: fc.constant("application/json"), weight: 9 },
+        { arbitrary: fc.constantFrom("text/plain", "application/x-www-form-urlencoded", ""), weight: 1 },
+      ),
     })
     .map(({ path, query, body, contentType }) => {
       let url = template;
-      pathParams.forEach((p, i) => (url = url.replace(`{${p.name}}`, encodeURIComponent(path[i]!))));
+      pathParams.forEach((p, i) => {
+        url = url.replace(`{${p.name}}`, encodeURIComponent(path[i]!));
+      });
       const search = new URLSearchParams();
-      queryParams.forEach((p, i) => query[i] !== undefined && search.set(p.name, query[i]!));
+      queryParams.forEach((p, i) => {
+        if (query[i] !== undefined) search.set(p.name, query[i]!);
+      });
       const qs = search.toString();
       return { method, path: `/api/v1${url}${qs ? `?${qs}` : ""}`, ...(body !== undefined ? { body, contentType } : {}) };
     });
@@ -79,12 +86,16 @@ async function violation(req: FuzzRequest): Promise<string | null> {
   const headers: Record<string, string> = req.contentType ? { "content-type": req.contentType } : {};
   const answer = api(req.method, req.path, { headers, ...(req.body !== undefined ? { raw: req.body } : {}) });
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const res = await Promise.race([answer, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ANSWER_WITHIN_MS)))]).finally(() => clearTimeout(timer as ReturnType<typeof setTimeout>));
+  const res = await Promise.race([answer, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ANSWER_WITHIN_MS)))]).finally(() =>
+    clearTimeout(timer as ReturnType<typeof setTimeout>),
+  );
   if (!res) return `no answer within ${ANSWER_WITHIN_MS} ms`;
   if (res.status >= 500) return `answered ${res.status}: ${res.text.slice(0, 500)}`;
   if (res.status >= 400) {
-    if (!res.headers.get("content-type")?.startsWith("application/problem+json")) return `${res.status} is not problem+json (${res.headers.get("content-type")}): ${res.text.slice(0, 300)}`;
-    if (res.json?.status !== res.status || typeof res.json?.type !== "string" || typeof res.json?.title !== "string") return `${res.status} problem lacks type/title/status: ${res.text.slice(0, 300)}`;
+    if (!res.headers.get("content-type")?.startsWith("application/problem+json"))
+      return `${res.status} is not problem+json (${res.headers.get("content-type")}): ${res.text.slice(0, 300)}`;
+    if (res.json?.status !== res.status || typeof res.json?.type !== "string" || typeof res.json?.title !== "string")
+      return `${res.status} problem lacks type/title/status: ${res.text.slice(0, 300)}`;
     if (mutating) {
       lists = await snapshot();
       if (lists !== before) return `refused with ${res.status} (${res.text.slice(0, 200)}) but changed what the lists show: ${changed(before, lists)}`;
@@ -114,7 +125,15 @@ beforeAll(async () => {
   await api("POST", "/api/v1/workflows", { body: { name: "fuzz-flow", version: 1, steps: [{ id: "a", agent: "fuzz-agent", input: "$.input" }] } });
   await api("POST", "/api/v1/topics/fuzz/subscriptions", { body: { type: "websocket" } });
   lists = await snapshot();
-  known = { id: ["fuzz-agent", squadId], version: ["1.0.0", "1"], channel: ["live", "canary"], topic: ["fuzz", "system"], name: ["fuzz-flow"], agent: ["fuzz-agent"], status: ["queued", "completed"] };
+  known = {
+    id: ["fuzz-agent", squadId],
+    version: ["1.0.0", "1"],
+    channel: ["live", "canary"],
+    topic: ["fuzz", "system"],
+    name: ["fuzz-flow"],
+    agent: ["fuzz-agent"],
+    status: ["queued", "completed"],
+  };
 });
 
 describe("fuzzing every documented route", () => {
@@ -122,25 +141,34 @@ describe("fuzzing every documented route", () => {
     for (const req of regressions as FuzzRequest[]) expect(await violation(req), JSON.stringify(show(req))).toBeNull();
   });
 
-  it("answers no 5xx, only problem+json refusals, and refusals change nothing", async () => {
-    const operations = Object.entries(doc.paths).flatMap(([template, ops]) =>
-      Object.entries(ops)
-        .map(([m, op]) => ({ method: m.toUpperCase(), template, op }))
-        .filter(({ method, template }) => !SKIPPED.has(`${method} ${template}`)),
-    );
-    expect(operations.length).toBeGreaterThan(50);
-    const arbitrary = fc.oneof(...operations.map(({ method, template, op }) => requestArbitrary(method, template, op)));
-    const result = await fc.check(
-      fc.asyncProperty(arbitrary, async (req) => {
-        const broken = await violation(req);
-        if (broken) throw new Error(broken);
-      }),
-      { numRuns: budget.runs, ...(budget.seed !== undefined ? { seed: budget.seed } : {}), ...(budget.path ? { path: budget.path } : {}), endOnFailure: false },
-    );
-    if (result.failed) {
-      const failure = { seed: result.seed, path: result.counterexamplePath, request: show(result.counterexample![0]), error: String((result.errorInstance as Error)?.message ?? result.errorInstance) };
-      const file = await (await fetch(budget.failuresUrl, { method: "POST", body: JSON.stringify(failure) })).text();
-      expect.fail(`fuzz failure kept in ${file} (replay: FUZZ_SEED=${failure.seed} FUZZ_PATH=${failure.path} npm run fuzz):\n${JSON.stringify(failure, null, 2)}`);
-    }
-  }, Math.max(120_000, budget.runs * 2_000));
+  it(
+    "answers no 5xx, only problem+json refusals, and refusals change nothing",
+    async () => {
+      const operations = Object.entries(doc.paths).flatMap(([template, ops]) =>
+        Object.entries(ops)
+          .map(([m, op]) => ({ method: m.toUpperCase(), template, op }))
+          .filter(({ method, template }) => !SKIPPED.has(`${method} ${template}`)),
+      );
+      expect(operations.length).toBeGreaterThan(50);
+      const arbitrary = fc.oneof(...operations.map(({ method, template, op }) => requestArbitrary(method, template, op)));
+      const result = await fc.check(
+        fc.asyncProperty(arbitrary, async (req) => {
+          const broken = await violation(req);
+          if (broken) throw new Error(broken);
+        }),
+        { numRuns: budget.runs, ...(budget.seed !== undefined ? { seed: budget.seed } : {}), ...(budget.path ? { path: budget.path } : {}), endOnFailure: false },
+      );
+      if (result.failed) {
+        const failure = {
+          seed: result.seed,
+          path: result.counterexamplePath,
+          request: show(result.counterexample![0]),
+          error: String((result.errorInstance as Error)?.message ?? result.errorInstance),
+        };
+        const file = await (await fetch(budget.failuresUrl, { method: "POST", body: JSON.stringify(failure) })).text();
+        expect.fail(`fuzz failure kept in ${file} (replay: FUZZ_SEED=${failure.seed} FUZZ_PATH=${failure.path} npm run fuzz):\n${JSON.stringify(failure, null, 2)}`);
+      }
+    },
+    Math.max(120_000, budget.runs * 2_000),
+  );
 });

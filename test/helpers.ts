@@ -14,7 +14,7 @@ export async function api(method: string, path: string, opts: { body?: unknown; 
   }
   const res = await exports.default.fetch(new Request(`http://localhost${path}`, { method, headers, body }));
   const text = await res.text();
-  let json: any = undefined;
+  let json: any;
   try {
     json = text ? JSON.parse(text) : undefined;
   } catch {

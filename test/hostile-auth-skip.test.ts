@@ -16,7 +16,13 @@ describe("auth is skipped only where a route declares it", () => {
       const res = await api("GET", path, { token: null });
       expect(res.status, path).not.toBe(401);
     }
-    for (const path of ["/api/v1/agents?token=t", "/api/v1/squads/sqd_x/events?token=t", "/api/v1/squads/sqd_x?token=t", "/api/v1/stream-token?token=t", "/api/v1/topics?token=t"]) {
+    for (const path of [
+      "/api/v1/agents?token=t",
+      "/api/v1/squads/sqd_x/events?token=t",
+      "/api/v1/squads/sqd_x?token=t",
+      "/api/v1/stream-token?token=t",
+      "/api/v1/topics?token=t",
+    ]) {
       expect((await api("GET", path, { token: null })).status, path).toBe(401);
     }
     expect((await api("POST", "/api/v1/squads/sqd_x/stream-token?token=t", { token: null })).status).toBe(401);

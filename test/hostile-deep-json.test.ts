@@ -52,8 +52,12 @@ describe("JSON bodies nested deeper than 64 are refused before any handler", () 
 
   it("YAML workflows too, flow style or compact sequences, without reaching the YAML parser's recursion", async () => {
     const yaml = (text: string) => ({ raw: text, headers: { "content-type": "application/yaml" } });
-    await expectTooDeep(await api("POST", "/api/v1/workflows/validate", yaml(`name: deep-yaml\nsteps:\n  - id: a\n    capability: echo\n    input: ${"[".repeat(20_000)}${"]".repeat(20_000)}\n`)));
-    await expectTooDeep(await api("POST", "/api/v1/workflows/validate", yaml(`name: deep-yaml\nsteps:\n  - id: a\n    capability: echo\n    input:\n      ${"- ".repeat(5000)}x\n`)));
+    await expectTooDeep(
+      await api("POST", "/api/v1/workflows/validate", yaml(`name: deep-yaml\nsteps:\n  - id: a\n    capability: echo\n    input: ${"[".repeat(20_000)}${"]".repeat(20_000)}\n`)),
+    );
+    await expectTooDeep(
+      await api("POST", "/api/v1/workflows/validate", yaml(`name: deep-yaml\nsteps:\n  - id: a\n    capability: echo\n    input:\n      ${"- ".repeat(5000)}x\n`)),
+    );
     // Block-style nesting by indentation is bounded by the body size; past 64 it is refused after the parse.
     const block = Array.from({ length: 100 }, (_, i) => `${" ".repeat(6 + i)}k:`).join("\n");
     await expectTooDeep(await api("POST", "/api/v1/workflows", yaml(`name: deep-yaml\nsteps:\n  - id: a\n    capability: echo\n    input:\n${block} 1\n`)));

@@ -64,7 +64,14 @@ const INTERNAL: [string, string][] = [
   ["http://[2001:db8::1]/", "reserved"],
 ];
 
-const PUBLIC = ["https://hooks.test/x", "https://example.com/hook", "http://93.184.215.14/", "https://[2606:4700::6810:84e5]/", "http://[64:ff9b::5db8:d70e]/", "https://127.0.0.1.example.com/"];
+const PUBLIC = [
+  "https://hooks.test/x",
+  "https://example.com/hook",
+  "http://93.184.215.14/",
+  "https://[2606:4700::6810:84e5]/",
+  "http://[64:ff9b::5db8:d70e]/",
+  "https://127.0.0.1.example.com/",
+];
 
 describe("address rules", () => {
   it.each(INTERNAL)("refuses %s as %s", (url, rule) => {

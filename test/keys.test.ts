@@ -43,7 +43,10 @@ describe("API key lifecycle", () => {
 
   it("the key authenticates as key:<id> with exactly its scopes", async () => {
     const { json: key } = await createKey({ name: "writer", scopes: ["agents:write"] });
-    const created = await api("POST", "/api/v1/agents", { token: key.key, body: { name: "keyed-agent", version: "1.0.0", kind: "code", description: "x", capabilities: [], code: "export default {}" } });
+    const created = await api("POST", "/api/v1/agents", {
+      token: key.key,
+      body: { name: "keyed-agent", version: "1.0.0", kind: "code", description: "x", capabilities: [], code: "export default {}" },
+    });
     expect(created.status).toBe(201);
     const agent = await api("GET", "/api/v1/agents/keyed-agent/versions/1.0.0");
     expect(agent.json.createdBy).toBe(`key:${key.id}`);

@@ -7,7 +7,10 @@ import { api, codeSpec } from "./helpers";
 import { waitFor } from "./messaging-helpers";
 
 const runsOf = (sessionId: string) =>
-  env.DB.prepare("SELECT status, source, actor, error_code FROM runs WHERE session_id = ? ORDER BY started_at").bind(sessionId).all().then((r) => r.results);
+  env.DB.prepare("SELECT status, source, actor, error_code FROM runs WHERE session_id = ? ORDER BY started_at")
+    .bind(sessionId)
+    .all()
+    .then((r) => r.results);
 
 describe("POST /api/v1/messages", () => {
   it("runs an agent from a message, acting as the sender", async () => {
@@ -15,15 +18,23 @@ describe("POST /api/v1/messages", () => {
     const sent = await api("POST", "/api/v1/messages", { body: { to: { agent: "msg-echo" }, priority: 8, payload: { hello: "queue" } } });
     expect(sent.status).toBe(202);
     expect(sent.json.id).toMatch(/^msg_[0-9a-f]{28}$/);
-    const runs = await waitFor(async () => {
-      const r = await runsOf(sent.json.id);
-      return r.length > 0 && r;
-    }, 20_000, "the agent run");
+    const runs = await waitFor(
+      async () => {
+        const r = await runsOf(sent.json.id);
+        return r.length > 0 && r;
+      },
+      20_000,
+      "the agent run",
+    );
     expect(runs).toEqual([{ status: "succeeded", source: "queue", actor: "admin", error_code: null }]);
-    const status = await waitFor(async () => {
-      const s = (await api("GET", `/api/v1/messages/${sent.json.id}`)).json;
-      return s.status === "delivered" && s;
-    }, 10_000, "delivered status");
+    const status = await waitFor(
+      async () => {
+        const s = (await api("GET", `/api/v1/messages/${sent.json.id}`)).json;
+        return s.status === "delivered" && s;
+      },
+      10_000,
+      "delivered status",
+    );
     expect(status).toMatchObject({ id: sent.json.id, target: "agent:msg-echo", attempts: 1, lastError: null, deliveredAt: expect.any(String), deadLetter: null });
     const unknown = await api("GET", "/api/v1/messages/msg_0190000000000000000000000000");
     expect(unknown.status).toBe(404);
@@ -43,10 +54,14 @@ describe("POST /api/v1/messages", () => {
     expect((await api("POST", "/api/v1/agents", { body: failing })).status).toBe(201);
     const sent = await api("POST", "/api/v1/messages", { body: { to: { agent: "msg-fails" }, priority: 9, payload: {} } });
     expect(sent.status).toBe(202);
-    const letter = await waitFor(async () => {
-      const res = await api("GET", `/api/v1/dead-letters/${sent.json.id}`);
-      return res.status === 200 && res.json;
-    }, 30_000, "the dead letter");
+    const letter = await waitFor(
+      async () => {
+        const res = await api("GET", `/api/v1/dead-letters/${sent.json.id}`);
+        return res.status === 200 && res.json;
+      },
+      30_000,
+      "the dead letter",
+    );
     expect(letter).toMatchObject({ reason: "max_retries", attempts: 6, target: "agent:msg-fails", kind: "run", priority: 9 });
     expect(letter.lastError).toMatch(/boom/);
     const runs = await runsOf(sent.json.id);
@@ -71,10 +86,17 @@ describe("POST /api/v1/messages", () => {
     expect(new Set(ok.json.ids).size).toBe(3);
     await waitFor(async () => (await runsOf(ok.json.ids[0])).length === 1, 20_000, "first run");
 
-    const tooMany = await api("POST", "/api/v1/messages/batch", { body: { messages: Array.from({ length: 101 }, () => ({ to: { topic: "t" }, payload: { type: "x", data: 0 } })) } });
+    const tooMany = await api("POST", "/api/v1/messages/batch", {
+      body: { messages: Array.from({ length: 101 }, () => ({ to: { topic: "t" }, payload: { type: "x", data: 0 } })) },
+    });
     expect(tooMany.status).toBe(422);
     const oneBad = await api("POST", "/api/v1/messages/batch", {
-      body: { messages: [{ to: { agent: "msg-batch" }, payload: "fine", idempotencyKey: "never-sent" }, { to: { agent: "no-such-agent" }, payload: 1 }] },
+      body: {
+        messages: [
+          { to: { agent: "msg-batch" }, payload: "fine", idempotencyKey: "never-sent" },
+          { to: { agent: "no-such-agent" }, payload: 1 },
+        ],
+      },
     });
     expect(oneBad.status).toBe(404);
     // A message sent after the refused batch, on the same band, is a barrier: once it is delivered, a message of

@@ -18,7 +18,10 @@ afterEach(() => receiver?.restore());
 
 let queueIds = 0;
 async function consume(queue: string, envelopes: unknown[]) {
-  const batch = createMessageBatch(queue, envelopes.map((envelope) => ({ id: `alert-q${++queueIds}`, timestamp: new Date(), attempts: 1, body: { v: 1, envelope, deferrals: 0 } })));
+  const batch = createMessageBatch(
+    queue,
+    envelopes.map((envelope) => ({ id: `alert-q${++queueIds}`, timestamp: new Date(), attempts: 1, body: { v: 1, envelope, deferrals: 0 } })),
+  );
   const ctx = createExecutionContext();
   await handleQueue(batch, env, ctx);
   return getQueueResult(batch, ctx);
@@ -63,7 +66,9 @@ describe("a dead letter raises an alert: an event on topic system and tdev_dead_
     expect(seen.get(exhausted.id)!.event.data).toMatchObject({ reason: "max_retries", queue: DEAD_LETTER_QUEUE, target: "agent:alert-agent-1" });
     expect(seen.get(`qm_alert-q${queueIds}`)!.event.data).toMatchObject({ reason: "tampered", queue: QUEUE_NAMES.normal });
     // The alert's delivery to the subscriber is marked, so that delivery's own dead letter would not alert again.
-    const marked = await env.DB.prepare("SELECT count(*) AS n FROM message_receipts WHERE dedup_key LIKE ? AND status = 'done'").bind(`idem:subscription:%:${ALERT_KEY_PREFIX}%`).first<{ n: number }>();
+    const marked = await env.DB.prepare("SELECT count(*) AS n FROM message_receipts WHERE dedup_key LIKE ? AND status = 'done'")
+      .bind(`idem:subscription:%:${ALERT_KEY_PREFIX}%`)
+      .first<{ n: number }>();
     expect(marked?.n).toBeGreaterThanOrEqual(2);
     // The alert names the dead letter; it is readable there.
     expect((await env.DB.prepare("SELECT reason FROM dead_letters WHERE id = ?").bind(exhausted.id).first())?.reason).toBe("max_retries");

@@ -134,7 +134,10 @@ describe("consumer: effect once, refusals, retries, order", () => {
     const sub = await webhookSubscription("order", "/order");
     const priorities = [3, 9, 0, 7, 5, 1, 8, 2, 6, 4];
     const envelopes = await Promise.all(priorities.map((p, i) => sealDraft(env, deliveryTo(sub.id, i, { priority: p }))));
-    await consume(normal, envelopes.map((e) => body(e)));
+    await consume(
+      normal,
+      envelopes.map((e) => body(e)),
+    );
     const order = receiver.to("/order").map((h) => priorities[JSON.parse(h.body).event.data.n]);
     expect(order).toEqual([9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
   });
@@ -182,7 +185,12 @@ describe("through the real local queues", () => {
       expect(letter.firstError).toContain("answered 500");
       expect(letter.lastError).toContain("answered 500");
     }
-    expect(receiver.to("/healthy").map((h) => JSON.parse(h.body).event.data.n).sort()).toEqual([1, 2, 3]);
+    expect(
+      receiver
+        .to("/healthy")
+        .map((h) => JSON.parse(h.body).event.data.n)
+        .sort(),
+    ).toEqual([1, 2, 3]);
 
     poisonStatus = 200;
     const replay = await api("POST", `/api/v1/dead-letters/${letters[0].id}/replay`);
@@ -210,7 +218,10 @@ describe("through the real local queues", () => {
   it("refused dead letters cannot be replayed; pages are keyset cursors", async () => {
     const sub = await webhookSubscription("pages", "/pages");
     const envelopes = await Promise.all([1, 2, 3].map(async (n) => ({ ...(await sealDraft(env, deliveryTo(sub.id, n))), priority: 8 })));
-    const result = await consume(normal, envelopes.map((e) => body(e)));
+    const result = await consume(
+      normal,
+      envelopes.map((e) => body(e)),
+    );
     const ids = result.ids.map((id: string) => `qm_${id}`);
     const replay = await api("POST", `/api/v1/dead-letters/${ids[0]}/replay`);
     expect(replay.status).toBe(409);

@@ -54,7 +54,12 @@ describe("priority", () => {
     const drafts: MessageDraft[] = [];
     for (let i = 0; i < perBand; i++) {
       for (const priority of levels) {
-        drafts.push({ to: { subscription: sub.id }, priority, actor: "test", payload: { topic: "backlog", event: { id: `e${i}-${priority}`, type: "t.x", data: { priority }, time: "" } } });
+        drafts.push({
+          to: { subscription: sub.id },
+          priority,
+          actor: "test",
+          payload: { topic: "backlog", event: { id: `e${i}-${priority}`, type: "t.x", data: { priority }, time: "" } },
+        });
       }
     }
     // Posted together: interleaved, in batches of 100 as the batch API would.

@@ -59,7 +59,9 @@ describe("message receipts (effect once)", () => {
       }),
       7_001,
     );
-    const counts = await env.DB.prepare("SELECT status, attempts, count(*) AS n FROM message_receipts WHERE dedup_key LIKE 'full-%' GROUP BY status, attempts ORDER BY status, attempts").all();
+    const counts = await env.DB.prepare(
+      "SELECT status, attempts, count(*) AS n FROM message_receipts WHERE dedup_key LIKE 'full-%' GROUP BY status, attempts ORDER BY status, attempts",
+    ).all();
     expect(counts.results).toEqual([
       { status: "done", attempts: 1, n: 34 },
       { status: "failed", attempts: 0, n: 33 },
@@ -71,7 +73,9 @@ describe("message receipts (effect once)", () => {
     expect(counted.trips).toEqual([{ batch: 2 }]);
     expect(again.filter((c) => c.state === "duplicate")).toHaveLength(34);
     expect(again.filter((c) => c.state === "claimed")).toHaveLength(66);
-    const taken = await env.DB.prepare("SELECT attempts, count(*) AS n FROM message_receipts WHERE dedup_key LIKE 'full-%' AND status = 'claimed' GROUP BY attempts ORDER BY attempts").all();
+    const taken = await env.DB.prepare(
+      "SELECT attempts, count(*) AS n FROM message_receipts WHERE dedup_key LIKE 'full-%' AND status = 'claimed' GROUP BY attempts ORDER BY attempts",
+    ).all();
     expect(taken.results).toEqual([
       { attempts: 1, n: 33 },
       { attempts: 2, n: 33 },
@@ -97,12 +101,20 @@ describe("message receipts (effect once)", () => {
 
 describe("consumer round trips", () => {
   it("a batch with deliveries, a refusal and a rejected effect costs two D1 round trips: claims, then settlements with dead letters", async () => {
-    const draft = (n: number): MessageDraft => ({ to: { subscription: "sub_roundtrips" }, priority: 5, payload: { topic: "t", event: { id: `evt_rt_${n}`, type: "t.x", data: { n }, time: new Date().toISOString() } }, actor: "test" });
+    const draft = (n: number): MessageDraft => ({
+      to: { subscription: "sub_roundtrips" },
+      priority: 5,
+      payload: { topic: "t", event: { id: `evt_rt_${n}`, type: "t.x", data: { n }, time: new Date().toISOString() } },
+      actor: "test",
+    });
     const envelopes = await Promise.all([1, 2, 3, 4].map((n) => sealDraft(env, draft(n))));
     const rejected = envelopes[3]!.id;
     const deliver: Deliver = async (_env, d) => (d.envelope.id === rejected ? { ok: false, retry: false, error: "refused by target" } : { ok: true });
     const bodies = [...envelopes.map((envelope) => ({ v: 1, envelope, deferrals: 0 })), { not: "ours" }];
-    const batch = createMessageBatch(QUEUE_NAMES.normal, bodies.map((body, i) => ({ id: `rt${i}`, timestamp: new Date(), attempts: 1, body })));
+    const batch = createMessageBatch(
+      QUEUE_NAMES.normal,
+      bodies.map((body, i) => ({ id: `rt${i}`, timestamp: new Date(), attempts: 1, body })),
+    );
     const counted = countingD1(env.DB);
     const ctx = createExecutionContext();
     await handleQueue(batch, { ...env, DB: counted.db }, ctx, deliver);

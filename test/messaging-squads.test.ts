@@ -8,11 +8,15 @@ import { api } from "./helpers";
 import { waitFor } from "./messaging-helpers";
 import { createSquad, echoAgent, register } from "./squad-helpers";
 
-const tasksOf = async (squad: string) => (await api("GET", `/api/v1/squads/${squad}/tasks?limit=100`)).json.items as { taskId: string; status: string; input: unknown; output: unknown }[];
+const tasksOf = async (squad: string) =>
+  (await api("GET", `/api/v1/squads/${squad}/tasks?limit=100`)).json.items as { taskId: string; status: string; input: unknown; output: unknown }[];
 
 let queueIds = 0;
 async function consume(bodies: unknown[]) {
-  const batch = createMessageBatch(QUEUE_NAMES.high, bodies.map((body) => ({ id: `sq${++queueIds}`, timestamp: new Date(), attempts: 1, body })));
+  const batch = createMessageBatch(
+    QUEUE_NAMES.high,
+    bodies.map((body) => ({ id: `sq${++queueIds}`, timestamp: new Date(), attempts: 1, body })),
+  );
   const ctx = createExecutionContext();
   await handleQueue(batch, env, ctx);
   return getQueueResult(batch, ctx);
@@ -24,10 +28,14 @@ describe("messages to squads", () => {
     const squad = await createSquad({ members: [{ agent: "msq-echo" }] });
     const sent = await api("POST", "/api/v1/messages", { body: { to: { squad }, priority: 8, payload: { capability: "echo", input: { n: 1 } } } });
     expect(sent.status).toBe(202);
-    const [task] = await waitFor(async () => {
-      const tasks = await tasksOf(squad);
-      return tasks.length === 1 && tasks[0]!.status === "completed" && tasks;
-    }, 20_000, "the completed task");
+    const [task] = await waitFor(
+      async () => {
+        const tasks = await tasksOf(squad);
+        return tasks.length === 1 && tasks[0]!.status === "completed" && tasks;
+      },
+      20_000,
+      "the completed task",
+    );
     expect(task).toMatchObject({ input: { n: 1 }, output: { n: 1 } });
   });
 
@@ -61,17 +69,25 @@ describe("messages to squads", () => {
     expect(sub.status).toBe(201);
     await api("POST", "/api/v1/topics/deploys/events", { body: { type: "other.event", data: 0, priority: 8 } });
     const published = await api("POST", "/api/v1/topics/deploys/events", { body: { type: "deploy.finished", data: { env: "prod" }, priority: 8 } });
-    const [task] = await waitFor(async () => {
-      const tasks = await tasksOf(squad);
-      return tasks.length > 0 && tasks[0]!.status === "completed" && tasks;
-    }, 20_000, "the subscription's task");
+    const [task] = await waitFor(
+      async () => {
+        const tasks = await tasksOf(squad);
+        return tasks.length > 0 && tasks[0]!.status === "completed" && tasks;
+      },
+      20_000,
+      "the subscription's task",
+    );
     expect(task!.input).toMatchObject({ id: published.json.id, type: "deploy.finished", data: { env: "prod" } });
     // A later event is a barrier: once its task exists, a task for the unmatched event (published first) would too.
     await api("POST", "/api/v1/topics/deploys/events", { body: { type: "deploy.barrier", data: 0, priority: 8 } });
-    const all = await waitFor(async () => {
-      const tasks = await tasksOf(squad);
-      return tasks.length > 1 && tasks;
-    }, 20_000, "the barrier's task");
+    const all = await waitFor(
+      async () => {
+        const tasks = await tasksOf(squad);
+        return tasks.length > 1 && tasks;
+      },
+      20_000,
+      "the barrier's task",
+    );
     expect(all.map((t) => (t.input as { type: string }).type).sort()).toEqual(["deploy.barrier", "deploy.finished"]);
   });
 });

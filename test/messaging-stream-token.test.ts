@@ -54,4 +54,3 @@ describe("topic stream tokens for browsers", () => {
     expect((await api("POST", "/api/v1/topics/scoped/subscriptions/sub_nope/stream-token")).status).toBe(404);
   });
 });
-

@@ -47,13 +47,23 @@ describe("subscription cache (consumers)", () => {
     expect(await subscribersOf(env.DB, "cache-remote")).toEqual([]);
     // Another isolate writes straight to D1; this isolate's caches hear nothing of it.
     const createdAt = Date.now();
-    await env.DB.prepare("INSERT INTO subscriptions (id, topic, type, target, event_types, created_at, created_by) VALUES ('sub_remote', 'cache-remote', 'websocket', 'sub_remote', '[]', ?, 'test')")
+    await env.DB.prepare(
+      "INSERT INTO subscriptions (id, topic, type, target, event_types, created_at, created_by) VALUES ('sub_remote', 'cache-remote', 'websocket', 'sub_remote', '[]', ?, 'test')",
+    )
       .bind(createdAt)
       .run();
-    await seenWithinBound(createdAt, () => subscribersOf(env.DB, "cache-remote"), (rows) => rows.some((r) => r.id === "sub_remote"));
+    await seenWithinBound(
+      createdAt,
+      () => subscribersOf(env.DB, "cache-remote"),
+      (rows) => rows.some((r) => r.id === "sub_remote"),
+    );
     expect((await subscriptionById(env.DB, "sub_remote"))?.topic).toBe("cache-remote");
     const deletedAt = Date.now();
     await env.DB.prepare("DELETE FROM subscriptions WHERE id = 'sub_remote'").run();
-    await seenWithinBound(deletedAt, () => subscriptionById(env.DB, "sub_remote"), (row) => row === undefined);
+    await seenWithinBound(
+      deletedAt,
+      () => subscriptionById(env.DB, "sub_remote"),
+      (row) => row === undefined,
+    );
   });
 });

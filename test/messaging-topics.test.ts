@@ -58,7 +58,9 @@ describe("event bus: topics, subscriptions, signed webhooks", () => {
     const squad = await createSquad({ members: [{ agent: "topics-echo" }] });
     const a = await api("POST", "/api/v1/topics/list-me/subscriptions", { body: { type: "webhook", url: "https://hooks.test/a" } });
     const b = await api("POST", "/api/v1/topics/list-me/subscriptions", { body: { type: "squad", squad, task: { capability: "echo" } } });
-    const unknownSquad = await api("POST", "/api/v1/topics/list-me/subscriptions", { body: { type: "squad", squad: "sqd_0190000000000000000000000002", task: { capability: "echo" } } });
+    const unknownSquad = await api("POST", "/api/v1/topics/list-me/subscriptions", {
+      body: { type: "squad", squad: "sqd_0190000000000000000000000002", task: { capability: "echo" } },
+    });
     expect(unknownSquad.status).toBe(404);
     expect([a.status, b.status]).toEqual([201, 201]);
     expect(b.json.secret).toBeUndefined();
@@ -112,14 +114,20 @@ describe("event bus: topics, subscriptions, signed webhooks", () => {
     await waitFor(() => frames.includes("pong"), 5_000, "pong");
     await api("POST", "/api/v1/topics/live/events", { body: { type: "other.thing", data: 0, priority: 8 } });
     await api("POST", "/api/v1/topics/live/events", { body: { type: "tick.one", data: { n: 1 }, priority: 8 } });
-    const [frame] = await waitFor(() => {
-      const events = frames.filter((f) => f !== "pong").map((f) => JSON.parse(f));
-      return events.length > 0 && events;
-    }, 20_000, "a stream frame");
+    const [frame] = await waitFor(
+      () => {
+        const events = frames.filter((f) => f !== "pong").map((f) => JSON.parse(f));
+        return events.length > 0 && events;
+      },
+      20_000,
+      "a stream frame",
+    );
     expect(frame).toMatchObject({ subscription: sub.json.id, topic: "live", event: { type: "tick.one", data: { n: 1 } } });
     ws.close(1000, "done");
 
-    const missing = await exports.default.fetch(new Request("http://localhost/api/v1/topics/live/subscriptions/sub_nope/stream", { headers: { upgrade: "websocket", authorization: `Bearer ${ADMIN_KEY}` } }));
+    const missing = await exports.default.fetch(
+      new Request("http://localhost/api/v1/topics/live/subscriptions/sub_nope/stream", { headers: { upgrade: "websocket", authorization: `Bearer ${ADMIN_KEY}` } }),
+    );
     expect(missing.status).toBe(404);
   });
 

@@ -91,7 +91,13 @@ describe("Converse through a SigV4-signed fetch", () => {
     [403, "AccessDeniedException"],
   ])("does not retry %i %s", async (status, code) => {
     const model = `no-retry-${code}`;
-    await control("script", { modelId: model, failures: [{ status, code }, { status, code }] });
+    await control("script", {
+      modelId: model,
+      failures: [
+        { status, code },
+        { status, code },
+      ],
+    });
     const err = await failure(ask(model));
     expect(err.extra.awsErrorCode).toBe(code);
     expect((await requestsFor(model)).length).toBe(1);

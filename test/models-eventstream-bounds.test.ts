@@ -7,7 +7,10 @@ import { boundedEventFrames, MAX_EVENT_MESSAGE_BYTES } from "../src/models/event
 import { invokeAgent } from "../src/models/invoke-agent";
 
 const utf8 = new TextEncoder();
-const codec = new EventStreamCodec((bytes) => new TextDecoder().decode(bytes), (text) => utf8.encode(text));
+const codec = new EventStreamCodec(
+  (bytes) => new TextDecoder().decode(bytes),
+  (text) => utf8.encode(text),
+);
 
 /** A real InvokeAgent `chunk` message, encoded by @smithy's codec. */
 const chunkMessage = (text: string) =>

@@ -5,7 +5,7 @@ import { bedrockConfig } from "../src/models/config";
 import { converseBody } from "../src/models/converse";
 import { backoffDelay, isRetryable } from "../src/models/retry";
 import type { Env } from "../src/env";
-import { AppError } from "../src/errors";
+import type { AppError } from "../src/errors";
 
 describe("retry policy", () => {
   it("retries throttling, 5xx, network errors and timeouts, never validation or access errors", () => {
@@ -57,7 +57,11 @@ describe("AWS errors", () => {
 describe("configuration", () => {
   const base = { AWS_REGION: "eu-west-1", AWS_ACCESS_KEY_ID: "AKID", AWS_SECRET_ACCESS_KEY: "secret" } as unknown as Env;
   it("defaults to the regional AWS endpoints and accepts overrides", () => {
-    expect(bedrockConfig(base)).toMatchObject({ runtimeEndpoint: "https://bedrock-runtime.eu-west-1.amazonaws.com", agentRuntimeEndpoint: "https://bedrock-agent-runtime.eu-west-1.amazonaws.com", retry: { maxAttempts: 3 } });
+    expect(bedrockConfig(base)).toMatchObject({
+      runtimeEndpoint: "https://bedrock-runtime.eu-west-1.amazonaws.com",
+      agentRuntimeEndpoint: "https://bedrock-agent-runtime.eu-west-1.amazonaws.com",
+      retry: { maxAttempts: 3 },
+    });
     expect(bedrockConfig({ ...base, BEDROCK_RUNTIME_ENDPOINT: "http://127.0.0.1:9000/" } as Env).runtimeEndpoint).toBe("http://127.0.0.1:9000");
   });
   it("says what is missing and how to set it", () => {

@@ -24,7 +24,16 @@ describe("traceparent (W3C Trace Context)", () => {
   it("parses valid headers and refuses malformed, all-zero and version ff", () => {
     expect(parseTraceparent(PARENT)).toEqual({ traceId: TRACE, spanId: "00f067aa0ba902b7", sampled: true });
     expect(parseTraceparent(`01-${TRACE}-00f067aa0ba902b7-00-extra`)).toMatchObject({ traceId: TRACE, sampled: false });
-    for (const bad of [undefined, "", "00-xyz-00f067aa0ba902b7-01", `00-${"0".repeat(32)}-00f067aa0ba902b7-01`, `00-${TRACE}-${"0".repeat(16)}-01`, `ff-${TRACE}-00f067aa0ba902b7-01`, `00-${TRACE}-00f067aa0ba902b7-01-extra`, PARENT.toUpperCase()])
+    for (const bad of [
+      undefined,
+      "",
+      "00-xyz-00f067aa0ba902b7-01",
+      `00-${"0".repeat(32)}-00f067aa0ba902b7-01`,
+      `00-${TRACE}-${"0".repeat(16)}-01`,
+      `ff-${TRACE}-00f067aa0ba902b7-01`,
+      `00-${TRACE}-00f067aa0ba902b7-01-extra`,
+      PARENT.toUpperCase(),
+    ])
       expect(parseTraceparent(bad)).toBeNull();
     expect(formatTraceparent({ traceId: TRACE, spanId: "00f067aa0ba902b7", sampled: false })).toBe(`00-${TRACE}-00f067aa0ba902b7-00`);
   });
@@ -105,18 +114,21 @@ describe("GET /api/v1/metrics", () => {
     const baseRuns = value(before, "tdev_runs_total", { agent: "metered", kind: "code", status: "succeeded" });
     for (let i = 0; i < 3; i++) await api("GET", "/api/v1/health");
     await api("POST", "/api/v1/execute", { body: { agent: "metered", input: 1 } });
-    await vi.waitFor(async () => {
-      const text = await scrapeText();
-      const after = parsePrometheus(text) as Family[];
-      expect(value(after, "tdev_http_requests_total", { route: "/api/v1/health", method: "GET", status: "200" })).toBeGreaterThanOrEqual(health() + 3);
-      expect(value(after, "tdev_runs_total", { agent: "metered", kind: "code", status: "succeeded" })).toBe(baseRuns + 1);
-      expect(after.find((f) => f.name === "tdev_http_request_duration_seconds")?.type).toBe("HISTOGRAM");
-      // The parser folds histogram labels together, so the per-route count is read from the text itself.
-      expect(Number(/^tdev_http_request_duration_seconds_count\{route="\/api\/v1\/health"\} (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(3);
-      expect(text).toMatch(/^tdev_run_duration_seconds_count\{kind="code"\} [1-9]/m);
-      // Raw paths never become labels: the run is counted under its route template.
-      expect(after.find((f) => f.name === "tdev_http_requests_total")?.metrics.some((m) => m.labels?.route === "/api/v1/runs/:id")).toBe(true);
-    }, { timeout: 5_000, interval: 100 });
+    await vi.waitFor(
+      async () => {
+        const text = await scrapeText();
+        const after = parsePrometheus(text) as Family[];
+        expect(value(after, "tdev_http_requests_total", { route: "/api/v1/health", method: "GET", status: "200" })).toBeGreaterThanOrEqual(health() + 3);
+        expect(value(after, "tdev_runs_total", { agent: "metered", kind: "code", status: "succeeded" })).toBe(baseRuns + 1);
+        expect(after.find((f) => f.name === "tdev_http_request_duration_seconds")?.type).toBe("HISTOGRAM");
+        // The parser folds histogram labels together, so the per-route count is read from the text itself.
+        expect(Number(/^tdev_http_request_duration_seconds_count\{route="\/api\/v1\/health"\} (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(3);
+        expect(text).toMatch(/^tdev_run_duration_seconds_count\{kind="code"\} [1-9]/m);
+        // Raw paths never become labels: the run is counted under its route template.
+        expect(after.find((f) => f.name === "tdev_http_requests_total")?.metrics.some((m) => m.labels?.route === "/api/v1/runs/:id")).toBe(true);
+      },
+      { timeout: 5_000, interval: 100 },
+    );
   });
 
   it("keeps counters in the aggregator, not in the isolate: a scrape reads what another writer sent", async () => {

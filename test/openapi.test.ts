@@ -45,7 +45,11 @@ describe("OpenAPI document", () => {
   it("documents every route the app answers, at the path it answers on", async () => {
     const documented = new Set((await documentedOperations()).map(({ method, template }) => `${method} ${routerPath(template)}`));
     // Middleware is registered for ALL methods; every other entry is a route some handler answers.
-    const served = new Set(buildApp().routes.filter((r) => r.method !== "ALL" && r.path.startsWith(`${PREFIX}/`)).map((r) => `${r.method} ${r.path}`));
+    const served = new Set(
+      buildApp()
+        .routes.filter((r) => r.method !== "ALL" && r.path.startsWith(`${PREFIX}/`))
+        .map((r) => `${r.method} ${r.path}`),
+    );
     const undocumented = [...served].filter((r) => !documented.has(r) && !UNDOCUMENTED.has(r));
     const unserved = [...documented].filter((r) => !served.has(r));
     expect(undocumented).toEqual([]);

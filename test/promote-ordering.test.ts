@@ -20,7 +20,11 @@ async function agentWithTwoVersions(name: string) {
 
 const channels = async (name: string) => (await api("GET", `/api/v1/agents/${name}`)).json.channels;
 const history = async (name: string) => (await api("GET", `/api/v1/agents/${name}/deployments`)).json.items as { channel: string; toVersion: string }[];
-const promotionsOf = (agentId: string) => env.DB.prepare("select id, version, status from promotions where agent_id = ? order by created_at").bind(agentId).all().then((r) => r.results);
+const promotionsOf = (agentId: string) =>
+  env.DB.prepare("select id, version, status from promotions where agent_id = ? order by created_at")
+    .bind(agentId)
+    .all()
+    .then((r) => r.results);
 
 describe("a decision lands with the work it decides, or neither does", () => {
   it("promoteToCanary: a failed promotion write leaves canary unmoved, and a retry completes both once", async () => {

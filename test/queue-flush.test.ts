@@ -8,9 +8,33 @@ afterEach(() => {
 });
 
 const record = (id: string) => ({
-  id, agentId: null, agentName: "flush", version: "1.0.0", kind: "code" as const, contentHash: "h", actor: "test", source: "queue", sessionId: null, status: "succeeded" as const,
-  input: "null", output: "null", errorCode: null, errorType: null, errorDetail: null, limitViolation: false, modelId: null, stopReason: null, inputTokens: null, outputTokens: null,
-  totalTokens: null, modelLatencyMs: null, logs: null, startedAt: 1, finishedAt: 2, durationMs: 1, traceId: null,
+  id,
+  agentId: null,
+  agentName: "flush",
+  version: "1.0.0",
+  kind: "code" as const,
+  contentHash: "h",
+  actor: "test",
+  source: "queue",
+  sessionId: null,
+  status: "succeeded" as const,
+  input: "null",
+  output: "null",
+  errorCode: null,
+  errorType: null,
+  errorDetail: null,
+  limitViolation: false,
+  modelId: null,
+  stopReason: null,
+  inputTokens: null,
+  outputTokens: null,
+  totalTokens: null,
+  modelLatencyMs: null,
+  logs: null,
+  startedAt: 1,
+  finishedAt: 2,
+  durationMs: 1,
+  traceId: null,
 });
 
 describe("batching behind the work", () => {

@@ -11,7 +11,7 @@ const config: BucketConfig = { capacity: 10, refillPerMinute: 60 }; // one token
 
 describe("token bucket math", () => {
   it("starts full and takes one token per request until empty", () => {
-    let state = undefined;
+    let state: BucketState | undefined;
     const remaining: number[] = [];
     for (let i = 0; i < 10; i++) {
       const r = takeTokens(state, 0, config);

@@ -34,7 +34,10 @@ describe("registration round trips", () => {
     await createAgent(db, spec("cy-c", "1.0.0", ["cy-b@^1.0.0"]), "test");
     const a = await findAgent(db, "cy-a");
     const counted = countingD1(env.DB);
-    await expect(publishVersion(registryDb(counted.db), a, spec("cy-a", "1.1.0", ["cy-c@^1.0.0"]), "test")).rejects.toMatchObject({ code: "dependency_cycle", extra: { cycle: ["cy-a", "cy-c", "cy-b", "cy-a"] } });
+    await expect(publishVersion(registryDb(counted.db), a, spec("cy-a", "1.1.0", ["cy-c@^1.0.0"]), "test")).rejects.toMatchObject({
+      code: "dependency_cycle",
+      extra: { cycle: ["cy-a", "cy-c", "cy-b", "cy-a"] },
+    });
     expect(counted.trips).toEqual([{ batch: 3 }]);
 
     const fine = countingD1(env.DB);

@@ -13,7 +13,28 @@ const byKey = (versions: string[]) => [...versions].sort(compareKeys);
 // Every pairing of these covers the precedence rules of semver §11: numeric fields by value, a release after its
 // prereleases, numeric identifiers by value and before alphanumeric ones, ASCII order, longer lists after their prefixes.
 const cores = ["0.0.0", "0.9.0", "0.10.0", "1.0.0", "1.0.9", "1.0.10", "1.2.3", "2.0.0", "10.0.0", "9007199254740990.0.0"];
-const prereleases = ["", "-0", "-1", "-2", "-9", "-10", "-alpha", "-alpha.1", "-alpha.9", "-alpha.10", "-alpha.beta", "-alpha-1", "-alpha.1.1", "-Alpha", "-beta", "-beta.2", "-beta.11", "-rc.1", "-1a", "-99999999999999999999999"];
+const prereleases = [
+  "",
+  "-0",
+  "-1",
+  "-2",
+  "-9",
+  "-10",
+  "-alpha",
+  "-alpha.1",
+  "-alpha.9",
+  "-alpha.10",
+  "-alpha.beta",
+  "-alpha-1",
+  "-alpha.1.1",
+  "-Alpha",
+  "-beta",
+  "-beta.2",
+  "-beta.11",
+  "-rc.1",
+  "-1a",
+  "-99999999999999999999999",
+];
 const versions = cores.flatMap((core) => prereleases.map((pre) => core + pre)).filter((v) => semver.valid(v) === v);
 
 describe("versionSortKey", () => {

@@ -74,7 +74,22 @@ describe("run records in batches", () => {
 
   it("writes 300 runs of 27 columns in one statement, every field intact, and a repeat changes nothing", async () => {
     const rows = Array.from({ length: 300 }, (_, i) =>
-      record(`run_many_${String(i).padStart(3, "0")}`, i % 2 ? { status: "failed", output: null, errorCode: "agent_failed", errorDetail: "boom", limitViolation: true, logs: ["a", `line ${i}`], totalTokens: 7, inputTokens: 3, outputTokens: 4 } : {}),
+      record(
+        `run_many_${String(i).padStart(3, "0")}`,
+        i % 2
+          ? {
+              status: "failed",
+              output: null,
+              errorCode: "agent_failed",
+              errorDetail: "boom",
+              limitViolation: true,
+              logs: ["a", `line ${i}`],
+              totalTokens: 7,
+              inputTokens: 3,
+              outputTokens: 4,
+            }
+          : {},
+      ),
     );
     const { db, trips } = countingD1(workerEnv.DB);
     await writeRuns(db, rows);
@@ -82,7 +97,15 @@ describe("run records in batches", () => {
     await writeRuns(db, rows.slice(0, 10));
     const stored = await workerEnv.DB.prepare("SELECT count(*) AS n FROM runs WHERE id LIKE 'run_many_%'").first<{ n: number }>();
     expect(stored?.n).toBe(300);
-    expect(await getRun(workerEnv.DB, "run_many_001")).toMatchObject({ status: "failed", limitViolation: true, logs: ["a", "line 1"], usage: { inputTokens: 3, outputTokens: 4, totalTokens: 7 }, error: { code: "agent_failed", detail: "boom" }, input: { n: "run_many_001" }, output: null });
+    expect(await getRun(workerEnv.DB, "run_many_001")).toMatchObject({
+      status: "failed",
+      limitViolation: true,
+      logs: ["a", "line 1"],
+      usage: { inputTokens: 3, outputTokens: 4, totalTokens: 7 },
+      error: { code: "agent_failed", detail: "boom" },
+      input: { n: "run_many_001" },
+      output: null,
+    });
     expect(await getRun(workerEnv.DB, "run_many_000")).toMatchObject({ status: "succeeded", limitViolation: false, logs: [], usage: null, output: "ok" });
   });
 
@@ -109,7 +132,9 @@ describe("run records behind the answer", () => {
     expect(faulty.failed).toHaveLength(1);
     // The buffer's alarm is set for "now": it writes the record on its own, from storage.
     const buffer = workerEnv.RUN_BUFFER.getByName(BUFFER_NAME);
-    await eventually(async () => expect(await getRun(workerEnv.DB, result.runId)).toMatchObject({ id: result.runId, agent: "survivor", status: "succeeded", input: { keep: true } }));
+    await eventually(async () =>
+      expect(await getRun(workerEnv.DB, result.runId)).toMatchObject({ id: result.runId, agent: "survivor", status: "succeeded", input: { keep: true } }),
+    );
     expect(await buffer.heldCount()).toBe(0);
   });
 

@@ -143,9 +143,19 @@ describe("escape attempts are contained", () => {
     const network = { permissions: { network: [fixtureHost], models: [], maxTokensPerRun: 100 } };
     const target = `${fixture}/__redirect?to=${encodeURIComponent("http://example.com/")}`;
     // The sandbox's fetch follows the redirect itself, so the second hop comes through the gate too.
-    const follow = await run("redirected", agent(`const r = await fetch(${JSON.stringify(target)}); return { status: r.status, gate: r.headers.get('x-tdev-egress') };`), {}, network);
+    const follow = await run(
+      "redirected",
+      agent(`const r = await fetch(${JSON.stringify(target)}); return { status: r.status, gate: r.headers.get('x-tdev-egress') };`),
+      {},
+      network,
+    );
     expect(follow.output).toEqual({ status: 403, gate: "denied" });
-    const manual = await run("redirected", agent(`const r = await fetch(${JSON.stringify(target)}, { redirect: "manual" }); return { status: r.status, location: r.headers.get('location') };`), {}, network);
+    const manual = await run(
+      "redirected",
+      agent(`const r = await fetch(${JSON.stringify(target)}, { redirect: "manual" }); return { status: r.status, location: r.headers.get('location') };`),
+      {},
+      network,
+    );
     expect(manual.output).toEqual({ status: 302, location: "http://example.com/" });
   });
 
@@ -169,7 +179,9 @@ describe("escape attempts are contained", () => {
   });
 
   it("cannot reach another agent's data or the host's bindings", async () => {
-    const writer = await run("writer", "let secret;\nexport default { async run(input) { secret = input.secret; globalThis.shared = input.secret; return 'stored'; } };", { secret: "writer-secret" });
+    const writer = await run("writer", "let secret;\nexport default { async run(input) { secret = input.secret; globalThis.shared = input.secret; return 'stored'; } };", {
+      secret: "writer-secret",
+    });
     expect(writer.output).toBe("stored");
     const reader = await run(
       "reader",
@@ -188,12 +200,19 @@ describe("escape attempts are contained", () => {
 
   it("is held to its allowed models and token budget by the host, whatever it asks", async () => {
     const permissions = { network: [], models: ["sandbox-model-a"], maxTokensPerRun: 12 };
-    const other = await run("greedy", agent("try { await ctx.model({ modelId: 'anthropic.claude-opus', prompt: 'hi' }); return 'called'; } catch (e) { return e.message; }"), {}, { permissions });
+    const other = await run(
+      "greedy",
+      agent("try { await ctx.model({ modelId: 'anthropic.claude-opus', prompt: 'hi' }); return 'called'; } catch (e) { return e.message; }"),
+      {},
+      { permissions },
+    );
     expect(other.output).toMatch(/not permitted/);
     expect(other.limitViolation).toBe(true);
     const spender = await run(
       "spender",
-      agent("const out = []; for (let i = 0; i < 5; i++) { try { const r = await ctx.model({ prompt: 'one two three four five', maxTokens: 1000 }); out.push(r.usage.totalTokens); } catch (e) { out.push(e.message); break; } } return out;"),
+      agent(
+        "const out = []; for (let i = 0; i < 5; i++) { try { const r = await ctx.model({ prompt: 'one two three four five', maxTokens: 1000 }); out.push(r.usage.totalTokens); } catch (e) { out.push(e.message); break; } } return out;",
+      ),
       {},
       { permissions },
     );
@@ -210,7 +229,12 @@ describe("escape attempts are contained", () => {
 
   it("reports the Bedrock failure behind an uncaught ctx.model error, so squads can fail over on circuit_open", async () => {
     await fetch(`${fixture}/__control/script`, { method: "POST", body: JSON.stringify({ modelId: "sandbox-denied", failures: [{ status: 403, code: "AccessDeniedException" }] }) });
-    const r = await run("uncaught-model", agent("return await ctx.model({ prompt: 'hi' });"), {}, { permissions: { network: [], models: ["sandbox-denied"], maxTokensPerRun: 100 } });
+    const r = await run(
+      "uncaught-model",
+      agent("return await ctx.model({ prompt: 'hi' });"),
+      {},
+      { permissions: { network: [], models: ["sandbox-denied"], maxTokensPerRun: 100 } },
+    );
     expect(r.error).toMatchObject({ code: "bedrock_error", type: "/problems/bedrock-access-denied-exception" });
   });
 
@@ -235,7 +259,12 @@ describe("escape attempts are contained", () => {
 
   it("gets nothing from the host once its run is over", async () => {
     const permissions = { network: [], models: ["after-run-model"], maxTokensPerRun: 100 };
-    const r = await run("zombie", agent("setTimeout(() => { ctx.model({ prompt: 'late call' }).catch(() => {}); ctx.log('late log'); }, 20); ctx.log('on time'); return 'done';"), {}, { permissions });
+    const r = await run(
+      "zombie",
+      agent("setTimeout(() => { ctx.model({ prompt: 'late call' }).catch(() => {}); ctx.log('late log'); }, 20); ctx.log('on time'); return 'done';"),
+      {},
+      { permissions },
+    );
     expect(r.output).toBe("done");
     await new Promise((resolve) => setTimeout(resolve, 150));
     const seen = (await (await fetch(`${fixture}/__control/requests?id=after-run-model`)).json()) as unknown[];

@@ -63,7 +63,11 @@ describe("input schemas", () => {
   it("reports the failing fields with paths", () => {
     const schema = { type: "object", required: ["a"], properties: { a: { type: "integer", minimum: 1 }, b: { type: "array", items: { type: "string" } } } };
     expect(checkInput(schema, { a: 2, b: ["x"] })).toEqual([]);
-    expect(checkInput(schema, { a: 0, b: [1] }).map((e) => e.path).sort()).toEqual(["input.a", "input.b.0"]);
+    expect(
+      checkInput(schema, { a: 0, b: [1] })
+        .map((e) => e.path)
+        .sort(),
+    ).toEqual(["input.a", "input.b.0"]);
     expect(checkInput(undefined, "anything")).toEqual([]);
   });
 });

@@ -11,7 +11,10 @@ function fakeSquad(script: Record<string, (call: number) => MemberOutcome | Prom
   const perMember = new Map<string, number>();
   const deps: AttemptDeps = {
     capable: Object.keys(script),
-    loads: () => Object.keys(script).filter((k) => !opts.open?.includes(k)).map((key) => ({ key, weight: 1, inFlight: 0, dispatched: 0 })),
+    loads: () =>
+      Object.keys(script)
+        .filter((k) => !opts.open?.includes(k))
+        .map((key) => ({ key, weight: 1, inFlight: 0, dispatched: 0 })),
     run: async (member) => {
       calls.push(member);
       const n = (perMember.get(member) ?? 0) + 1;
@@ -43,7 +46,11 @@ describe("single-member attempts (pure, member run injected)", () => {
       { attempt: 2, reason: "agent_failed", from: "a", to: "b" },
       { attempt: 3, reason: "agent_timeout", from: "b", to: "c" },
     ]);
-    expect(squad.observed).toEqual([["a", false], ["b", false], ["c", true]]);
+    expect(squad.observed).toEqual([
+      ["a", false],
+      ["b", false],
+      ["c", true],
+    ]);
     // Each attempt is stored before it runs, with every member tried so far.
     expect(squad.claims).toEqual([
       { attempts: 1, member: "a", tried: ["a"] },
@@ -96,7 +103,13 @@ describe("consensus attempts (pure, member run injected)", () => {
 
   it("unanimous: one dissent fails with no_consensus and keeps the answers", async () => {
     const squad = fakeSquad({ a: () => ok("x"), b: () => ok("y") });
-    expect(await attempt(vote(2, "unanimous"), squad.deps)).toMatchObject({ kind: "finish", error: { code: "no_consensus" }, attempts: 2, agreement: 0.5, answers: expect.any(Array) });
+    expect(await attempt(vote(2, "unanimous"), squad.deps)).toMatchObject({
+      kind: "finish",
+      error: { code: "no_consensus" },
+      attempts: 2,
+      agreement: 0.5,
+      answers: expect.any(Array),
+    });
   });
 
   it("replaces a failing member with an unused capable one, and the replacement's answer counts", async () => {
@@ -108,7 +121,11 @@ describe("consensus attempts (pure, member run injected)", () => {
 
   it("too few answers: a new round while retries remain, else no_consensus", async () => {
     const flaky = () => fakeSquad({ a: () => ok("x"), b: () => fail() });
-    expect(await attempt(task({ consensus: { n: 2, strategy: "unanimous" }, retries: 1 }), flaky().deps)).toMatchObject({ kind: "requeue", attempts: 2, error: { code: "no_consensus" } });
+    expect(await attempt(task({ consensus: { n: 2, strategy: "unanimous" }, retries: 1 }), flaky().deps)).toMatchObject({
+      kind: "requeue",
+      attempts: 2,
+      error: { code: "no_consensus" },
+    });
     expect(await attempt(vote(2, "unanimous"), flaky().deps)).toMatchObject({ kind: "finish", error: { code: "no_consensus" } });
   });
 

@@ -5,7 +5,8 @@ import { STREAM_PRINCIPAL_HEADER } from "../src/squad/stream-token";
 import { api } from "./helpers";
 import { abortSquad, createSquad, echoAgent, events, getTask, policy, register, slowAgent, submit, waitFor, waitTask } from "./squad-helpers";
 
-const inFlight = async (squad: string) => (await api("GET", `/api/v1/squads/${squad}`)).json.stats.members.reduce((n: number, m: { inFlight: number }) => n + m.inFlight, 0) as number;
+const inFlight = async (squad: string) =>
+  (await api("GET", `/api/v1/squads/${squad}`)).json.stats.members.reduce((n: number, m: { inFlight: number }) => n + m.inFlight, 0) as number;
 
 /** How often each event type was emitted for one task. */
 const countsOf = async (squad: string, taskId: string) => {
@@ -26,7 +27,10 @@ describe("the squad object dies during a live agent call", () => {
     const squad = await createSquad({ members: [{ agent: "fault-slow" }], policy: policy() });
     const taskId = await submit(squad, { capability: "slow", input: { live: true } });
     // The member run is in flight: the sandboxed agent is awaiting its timer right now.
-    await waitFor(() => inFlight(squad), (n) => n === 1);
+    await waitFor(
+      () => inFlight(squad),
+      (n) => n === 1,
+    );
     expect((await getTask(squad, taskId)).status).toBe("running");
     await abortSquad(squad);
 
@@ -45,7 +49,10 @@ describe("the squad object dies during a live agent call", () => {
   it("a consensus task restarts with fresh answers and completes exactly once", async () => {
     const squad = await createSquad({ members: [{ agent: "fault-slow" }, { agent: "fault-slow-2" }], policy: policy() });
     const taskId = await submit(squad, { capability: "slow", input: "vote", consensus: { n: 2, strategy: "unanimous" } });
-    await waitFor(() => inFlight(squad), (n) => n === 2);
+    await waitFor(
+      () => inFlight(squad),
+      (n) => n === 2,
+    );
     await abortSquad(squad);
 
     const task = await waitTask(squad, taskId);
@@ -105,7 +112,18 @@ describe("1,000 WebSocket clients on one squad's stream", () => {
     const deliveredMs = Date.now() - deliverBegan;
     const expected = Array.from({ length: EVENTS }, (_, i) => from + 1 + i);
     for (const c of clients) expect(c.seqs).toEqual(expected);
-    console.log(JSON.stringify({ at: "squad-1000-clients", clients: CLIENTS, tasks: TASKS, connectMs, quietMs, loadedMs, deliveredAfterLastTaskMs: deliveredMs, framesDelivered: CLIENTS * EVENTS }));
+    console.log(
+      JSON.stringify({
+        at: "squad-1000-clients",
+        clients: CLIENTS,
+        tasks: TASKS,
+        connectMs,
+        quietMs,
+        loadedMs,
+        deliveredAfterLastTaskMs: deliveredMs,
+        framesDelivered: CLIENTS * EVENTS,
+      }),
+    );
     for (const c of clients) c.ws.close(1000, "done");
   });
 });

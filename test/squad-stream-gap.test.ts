@@ -20,7 +20,10 @@ describe("squad stream replay window", () => {
     const frames: { type: string; seq: number; data: any }[] = [];
     ws.addEventListener("message", (e) => frames.push(JSON.parse(e.data as string)));
     ws.accept();
-    await waitFor(async () => frames, (f) => f.length > 0 && f[f.length - 1]!.seq === total);
+    await waitFor(
+      async () => frames,
+      (f) => f.length > 0 && f[f.length - 1]!.seq === total,
+    );
 
     const [gap, ...replayed] = frames;
     expect(gap).toMatchObject({ type: "stream.gap", data: { requestedSince: 0 } });

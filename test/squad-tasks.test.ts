@@ -5,7 +5,15 @@ import { api } from "./helpers";
 import { constAgent, createSquad, echoAgent, events, failingAgent, policy, register, sleep, slowAgent, submit, waitFor, waitTask } from "./squad-helpers";
 
 beforeAll(async () => {
-  await register(echoAgent("echo-a"), echoAgent("echo-b"), failingAgent("broken"), constAgent("yes-1", { v: "yes" }), constAgent("yes-2", { v: "yes" }), constAgent("no-1", { v: "no" }), slowAgent("sleepy", 3000, ["echo"]));
+  await register(
+    echoAgent("echo-a"),
+    echoAgent("echo-b"),
+    failingAgent("broken"),
+    constAgent("yes-1", { v: "yes" }),
+    constAgent("yes-2", { v: "yes" }),
+    constAgent("no-1", { v: "no" }),
+    slowAgent("sleepy", 3000, ["echo"]),
+  );
 });
 
 describe("squad lifecycle", () => {
@@ -134,7 +142,10 @@ describe("priority and aging", () => {
     for (const [i, priority] of priorities.entries()) ids.push({ id: await submit(squad, { capability: "echo", input: i, priority }), priority, i });
     const unpause = await api("PUT", `/api/v1/squads/${squad}`, { body: { name: "p", members: [{ agent: "echo-a" }], policy: policy({ maxConcurrency: 1 }) } });
     expect(unpause.status).toBe(200);
-    await waitFor(() => startOrder(squad), (o) => o.length === priorities.length);
+    await waitFor(
+      () => startOrder(squad),
+      (o) => o.length === priorities.length,
+    );
     const expected = [...ids].sort((a, b) => b.priority - a.priority || a.i - b.i).map((t) => t.id);
     expect(await startOrder(squad)).toEqual(expected);
     for (const t of ids) expect((await waitTask(squad, t.id)).status).toBe("completed");
@@ -168,7 +179,10 @@ describe("priority and aging", () => {
       state.storage.sql.exec("UPDATE tasks SET queued_at = queued_at - 10000 WHERE id = ?", old);
     });
     await api("PUT", `/api/v1/squads/${squad}`, { body: { name: "p", members: [{ agent: "echo-a" }], policy: policy({ maxConcurrency: 1, agingMs: 1000 }) } });
-    await waitFor(() => startOrder(squad), (o) => o.length === 2);
+    await waitFor(
+      () => startOrder(squad),
+      (o) => o.length === 2,
+    );
     expect(await startOrder(squad)).toEqual([old, urgent]);
   });
 });
@@ -264,5 +278,3 @@ describe("consensus", () => {
     expect(task).toMatchObject({ status: "completed", output: { v: "yes" }, consensus: { agreement: 1 } });
   });
 });
-
-

@@ -13,7 +13,8 @@ const newTrace = () => crypto.randomUUID().replaceAll("-", "");
 const traceparent = (traceId: string) => ({ traceparent: `00-${traceId}-00f067aa0ba902b7-01` });
 
 const runsOfTrace = async (traceId: string) => (await api("GET", `/api/v1/runs?traceId=${traceId}&limit=100`)).json.items as { traceId: string; source: string; agent: string }[];
-const runsArrive = (traceId: string, n: number) => until(async () => ((await runsOfTrace(traceId)).length >= n ? runsOfTrace(traceId) : false), 20_000, `${n} runs of trace ${traceId}`);
+const runsArrive = (traceId: string, n: number) =>
+  until(async () => ((await runsOfTrace(traceId)).length >= n ? runsOfTrace(traceId) : false), 20_000, `${n} runs of trace ${traceId}`);
 
 describe("squad tasks and workflow runs carry the trace of the request that caused them", () => {
   it("a task keeps the submitting request's traceId, and its agent run carries it", async () => {
@@ -22,7 +23,10 @@ describe("squad tasks and workflow runs carry the trace of the request that caus
     const traceId = newTrace();
     const submitted = await api("POST", `/api/v1/squads/${squad}/tasks`, { body: { capability: "echo", input: "hi" }, headers: traceparent(traceId) });
     expect(submitted.status, submitted.text).toBe(202);
-    const task = await waitFor(async () => (await api("GET", `/api/v1/squads/${squad}/tasks/${submitted.json.taskId}`)).json, (t) => t.status === "completed");
+    const task = await waitFor(
+      async () => (await api("GET", `/api/v1/squads/${squad}/tasks/${submitted.json.taskId}`)).json,
+      (t) => t.status === "completed",
+    );
     expect(task.traceId).toBe(traceId);
     const [run] = await runsArrive(traceId, 1);
     expect(run).toMatchObject({ traceId, source: `squad:${squad}` });
@@ -39,12 +43,21 @@ describe("squad tasks and workflow runs carry the trace of the request that caus
   it("a workflow run and every step's task and agent run carry the starting request's traceId", async () => {
     await register(echoAgent("trace-wf"));
     const squad = await createSquad({ members: [{ agent: "trace-wf" }], policy: policy() });
-    const wf = { name: "trace-chain", steps: [{ id: "a", capability: "echo", input: "{{input}}" }, { id: "b", capability: "echo", dependsOn: ["a"], input: "{{steps.a.output}}" }] };
+    const wf = {
+      name: "trace-chain",
+      steps: [
+        { id: "a", capability: "echo", input: "{{input}}" },
+        { id: "b", capability: "echo", dependsOn: ["a"], input: "{{steps.a.output}}" },
+      ],
+    };
     expect((await api("POST", "/api/v1/workflows", { body: wf })).status).toBe(201);
     const traceId = newTrace();
     const started = await api("POST", `/api/v1/squads/${squad}/runs`, { body: { workflow: "trace-chain", input: "x" }, headers: traceparent(traceId) });
     expect(started.status, started.text).toBe(202);
-    const run = await waitFor(async () => (await api("GET", `/api/v1/squads/${squad}/runs/${started.json.runId}`)).json, (r) => r.status !== "running");
+    const run = await waitFor(
+      async () => (await api("GET", `/api/v1/squads/${squad}/runs/${started.json.runId}`)).json,
+      (r) => r.status !== "running",
+    );
     expect(run).toMatchObject({ status: "completed", traceId });
     for (const step of run.steps) expect((await api("GET", `/api/v1/squads/${squad}/tasks/${step.taskId}`)).json.traceId).toBe(traceId);
     expect((await api("GET", `/api/v1/squads/${squad}/runs?limit=5`)).json.items[0].traceId).toBe(traceId);
@@ -78,10 +91,14 @@ describe("messages carry the trace of their sender", () => {
     const squad = await createSquad({ members: [{ agent: "trace-dead" }], policy: policy() });
     const sent = await api("POST", "/api/v1/messages", { body: { to: { squad }, payload: { capability: "nobody-offers", input: 1 } }, headers: traceparent(traceId) });
     expect(sent.status, sent.text).toBe(202);
-    const letter = await until(async () => {
-      const res = await api("GET", `/api/v1/dead-letters/${sent.json.id}`);
-      return res.status === 200 && res.json;
-    }, 20_000, "the dead letter");
+    const letter = await until(
+      async () => {
+        const res = await api("GET", `/api/v1/dead-letters/${sent.json.id}`);
+        return res.status === 200 && res.json;
+      },
+      20_000,
+      "the dead letter",
+    );
     expect(letter).toMatchObject({ reason: "rejected", traceId });
     expect(letter.envelope.traceId).toBe(traceId);
     const listed = (await api("GET", "/api/v1/dead-letters?reason=rejected")).json.items.find((d: { id: string }) => d.id === sent.json.id);

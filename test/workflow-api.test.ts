@@ -32,7 +32,11 @@ beforeAll(async () => {
 });
 
 const getRun = async (squad: string, runId: string) => (await api("GET", `/api/v1/squads/${squad}/runs/${runId}`)).json;
-const waitRun = (squad: string, runId: string) => waitFor(() => getRun(squad, runId), (r) => r.status !== "running");
+const waitRun = (squad: string, runId: string) =>
+  waitFor(
+    () => getRun(squad, runId),
+    (r) => r.status !== "running",
+  );
 
 describe("workflow definitions", () => {
   it("stores YAML and JSON definitions as versions; the same content again changes nothing", async () => {
@@ -74,14 +78,27 @@ describe("workflow definitions", () => {
 
   it("answers problem+json naming the step for cycles, references and bad YAML", async () => {
     const cycle = await api("POST", "/api/v1/workflows", {
-      body: { name: "loop", steps: [{ id: "a", capability: "echo", dependsOn: ["c"] }, { id: "b", capability: "echo", dependsOn: ["a"] }, { id: "c", capability: "echo", dependsOn: ["b"] }] },
+      body: {
+        name: "loop",
+        steps: [
+          { id: "a", capability: "echo", dependsOn: ["c"] },
+          { id: "b", capability: "echo", dependsOn: ["a"] },
+          { id: "c", capability: "echo", dependsOn: ["b"] },
+        ],
+      },
     });
     expect(cycle.status).toBe(422);
     expect(cycle.headers.get("content-type")).toContain("application/problem+json");
     expect(cycle.json).toMatchObject({ type: "/problems/workflow-invalid", step: "a", cycle: ["a", "b", "c", "a"] });
     expect(cycle.json.cycle).toHaveLength(4);
     const ref = await api("POST", "/api/v1/workflows/validate", {
-      body: { name: "ref", steps: [{ id: "a", capability: "echo" }, { id: "b", capability: "echo", input: "{{steps.a.output}}" }] },
+      body: {
+        name: "ref",
+        steps: [
+          { id: "a", capability: "echo" },
+          { id: "b", capability: "echo", input: "{{steps.a.output}}" },
+        ],
+      },
     });
     expect(ref.json).toMatchObject({ status: 422, step: "b", errors: [{ path: "steps.1.input" }] });
     const badYaml = await api("POST", "/api/v1/workflows", yaml("name: x\nsteps: [ {id: a"));
@@ -144,7 +161,13 @@ describe("workflow runs", () => {
     expect(byId.last).toMatchObject({ status: "completed", output: { gate: true, optional: "failed" } });
 
     await api("POST", "/api/v1/workflows", {
-      body: { name: "strict", steps: [{ id: "bad", capability: "flaky" }, { id: "next", capability: "echo", dependsOn: ["bad"] }] },
+      body: {
+        name: "strict",
+        steps: [
+          { id: "bad", capability: "flaky" },
+          { id: "next", capability: "echo", dependsOn: ["bad"] },
+        ],
+      },
     });
     const failed = await waitRun(squad, (await api("POST", `/api/v1/squads/${squad}/runs`, { body: { workflow: "strict", input: null } })).json.runId);
     expect(failed).toMatchObject({ status: "failed", error: { code: "step_failed" } });
@@ -154,7 +177,13 @@ describe("workflow runs", () => {
   it("runs a consensus step and passes the agreed answer downstream", async () => {
     await register(constAgent("aye-1", "aye", ["ballot"]), constAgent("aye-2", "aye", ["ballot"]));
     await api("POST", "/api/v1/workflows", {
-      body: { name: "vote", steps: [{ id: "ballot", capability: "ballot", consensus: { n: 2, strategy: "unanimous" } }, { id: "announce", capability: "echo", dependsOn: ["ballot"], input: "result: {{steps.ballot.output}}" }] },
+      body: {
+        name: "vote",
+        steps: [
+          { id: "ballot", capability: "ballot", consensus: { n: 2, strategy: "unanimous" } },
+          { id: "announce", capability: "echo", dependsOn: ["ballot"], input: "result: {{steps.ballot.output}}" },
+        ],
+      },
     });
     const squad = await createSquad({ members: [{ agent: "aye-1" }, { agent: "aye-2" }, { agent: "echo-a" }], policy: policy() });
     const run = await waitRun(squad, (await api("POST", `/api/v1/squads/${squad}/runs`, { body: { workflow: "vote", input: null } })).json.runId);
@@ -189,9 +218,15 @@ describe("workflow runs", () => {
     const squad = await createSquad({ members, policy: policy() });
     const { runId } = (await api("POST", `/api/v1/squads/${squad}/runs`, { body: { workflow: "resumable", input: "payload" } })).json;
     // Pause while the first step runs, so the second is queued behind it and nothing is in flight when we abort.
-    await waitFor(() => getRun(squad, runId), (r) => r.steps[0].status === "running" && r.steps[0].startedAt !== null);
+    await waitFor(
+      () => getRun(squad, runId),
+      (r) => r.steps[0].status === "running" && r.steps[0].startedAt !== null,
+    );
     expect((await api("PUT", `/api/v1/squads/${squad}`, { body: { name: "r", members, policy: policy({ paused: true }) } })).status).toBe(200);
-    const paused = await waitFor(() => getRun(squad, runId), (r) => r.steps[1].status === "running");
+    const paused = await waitFor(
+      () => getRun(squad, runId),
+      (r) => r.steps[1].status === "running",
+    );
     expect(paused.steps[0]).toMatchObject({ status: "completed", attempts: 1 });
     // The object dies in the middle of the second step's attempt: its row says running, attempt 1 begun.
     const stub = env.SQUADS.get(env.SQUADS.idFromName(squad));

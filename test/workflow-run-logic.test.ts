@@ -31,9 +31,20 @@ describe("run state machine", () => {
   const progress = (input: unknown, steps: RunProgress["steps"]): RunProgress => ({ input, steps });
 
   it("starts roots with rendered input, then dependents once their dependencies settle", () => {
-    const first = advance(wf, plan, progress({ x: 7, flag: true }, { a: { status: "pending" }, b: { status: "pending" }, c: { status: "pending" }, d: { status: "pending" }, e: { status: "pending" } }));
+    const first = advance(
+      wf,
+      plan,
+      progress({ x: 7, flag: true }, { a: { status: "pending" }, b: { status: "pending" }, c: { status: "pending" }, d: { status: "pending" }, e: { status: "pending" } }),
+    );
     expect(first).toEqual({ start: [{ stepId: "a", input: { x: 7 } }], skip: [], status: "running" });
-    const second = advance(wf, plan, progress({ x: 7, flag: true }, { a: { status: "completed", output: { x: 7 } }, b: { status: "pending" }, c: { status: "pending" }, d: { status: "pending" }, e: { status: "pending" } }));
+    const second = advance(
+      wf,
+      plan,
+      progress(
+        { x: 7, flag: true },
+        { a: { status: "completed", output: { x: 7 } }, b: { status: "pending" }, c: { status: "pending" }, d: { status: "pending" }, e: { status: "pending" } },
+      ),
+    );
     expect(second.start).toEqual([
       { stepId: "b", input: 7 },
       { stepId: "c", input: { x: 7, flag: true } },
@@ -41,18 +52,75 @@ describe("run state machine", () => {
   });
 
   it("skips a step whose when is false, and its dependents", () => {
-    const d = advance(wf, plan, progress({ x: 1, flag: false }, { a: { status: "completed", output: { x: 1 } }, b: { status: "pending" }, c: { status: "pending" }, d: { status: "pending" }, e: { status: "pending" } }));
+    const d = advance(
+      wf,
+      plan,
+      progress(
+        { x: 1, flag: false },
+        { a: { status: "completed", output: { x: 1 } }, b: { status: "pending" }, c: { status: "pending" }, d: { status: "pending" }, e: { status: "pending" } },
+      ),
+    );
     expect(d.skip).toEqual([{ stepId: "c", reason: "when condition is false" }]);
-    const later = advance(wf, plan, progress({ x: 1, flag: false }, { a: { status: "completed" }, b: { status: "completed" }, c: { status: "skipped" }, d: { status: "pending" }, e: { status: "completed" } }));
+    const later = advance(
+      wf,
+      plan,
+      progress({ x: 1, flag: false }, { a: { status: "completed" }, b: { status: "completed" }, c: { status: "skipped" }, d: { status: "pending" }, e: { status: "completed" } }),
+    );
     expect(later).toEqual({ start: [], skip: [{ stepId: "d", reason: "upstream step c was skipped" }], status: "completed" });
   });
 
   it("onError continue keeps the run going; onError fail stops new work and fails the run", () => {
-    const cont = advance(wf, plan, progress({}, { a: { status: "completed" }, b: { status: "completed" }, c: { status: "completed" }, d: { status: "completed" }, e: { status: "failed", error: { code: "x", detail: "boom" } } }));
+    const cont = advance(
+      wf,
+      plan,
+      progress(
+        {},
+        {
+          a: { status: "completed" },
+          b: { status: "completed" },
+          c: { status: "completed" },
+          d: { status: "completed" },
+          e: { status: "failed", error: { code: "x", detail: "boom" } },
+        },
+      ),
+    );
     expect(cont.status).toBe("completed");
-    const stillRunning = advance(wf, plan, progress({}, { a: { status: "completed" }, b: { status: "failed", error: { code: "agent_failed", detail: "boom" } }, c: { status: "running" }, d: { status: "pending" }, e: { status: "pending" } }));
-    expect(stillRunning).toEqual({ start: [], skip: [{ stepId: "d", reason: "run failed at step b" }, { stepId: "e", reason: "run failed at step b" }], status: "running" });
-    const done = advance(wf, plan, progress({}, { a: { status: "completed" }, b: { status: "failed", error: { code: "agent_failed", detail: "boom" } }, c: { status: "completed" }, d: { status: "skipped" }, e: { status: "skipped" } }));
+    const stillRunning = advance(
+      wf,
+      plan,
+      progress(
+        {},
+        {
+          a: { status: "completed" },
+          b: { status: "failed", error: { code: "agent_failed", detail: "boom" } },
+          c: { status: "running" },
+          d: { status: "pending" },
+          e: { status: "pending" },
+        },
+      ),
+    );
+    expect(stillRunning).toEqual({
+      start: [],
+      skip: [
+        { stepId: "d", reason: "run failed at step b" },
+        { stepId: "e", reason: "run failed at step b" },
+      ],
+      status: "running",
+    });
+    const done = advance(
+      wf,
+      plan,
+      progress(
+        {},
+        {
+          a: { status: "completed" },
+          b: { status: "failed", error: { code: "agent_failed", detail: "boom" } },
+          c: { status: "completed" },
+          d: { status: "skipped" },
+          e: { status: "skipped" },
+        },
+      ),
+    );
     expect(done).toMatchObject({ status: "failed", error: { code: "step_failed", detail: "Step b failed: boom." } });
   });
 });

@@ -62,7 +62,11 @@ export default {
       const ring = await keyRing(env.MESSAGE_KEYS);
       const payload = { blob: "x".repeat(bytes) };
       for (let i = 0; i < n; i++) {
-        const envelope = await seal(ring, { v: 1, id: "msg_0190000000001234567890abcdef", kind: "event", priority: 5, to: "topic:bench", createdAt: 1 }, { actor: "bench", payload });
+        const envelope = await seal(
+          ring,
+          { v: 1, id: "msg_0190000000001234567890abcdef", kind: "event", priority: 5, to: "topic:bench", createdAt: 1 },
+          { actor: "bench", payload },
+        );
         const opened = await open(ring, envelope);
         if (!opened.ok) throw new Error(`round trip failed: ${opened.reason}`);
       }

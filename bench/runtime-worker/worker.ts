@@ -23,7 +23,10 @@ export default {
     const id = isolateId(sized.contentHash);
     const getCode = () => workerCode(spec);
     // Warm the isolate once: the loop below measures the cached path only.
-    const first = await (env.LOADER.get(id, getCode).getEntrypoint("AgentSandbox") as unknown as SandboxStub).run({ runId: "warm", input: 1, params: {}, timeoutMs: 5_000, models: false }, host);
+    const first = await (env.LOADER.get(id, getCode).getEntrypoint("AgentSandbox") as unknown as SandboxStub).run(
+      { runId: "warm", input: 1, params: {}, timeoutMs: 5_000, models: false },
+      host,
+    );
     if (!first.ok) return Response.json({ error: first }, { status: 500 });
 
     // Stored spec text + content hash -> parsed spec -> cached isolate -> entrypoint handle.

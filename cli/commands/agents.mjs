@@ -11,7 +11,8 @@ import { renderFields, shortTime } from "../lib/output.mjs";
 export const MAX_SPEC_BYTES = 6656;
 
 /** "2,345 of 6,656 bytes (35%)" — the size the registry measured. */
-export const sizeText = (/** @type {number} */ bytes) => `${bytes.toLocaleString("en-US")} of ${MAX_SPEC_BYTES.toLocaleString("en-US")} bytes (${Math.round((bytes / MAX_SPEC_BYTES) * 100)}%)`;
+export const sizeText = (/** @type {number} */ bytes) =>
+  `${bytes.toLocaleString("en-US")} of ${MAX_SPEC_BYTES.toLocaleString("en-US")} bytes (${Math.round((bytes / MAX_SPEC_BYTES) * 100)}%)`;
 
 /**
  * The spec to publish from a directory or a spec.json: a code agent's module comes from the spec's
@@ -32,7 +33,8 @@ export async function loadSpec(/** @type {string} */ target, /** @type {string |
       throw new UsageError(`Cannot read the code file ${file}.`, command);
     }
   }
-  if (spec.kind === "code" && typeof spec.code !== "string") throw new UsageError(`${specFile} is a code agent without code: add "codeFile", put agent.js beside it, or pass --code FILE.`, command);
+  if (spec.kind === "code" && typeof spec.code !== "string")
+    throw new UsageError(`${specFile} is a code agent without code: add "codeFile", put agent.js beside it, or pass --code FILE.`, command);
   return { spec, specFile, codeFile: file };
 }
 
@@ -74,7 +76,12 @@ export const agentCommands = [
           ["kind", a.kind],
           ["description", a.description],
           ["capabilities", a.capabilities.join(", ")],
-          ["channels", Object.entries(a.channels).map(([c, v]) => `${c}=${v}`).join(" ")],
+          [
+            "channels",
+            Object.entries(a.channels)
+              .map(([c, v]) => `${c}=${v}`)
+              .join(" "),
+          ],
           ["latest", `${a.latestVersion}, ${sizeText(a.latest.sizeBytes)}, score ${a.latest.score ?? "-"}`],
           ["retired", a.retired],
           ["updated", shortTime(a.updatedAt)],
@@ -89,14 +96,18 @@ export const agentCommands = [
     options: { ...PAGE_OPTIONS },
     async run({ client, out, name }, { values, positionals }) {
       const page = await client.get(`/agents/${encodeURIComponent(positionals.agent)}/versions`, pageQuery(values, name));
-      out.table(page.items, [
-        { header: "version", get: (v) => v.version },
-        { header: "bytes", get: (v) => v.sizeBytes, align: "right" },
-        { header: "score", get: (v) => v.score, align: "right" },
-        { header: "operator", get: (v) => v.operator },
-        { header: "created", get: (v) => shortTime(v.createdAt) },
-        { header: "by", get: (v) => v.createdBy },
-      ], page);
+      out.table(
+        page.items,
+        [
+          { header: "version", get: (v) => v.version },
+          { header: "bytes", get: (v) => v.sizeBytes, align: "right" },
+          { header: "score", get: (v) => v.score, align: "right" },
+          { header: "operator", get: (v) => v.operator },
+          { header: "created", get: (v) => shortTime(v.createdAt) },
+          { header: "by", get: (v) => v.createdBy },
+        ],
+        page,
+      );
       morePages(out, page);
     },
   },
@@ -104,7 +115,8 @@ export const agentCommands = [
     name: "agents push",
     args: "<dir-or-spec.json>",
     summary: "Publish spec.json (and the code file it names) as a new agent or a new version",
-    description: "Code comes from --code, else the spec's \"codeFile\" key, else agent.js beside spec.json. The registry measures the canonical spec; it must stay within 6,656 bytes.",
+    description:
+      'Code comes from --code, else the spec\'s "codeFile" key, else agent.js beside spec.json. The registry measures the canonical spec; it must stay within 6,656 bytes.',
     options: { code: { type: "string", value: "FILE", description: "the agent's ES module (overrides the spec's codeFile)" } },
     examples: ["tdev agents push examples/sentiment"],
     async run({ client, out, name }, { values, positionals }) {
@@ -139,7 +151,10 @@ export const agentCommands = [
     examples: ["tdev channel set sentiment live 1.0.0 --reason 'roll back'"],
     async run({ client, out }, { values, positionals }) {
       const { agent, channel, version } = positionals;
-      const move = await client.put(`/agents/${encodeURIComponent(agent)}/channels/${encodeURIComponent(channel)}`, { version, ...(values.reason ? { reason: values.reason } : {}) });
+      const move = await client.put(`/agents/${encodeURIComponent(agent)}/channels/${encodeURIComponent(channel)}`, {
+        version,
+        ...(values.reason ? { reason: values.reason } : {}),
+      });
       out.result(move, () => (move.moved ? `${agent} ${channel}: ${move.previous ?? "(none)"} → ${move.version}` : `${agent} ${channel} already at ${move.version}`));
     },
   },
@@ -149,15 +164,18 @@ export const agentCommands = [
     summary: "Every channel move of an agent, newest first",
     async run({ client, out }, { positionals }) {
       const page = await client.get(`/agents/${encodeURIComponent(positionals.agent)}/deployments`);
-      out.table(page.items, [
-        { header: "at", get: (d) => shortTime(d.at) },
-        { header: "channel", get: (d) => d.channel },
-        { header: "from", get: (d) => d.fromVersion ?? "" },
-        { header: "to", get: (d) => d.toVersion },
-        { header: "actor", get: (d) => d.actor },
-        { header: "reason", get: (d) => d.reason },
-      ], page);
+      out.table(
+        page.items,
+        [
+          { header: "at", get: (d) => shortTime(d.at) },
+          { header: "channel", get: (d) => d.channel },
+          { header: "from", get: (d) => d.fromVersion ?? "" },
+          { header: "to", get: (d) => d.toVersion },
+          { header: "actor", get: (d) => d.actor },
+          { header: "reason", get: (d) => d.reason },
+        ],
+        page,
+      );
     },
   },
 ];
-

@@ -45,7 +45,8 @@ export function rollbackChoice(/** @type {any[]} */ deployments, /** @type {stri
   const live = liveDeployments(deployments).filter((d) => !target || d.target === target);
   if (live.length > 1) throw new UsageError(`${agent} is live on ${live.map((d) => d.target).join(" and ")}; pick one with --target.`, command);
   const current = live[0];
-  if (!current) throw new CliError(`${agent} has no finished AWS deployment${target ? ` on ${target}` : ""} to roll back.`, EXIT.error, [`\`tdev aws ls ${agent}\` lists its deployments.`]);
+  if (!current)
+    throw new CliError(`${agent} has no finished AWS deployment${target ? ` on ${target}` : ""} to roll back.`, EXIT.error, [`\`tdev aws ls ${agent}\` lists its deployments.`]);
   if (current.status !== "succeeded") throw new CliError(`${agent}'s live deployment ${current.id} is already rolled back.`, EXIT.error);
   return current;
 }
@@ -108,7 +109,11 @@ async function follow(/** @type {import("../lib/args.mjs").Context} */ { client,
         for (const s of state.steps.filter(plan.shows)) {
           if (s.status === "running" || printed.has(s.name)) continue;
           printed.add(s.name);
-          out.event(s, () => `${s.status === "failed" ? out.colors.status("failed") : "done"}  ${s.name}${s.durationMs === null ? "" : ` (${millis(s.durationMs)})`}${s.error ? `: ${s.error.code}: ${s.error.message}` : ""}`);
+          out.event(
+            s,
+            () =>
+              `${s.status === "failed" ? out.colors.status("failed") : "done"}  ${s.name}${s.durationMs === null ? "" : ` (${millis(s.durationMs)})`}${s.error ? `: ${s.error.code}: ${s.error.message}` : ""}`,
+          );
         }
         const running = state.steps.find((/** @type {any} */ s) => s.status === "running" && plan.shows(s));
         out.progress(`${state.status}${running ? `: ${running.name}, ${running.polls} polls` : ""}`);
@@ -129,7 +134,8 @@ export const awsCommands = [
     name: "aws deploy",
     args: "<agent[@version]>",
     summary: "Ship an agent version to AWS (llm → Bedrock Agents, code → AgentCore Runtime)",
-    description: "Without @version the live channel's version goes. The server checks the spec for the target before any AWS call (422 names the rule). Needs the evolution:admin scope.",
+    description:
+      "Without @version the live channel's version goes. The server checks the spec for the target before any AWS call (422 names the rule). Needs the evolution:admin scope.",
     options: {
       target: { type: "string", value: "TARGET", description: "bedrock or agentcore (default by the agent's kind)" },
       follow: followOption,
@@ -163,15 +169,19 @@ export const awsCommands = [
     options: { ...PAGE_OPTIONS },
     async run({ client, out, name }, { values, positionals }) {
       const page = await client.get(`/agents/${encodeURIComponent(positionals.agent)}/aws-deployments`, pageQuery(values, name));
-      out.table(page.items, [
-        { header: "deployment", get: (d) => d.id },
-        { header: "version", get: (d) => d.version },
-        { header: "target", get: (d) => d.target },
-        { header: "status", get: (d) => d.status, color: (t) => out.colors.status(t) },
-        { header: "aws version", get: (d) => d.aws.version },
-        { header: "created", get: (d) => shortTime(d.createdAt) },
-        { header: "error", get: (d) => d.error?.code },
-      ], page);
+      out.table(
+        page.items,
+        [
+          { header: "deployment", get: (d) => d.id },
+          { header: "version", get: (d) => d.version },
+          { header: "target", get: (d) => d.target },
+          { header: "status", get: (d) => d.status, color: (t) => out.colors.status(t) },
+          { header: "aws version", get: (d) => d.aws.version },
+          { header: "created", get: (d) => shortTime(d.createdAt) },
+          { header: "error", get: (d) => d.error?.code },
+        ],
+        page,
+      );
       morePages(out, page);
     },
   },
@@ -179,7 +189,8 @@ export const awsCommands = [
     name: "aws rollback",
     args: "<agent>",
     summary: "Move the agent's AWS `live` back to the version it had before its latest deployment",
-    description: "Undoes the deployment `live` points at now (or the one named by an awd_… id). With deployments on both targets, pick one with --target. Needs the evolution:admin scope.",
+    description:
+      "Undoes the deployment `live` points at now (or the one named by an awd_… id). With deployments on both targets, pick one with --target. Needs the evolution:admin scope.",
     options: { target: { type: "string", value: "TARGET", description: "bedrock or agentcore" }, follow: followOption },
     examples: ["tdev aws rollback sentiment --follow"],
     async run(ctx, { values, positionals }) {

@@ -38,7 +38,8 @@ export const backupCommands = [
   {
     name: "backup",
     summary: "Stream a backup of the whole control plane (NDJSON, no secrets) to stdout or --output",
-    description: "One JSON document per line: a header {format, version, createdAt, counts}, then {table, row} per row. API keys are kept as hashes only. Needs the keys:admin scope.",
+    description:
+      "One JSON document per line: a header {format, version, createdAt, counts}, then {table, row} per row. API keys are kept as hashes only. Needs the keys:admin scope.",
     options: { ...OUTPUT_OPTION },
     examples: ["tdev backup > backup.ndjson", "tdev backup | head -1"],
     async run(ctx, { values }) {
@@ -65,11 +66,15 @@ export const backupCommands = [
     summary: "Backups kept in R2 (daily cron and `tdev backups create`), newest first",
     async run({ client, out }) {
       const page = await client.get("/backups");
-      out.table(page.items, [
-        { header: "name", get: (b) => b.name },
-        { header: "size", get: (b) => b.size, align: "right" },
-        { header: "uploaded", get: (b) => shortTime(b.uploadedAt) },
-      ], page);
+      out.table(
+        page.items,
+        [
+          { header: "name", get: (b) => b.name },
+          { header: "size", get: (b) => b.size, align: "right" },
+          { header: "uploaded", get: (b) => shortTime(b.uploadedAt) },
+        ],
+        page,
+      );
     },
   },
   {
@@ -87,7 +92,13 @@ export const backupCommands = [
     summary: "Write a backup to R2 now and prune to BACKUP_RETENTION",
     async run({ client, out }) {
       const b = await client.post("/backups", undefined);
-      out.result(b, () => renderFields([["stored", b.name], ["size", bytesText(b.size)], ["pruned", b.deleted.join(", ") || "none"]]));
+      out.result(b, () =>
+        renderFields([
+          ["stored", b.name],
+          ["size", bytesText(b.size)],
+          ["pruned", b.deleted.join(", ") || "none"],
+        ]),
+      );
     },
   },
 ];

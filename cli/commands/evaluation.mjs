@@ -32,15 +32,19 @@ export const evaluationCommands = [
     name: "suites push",
     args: "<suite.json>",
     summary: "Create an evaluation suite from a JSON file (suites are immutable: same content → unchanged)",
-    options: { agent: { type: "string", value: "AGENT", description: "the agent it scores (overrides the file's \"agent\")" } },
+    options: { agent: { type: "string", value: "AGENT", description: 'the agent it scores (overrides the file\'s "agent")' } },
     examples: ["tdev suites push examples/sentiment/suite.json --agent sentiment"],
     async run({ client, out, name }, { values, positionals }) {
       const suite = await readJsonFile(positionals["suite.json"], name);
       if (values.agent) suite.agent = values.agent;
-      if (!suite.agent) throw new UsageError("The suite names no agent: add \"agent\" to the file or pass --agent.", name);
+      if (!suite.agent) throw new UsageError('The suite names no agent: add "agent" to the file or pass --agent.', name);
       const reply = await client.request("POST", "/suites", { body: suite });
       const s = reply.data;
-      out.result(s, () => `${reply.status === 201 ? "created" : "unchanged"} suite ${s.name}: ${s.caseCount} cases, ${s.heldOutCases.length} held out, guards ${s.guardCases.join(", ") || "none"}`);
+      out.result(
+        s,
+        () =>
+          `${reply.status === 201 ? "created" : "unchanged"} suite ${s.name}: ${s.caseCount} cases, ${s.heldOutCases.length} held out, guards ${s.guardCases.join(", ") || "none"}`,
+      );
     },
   },
   {
@@ -49,13 +53,17 @@ export const evaluationCommands = [
     options: { agent: { type: "string", value: "AGENT", description: "only this agent's suites" }, ...PAGE_OPTIONS },
     async run({ client, out, name }, { values }) {
       const page = await client.get("/suites", { agent: values.agent, ...pageQuery(values, name) });
-      out.table(page.items, [
-        { header: "name", get: (s) => s.name },
-        { header: "id", get: (s) => s.id },
-        { header: "cases", get: (s) => s.caseCount, align: "right" },
-        { header: "held out", get: (s) => s.heldOutCases.length, align: "right" },
-        { header: "created", get: (s) => shortTime(s.createdAt) },
-      ], page);
+      out.table(
+        page.items,
+        [
+          { header: "name", get: (s) => s.name },
+          { header: "id", get: (s) => s.id },
+          { header: "cases", get: (s) => s.caseCount, align: "right" },
+          { header: "held out", get: (s) => s.heldOutCases.length, align: "right" },
+          { header: "created", get: (s) => shortTime(s.createdAt) },
+        ],
+        page,
+      );
       morePages(out, page);
     },
   },
@@ -65,7 +73,18 @@ export const evaluationCommands = [
     summary: "A suite with its cases",
     async run({ client, out }, { positionals }) {
       const s = await client.get(`/suites/${encodeURIComponent(positionals.suite)}`);
-      out.result(s, () => `${renderFields([["name", s.name], ["id", s.id], ["agent", s.agentId], ["cases", s.caseCount], ["guards", s.guardCases.join(", ")], ["held out", s.heldOutCases.join(", ")]])}`);
+      out.result(
+        s,
+        () =>
+          `${renderFields([
+            ["name", s.name],
+            ["id", s.id],
+            ["agent", s.agentId],
+            ["cases", s.caseCount],
+            ["guards", s.guardCases.join(", ")],
+            ["held out", s.heldOutCases.join(", ")],
+          ])}`,
+      );
     },
   },
   {
@@ -115,14 +134,18 @@ export const evaluationCommands = [
     options: { ...PAGE_OPTIONS },
     async run({ client, out, name }, { values, positionals }) {
       const page = await client.get(`/agents/${encodeURIComponent(positionals.agent)}/scores`, pageQuery(values, name));
-      out.table(page.items, [
-        { header: "version", get: (s) => s.version },
-        { header: "score", get: (s) => percent(s.score), align: "right" },
-        { header: "held-out", get: (s) => percent(s.heldOutScore), align: "right" },
-        { header: "parent", get: (s) => (s.parentVersion ? `${s.parentVersion} ${percent(s.parentScore)}` : "") },
-        { header: "regression", get: (s) => (s.regression ? `yes (p=${s.pValue?.toFixed(3)})` : "") },
-        { header: "at", get: (s) => shortTime(s.createdAt) },
-      ], page);
+      out.table(
+        page.items,
+        [
+          { header: "version", get: (s) => s.version },
+          { header: "score", get: (s) => percent(s.score), align: "right" },
+          { header: "held-out", get: (s) => percent(s.heldOutScore), align: "right" },
+          { header: "parent", get: (s) => (s.parentVersion ? `${s.parentVersion} ${percent(s.parentScore)}` : "") },
+          { header: "regression", get: (s) => (s.regression ? `yes (p=${s.pValue?.toFixed(3)})` : "") },
+          { header: "at", get: (s) => shortTime(s.createdAt) },
+        ],
+        page,
+      );
       morePages(out, page);
     },
   },

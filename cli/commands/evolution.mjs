@@ -23,7 +23,9 @@ export const generationRow = (/** @type {any} */ g, /** @type {any[]} */ all) =>
 export function outcomeText(/** @type {any} */ run) {
   if (run.status === "failed") return `failed: ${run.error ?? "no reason given"}`;
   const o = run.outcome ?? {};
-  const parts = Object.entries(o).filter(([, v]) => v !== null && typeof v !== "object").map(([k, v]) => `${k} ${v}`);
+  const parts = Object.entries(o)
+    .filter(([, v]) => v !== null && typeof v !== "object")
+    .map(([k, v]) => `${k} ${v}`);
   return `${run.status}${parts.length ? `: ${parts.join(", ")}` : ""}`;
 }
 
@@ -70,7 +72,11 @@ export const evolutionCommands = [
       const policy = await readJsonFile(positionals["policy.json"], name);
       if (values.suite) policy.suite = values.suite;
       const p = await client.put(`/agents/${encodeURIComponent(positionals.agent)}/evolution`, policy);
-      out.result(p, () => `policy set: population ${p.population}, ${p.generationsPerRun} generations per run, ${Object.keys(p.genes).length} genes, ~${p.plannedEvaluations} evaluations per run`);
+      out.result(
+        p,
+        () =>
+          `policy set: population ${p.population}, ${p.generationsPerRun} generations per run, ${Object.keys(p.genes).length} genes, ~${p.plannedEvaluations} evaluations per run`,
+      );
     },
   },
   {
@@ -122,15 +128,19 @@ export const evolutionCommands = [
     },
     async run({ client, out, name }, { values }) {
       const page = await client.get("/evolution/runs", { agent: values.agent, status: values.status, ...pageQuery(values, name) });
-      out.table(page.items, [
-        { header: "run", get: (r) => r.id },
-        { header: "agent", get: (r) => r.agentId },
-        { header: "status", get: (r) => r.status, color: (t) => out.colors.status(t) },
-        { header: "trigger", get: (r) => r.trigger },
-        { header: "gen", get: (r) => `${r.generation}/${r.generations}`, align: "right" },
-        { header: "base", get: (r) => r.baseVersion },
-        { header: "created", get: (r) => shortTime(r.createdAt) },
-      ], page);
+      out.table(
+        page.items,
+        [
+          { header: "run", get: (r) => r.id },
+          { header: "agent", get: (r) => r.agentId },
+          { header: "status", get: (r) => r.status, color: (t) => out.colors.status(t) },
+          { header: "trigger", get: (r) => r.trigger },
+          { header: "gen", get: (r) => `${r.generation}/${r.generations}`, align: "right" },
+          { header: "base", get: (r) => r.baseVersion },
+          { header: "created", get: (r) => shortTime(r.createdAt) },
+        ],
+        page,
+      );
       morePages(out, page);
     },
   },
@@ -153,33 +163,46 @@ export const evolutionCommands = [
     },
     async run({ client, out, name }, { values }) {
       const page = await client.get("/evolution/approvals", { status: values.status, agent: values.agent, ...pageQuery(values, name) });
-      out.table(page.items, [
-        { header: "id", get: (a) => a.id },
-        { header: "agent", get: (a) => a.agentId },
-        { header: "version", get: (a) => a.version },
-        { header: "status", get: (a) => a.status, color: (t) => out.colors.status(t) },
-        { header: "reasons", get: (a) => a.reasons.join("; ") },
-        { header: "created", get: (a) => shortTime(a.createdAt) },
-      ], page);
+      out.table(
+        page.items,
+        [
+          { header: "id", get: (a) => a.id },
+          { header: "agent", get: (a) => a.agentId },
+          { header: "version", get: (a) => a.version },
+          { header: "status", get: (a) => a.status, color: (t) => out.colors.status(t) },
+          { header: "reasons", get: (a) => a.reasons.join("; ") },
+          { header: "created", get: (a) => shortTime(a.createdAt) },
+        ],
+        page,
+      );
       morePages(out, page);
     },
   },
-  ...["approve", "reject"].map((verb) => /** @type {import("../lib/args.mjs").Command} */ ({
-    name: `approvals ${verb}`,
-    args: "<approval-id>",
-    summary: verb === "approve" ? "Approve: the version goes to canary" : "Reject: the version is not deployed",
-    options: { note: { type: "string", value: "TEXT", description: "recorded with the decision" } },
-    async run({ client, out }, { values, positionals }) {
-      const a = await client.post(`/evolution/approvals/${encodeURIComponent(positionals["approval-id"])}/${verb}`, values.note ? { note: values.note } : {});
-      out.result(a, () => `${a.id}: ${a.status} (${a.version})`);
-    },
-  })),
+  ...["approve", "reject"].map(
+    (verb) =>
+      /** @type {import("../lib/args.mjs").Command} */ ({
+        name: `approvals ${verb}`,
+        args: "<approval-id>",
+        summary: verb === "approve" ? "Approve: the version goes to canary" : "Reject: the version is not deployed",
+        options: { note: { type: "string", value: "TEXT", description: "recorded with the decision" } },
+        async run({ client, out }, { values, positionals }) {
+          const a = await client.post(`/evolution/approvals/${encodeURIComponent(positionals["approval-id"])}/${verb}`, values.note ? { note: values.note } : {});
+          out.result(a, () => `${a.id}: ${a.status} (${a.version})`);
+        },
+      }),
+  ),
   {
     name: "canaries review",
     summary: "Judge open canaries on their live results now (the cron does this every tick)",
     async run({ client, out }) {
       const r = await client.post("/evolution/canaries/review", undefined);
-      out.result(r, () => renderFields([["promoted", r.promoted.join(", ") || "none"], ["rolled back", r.rolledBack.join(", ") || "none"], ["waiting", r.waiting.join(", ") || "none"]]));
+      out.result(r, () =>
+        renderFields([
+          ["promoted", r.promoted.join(", ") || "none"],
+          ["rolled back", r.rolledBack.join(", ") || "none"],
+          ["waiting", r.waiting.join(", ") || "none"],
+        ]),
+      );
     },
   },
   {
@@ -188,7 +211,10 @@ export const evolutionCommands = [
     options: { agent: { type: "string", value: "AGENT", description: "only this agent" } },
     async run({ client, out }, { values }) {
       const s = await client.get("/evolution/stats", { agent: values.agent });
-      const counts = (/** @type {Record<string, number>} */ o) => Object.entries(o).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
+      const counts = (/** @type {Record<string, number>} */ o) =>
+        Object.entries(o)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ") || "none";
       out.result(s, () =>
         renderFields([
           ["autonomy", s.autonomyRatio === null ? "no promotions yet" : `${percent(s.autonomyRatio)} of promotions automatic`],
@@ -202,4 +228,3 @@ export const evolutionCommands = [
     },
   },
 ];
-

@@ -6,7 +6,14 @@ import { morePages, PAGE_OPTIONS, pageQuery } from "../lib/paging.mjs";
 const SCOPES = ["agents:read", "agents:write", "squads:run", "evolution:admin", "keys:admin"];
 
 const keyFields = (/** @type {any} */ k) =>
-  renderFields([["id", k.id], ["name", k.name], ["prefix", k.prefix], ["scopes", k.scopes.join(" ")], ["created", `${shortTime(k.createdAt)} by ${k.createdBy}`], ["revoked", shortTime(k.revokedAt) || "no"]]);
+  renderFields([
+    ["id", k.id],
+    ["name", k.name],
+    ["prefix", k.prefix],
+    ["scopes", k.scopes.join(" ")],
+    ["created", `${shortTime(k.createdAt)} by ${k.createdBy}`],
+    ["revoked", shortTime(k.revokedAt) || "no"],
+  ]);
 
 /** @type {import("../lib/args.mjs").Command[]} */
 export const keyCommands = [
@@ -29,14 +36,18 @@ export const keyCommands = [
     options: { ...PAGE_OPTIONS },
     async run({ client, out, name }, { values }) {
       const page = await client.get("/keys", pageQuery(values, name));
-      out.table(page.items, [
-        { header: "id", get: (k) => k.id },
-        { header: "name", get: (k) => k.name },
-        { header: "prefix", get: (k) => k.prefix },
-        { header: "scopes", get: (k) => k.scopes.join(" ") },
-        { header: "created", get: (k) => shortTime(k.createdAt) },
-        { header: "revoked", get: (k) => shortTime(k.revokedAt) },
-      ], page);
+      out.table(
+        page.items,
+        [
+          { header: "id", get: (k) => k.id },
+          { header: "name", get: (k) => k.name },
+          { header: "prefix", get: (k) => k.prefix },
+          { header: "scopes", get: (k) => k.scopes.join(" ") },
+          { header: "created", get: (k) => shortTime(k.createdAt) },
+          { header: "revoked", get: (k) => shortTime(k.revokedAt) },
+        ],
+        page,
+      );
       morePages(out, page);
     },
   },

@@ -6,7 +6,9 @@ import { renderFields, shortTime } from "../lib/output.mjs";
 import { morePages, PAGE_OPTIONS, pageQuery } from "../lib/paging.mjs";
 import { resolveSquad } from "../lib/squad-ref.mjs";
 
-const EVENT_TYPE_OPTION = /** @type {const} */ ({ "event-type": { type: "string", multiple: true, value: "TYPE", description: "only these event types (wildcards like evolution.*)" } });
+const EVENT_TYPE_OPTION = /** @type {const} */ ({
+  "event-type": { type: "string", multiple: true, value: "TYPE", description: "only these event types (wildcards like evolution.*)" },
+});
 
 const deadLetterColumns = /** @type {import("../lib/output.mjs").Column[]} */ ([
   { header: "id", get: (d) => d.id },
@@ -35,7 +37,7 @@ export const messagingCommands = [
       "idempotency-key": { type: "string", value: "KEY", description: "same target + key: one effect" },
       "expires-in": { type: "string", value: "MS", description: "dead-letter the message if undelivered after this long" },
     },
-    examples: ["tdev messages send --agent sentiment --payload '{\"text\":\"great\"}'", "tdev messages send --squad demo --payload '{\"capability\":\"echo\",\"input\":1}'"],
+    examples: ['tdev messages send --agent sentiment --payload \'{"text":"great"}\'', 'tdev messages send --squad demo --payload \'{"capability":"echo","input":1}\''],
     async run({ client, out, name }, { values }) {
       const targets = ["squad", "agent", "topic"].filter((t) => values[t] !== undefined);
       if (targets.length !== 1) throw new UsageError("Give exactly one of --squad, --agent or --topic.", name);
@@ -119,7 +121,14 @@ export const messagingCommands = [
     options: { ...PAGE_OPTIONS },
     async run({ client, out, name }, { values }) {
       const page = await client.get("/topics", pageQuery(values, name));
-      out.table(page.items, [{ header: "topic", get: (t) => t.topic }, { header: "subscriptions", get: (t) => t.subscriptions, align: "right" }], page);
+      out.table(
+        page.items,
+        [
+          { header: "topic", get: (t) => t.topic },
+          { header: "subscriptions", get: (t) => t.subscriptions, align: "right" },
+        ],
+        page,
+      );
       morePages(out, page);
     },
   },
@@ -130,13 +139,17 @@ export const messagingCommands = [
     options: { ...PAGE_OPTIONS },
     async run({ client, out, name }, { values, positionals }) {
       const page = await client.get(`/topics/${encodeURIComponent(positionals.topic)}/subscriptions`, pageQuery(values, name));
-      out.table(page.items, [
-        { header: "id", get: (s) => s.id },
-        { header: "type", get: (s) => s.type },
-        { header: "target", get: (s) => s.target },
-        { header: "events", get: (s) => s.eventTypes.join(",") || "*" },
-        { header: "created", get: (s) => shortTime(s.createdAt) },
-      ], page);
+      out.table(
+        page.items,
+        [
+          { header: "id", get: (s) => s.id },
+          { header: "type", get: (s) => s.type },
+          { header: "target", get: (s) => s.target },
+          { header: "events", get: (s) => s.eventTypes.join(",") || "*" },
+          { header: "created", get: (s) => shortTime(s.createdAt) },
+        ],
+        page,
+      );
       morePages(out, page);
     },
   },
@@ -147,7 +160,7 @@ export const messagingCommands = [
     options: {
       webhook: { type: "string", value: "URL", description: "POST events to this URL, signed with X-TDev-Signature" },
       squad: { type: "string", value: "SQUAD", description: "turn each event into a task on this squad (with --task)" },
-      task: { type: "string", value: "JSON", description: "the task template for --squad, e.g. '{\"capability\":\"echo\"}'" },
+      task: { type: "string", value: "JSON", description: 'the task template for --squad, e.g. \'{"capability":"echo"}\'' },
       websocket: { type: "boolean", description: "a WebSocket subscription (its stream path is printed)" },
       ...EVENT_TYPE_OPTION,
     },
@@ -161,7 +174,11 @@ export const messagingCommands = [
           ? { type: "squad", squad: await resolveSquad(client, values.squad), task: jsonOption(values.task, "task", name) ?? {}, eventTypes }
           : { type: "websocket", eventTypes };
       const s = await client.post(`/topics/${encodeURIComponent(positionals.topic)}/subscriptions`, body);
-      out.result(s, () => [`subscribed ${s.id} (${s.type} → ${s.target})`, ...(s.secret ? [`webhook secret (shown once): ${s.secret}`] : []), ...(s.stream ? [`stream: ${s.stream}`] : [])].join("\n"));
+      out.result(s, () =>
+        [`subscribed ${s.id} (${s.type} → ${s.target})`, ...(s.secret ? [`webhook secret (shown once): ${s.secret}`] : []), ...(s.stream ? [`stream: ${s.stream}`] : [])].join(
+          "\n",
+        ),
+      );
     },
   },
   {
@@ -183,7 +200,12 @@ export const messagingCommands = [
       "idempotency-key": { type: "string", value: "KEY", description: "same key: one effect" },
     },
     async run({ client, out, name }, { values, positionals }) {
-      const body = { type: positionals.type, data: jsonOption(values.data, "data", name), priority: intOption(values.priority, "priority", name), idempotencyKey: values["idempotency-key"] };
+      const body = {
+        type: positionals.type,
+        data: jsonOption(values.data, "data", name),
+        priority: intOption(values.priority, "priority", name),
+        idempotencyKey: values["idempotency-key"],
+      };
       const accepted = await client.post(`/topics/${encodeURIComponent(positionals.topic)}/events`, body);
       out.result(accepted, () => JSON.stringify(accepted));
     },

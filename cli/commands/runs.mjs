@@ -6,7 +6,7 @@ import { millis, renderFields, shortTime } from "../lib/output.mjs";
 import { morePages, PAGE_OPTIONS, pageQuery } from "../lib/paging.mjs";
 
 /** An agent's output as people read it: strings as they are, anything else as indented JSON. */
-export const showOutput = (/** @type {unknown} */ output) => (typeof output === "string" ? output : JSON.stringify(output, null, 2) ?? "null");
+export const showOutput = (/** @type {unknown} */ output) => (typeof output === "string" ? output : (JSON.stringify(output, null, 2) ?? "null"));
 
 /** @type {import("../lib/args.mjs").Command[]} */
 export const runCommands = [
@@ -20,7 +20,7 @@ export const runCommands = [
       timeout: { type: "string", value: "MS", description: "shorten the agent's time limit" },
       session: { type: "string", value: "ID", description: "Bedrock session id (bedrock-agent agents)" },
     },
-    examples: ["tdev run sentiment --input '{\"text\":\"I love it\"}'", "echo '{\"text\":\"meh\"}' | tdev run sentiment#canary --json"],
+    examples: ['tdev run sentiment --input \'{"text":"I love it"}\'', 'echo \'{"text":"meh"}\' | tdev run sentiment#canary --json'],
     async run({ client, out, name }, { values, positionals }) {
       const input = await readInput(values, name, { fromStdin: true });
       const body = { agent: positionals.agent, ...(input === undefined ? {} : { input }), timeoutMs: intOption(values.timeout, "timeout", name), sessionId: values.session };
@@ -50,15 +50,19 @@ export const runCommands = [
     },
     async run({ client, out, name }, { values }) {
       const page = await client.get("/runs", { agent: values.agent, status: values.status, traceId: values.trace, ...pageQuery(values, name) });
-      out.table(page.items, [
-        { header: "id", get: (r) => r.id },
-        { header: "agent", get: (r) => `${r.agent}@${r.version}` },
-        { header: "status", get: (r) => r.status, color: (t) => out.colors.status(t) },
-        { header: "source", get: (r) => r.source },
-        { header: "duration", get: (r) => millis(r.durationMs), align: "right" },
-        { header: "started", get: (r) => shortTime(r.startedAt) },
-        { header: "error", get: (r) => r.error?.code },
-      ], page);
+      out.table(
+        page.items,
+        [
+          { header: "id", get: (r) => r.id },
+          { header: "agent", get: (r) => `${r.agent}@${r.version}` },
+          { header: "status", get: (r) => r.status, color: (t) => out.colors.status(t) },
+          { header: "source", get: (r) => r.source },
+          { header: "duration", get: (r) => millis(r.durationMs), align: "right" },
+          { header: "started", get: (r) => shortTime(r.startedAt) },
+          { header: "error", get: (r) => r.error?.code },
+        ],
+        page,
+      );
       morePages(out, page);
     },
   },

@@ -46,7 +46,7 @@ export const sessionCommands = [
     summary: "Save the server URL and API key to ~/.config/tdev/config.json (mode 0600)",
     description:
       "Without --key the key is read from the terminal (not echoed) or from piped stdin. The key is checked against the server before it is saved.\nFlags and TDEV_URL / TDEV_API_KEY still win over the saved file.",
-    examples: ["tdev login --url http://localhost:8787 --key local-admin-key", "echo \"$KEY\" | tdev login --url https://tdev.example.com"],
+    examples: ["tdev login --url http://localhost:8787 --key local-admin-key", 'echo "$KEY" | tdev login --url https://tdev.example.com'],
     async run({ out, settings }, { values }) {
       const url = values.url ? normaliseUrl(values.url) : settings.url;
       let key = values.key;
@@ -55,8 +55,9 @@ export const sessionCommands = [
       const { access, health } = await probe(createClient({ url, key }));
       if (access === "refused") throw new CliError(`${url} refused this key.`, EXIT.auth);
       await writeConfigFile(settings.configPath, { url, key });
-      out.result({ url, configPath: settings.configPath, access, version: health.version }, () =>
-        `Logged in to ${url} (server ${health.version}); key ${access}. Saved to ${settings.configPath}.`,
+      out.result(
+        { url, configPath: settings.configPath, access, version: health.version },
+        () => `Logged in to ${url} (server ${health.version}); key ${access}. Saved to ${settings.configPath}.`,
       );
     },
   },
@@ -90,7 +91,13 @@ export const sessionCommands = [
     summary: "Server liveness, build version and the D1 round trip (no key needed)",
     async run({ client, out }) {
       const h = await client.get("/health");
-      out.result(h, () => renderFields([["status", h.status], ["version", h.version], ["d1", h.checks.d1.ok ? `ok, ${millis(h.checks.d1.latencyMs)}` : h.checks.d1.error]]));
+      out.result(h, () =>
+        renderFields([
+          ["status", h.status],
+          ["version", h.version],
+          ["d1", h.checks.d1.ok ? `ok, ${millis(h.checks.d1.latencyMs)}` : h.checks.d1.error],
+        ]),
+      );
       return h.status === "ok" ? EXIT.ok : EXIT.error;
     },
   },
@@ -103,9 +110,16 @@ export const sessionCommands = [
       const time = values.time === undefined ? undefined : Date.parse(values.time);
       if (time !== undefined && Number.isNaN(time)) throw new CliError(`--time is not a date: ${values.time}`, EXIT.usage);
       const reply = await client.send("GET", `/__scheduled${time === undefined ? "" : `?time=${time}`}`);
-      if (reply.status === 404) throw new CliError(`${client.url} does not serve /__scheduled.`, EXIT.error, ["Start the local system with `npm start` (it runs wrangler dev --test-scheduled); deployed Workers run cron on Cloudflare's schedule."]);
-      if (reply.status >= 400) throw new CliError(`The scheduled handler failed (HTTP ${reply.status}).`, EXIT.error, [String(reply.data ?? "").slice(0, 500), "See the server's log for the error."]);
-      out.result({ fired: true, status: reply.status, at: new Date(time ?? Date.now()).toISOString() }, () => `Scheduled handler ran (${String(reply.data ?? "").trim() || reply.status}).`);
+      if (reply.status === 404)
+        throw new CliError(`${client.url} does not serve /__scheduled.`, EXIT.error, [
+          "Start the local system with `npm start` (it runs wrangler dev --test-scheduled); deployed Workers run cron on Cloudflare's schedule.",
+        ]);
+      if (reply.status >= 400)
+        throw new CliError(`The scheduled handler failed (HTTP ${reply.status}).`, EXIT.error, [String(reply.data ?? "").slice(0, 500), "See the server's log for the error."]);
+      out.result(
+        { fired: true, status: reply.status, at: new Date(time ?? Date.now()).toISOString() },
+        () => `Scheduled handler ran (${String(reply.data ?? "").trim() || reply.status}).`,
+      );
     },
   },
   {
@@ -113,13 +127,17 @@ export const sessionCommands = [
     summary: "Circuit breakers of Bedrock models and agents, as the answering isolate sees them",
     async run({ client, out }) {
       const page = await client.get("/models/breakers");
-      out.table(page.items, [
-        { header: "key", get: (b) => b.key },
-        { header: "state", get: (b) => b.state, color: (t) => out.colors.status(t) },
-        { header: "failures", get: (b) => b.consecutiveFailures, align: "right" },
-        { header: "opened", get: (b) => b.timesOpened, align: "right" },
-        { header: "retry at", get: (b) => (b.retryAt ? shortTime(new Date(b.retryAt).toISOString()) : "") },
-      ], page);
+      out.table(
+        page.items,
+        [
+          { header: "key", get: (b) => b.key },
+          { header: "state", get: (b) => b.state, color: (t) => out.colors.status(t) },
+          { header: "failures", get: (b) => b.consecutiveFailures, align: "right" },
+          { header: "opened", get: (b) => b.timesOpened, align: "right" },
+          { header: "retry at", get: (b) => (b.retryAt ? shortTime(new Date(b.retryAt).toISOString()) : "") },
+        ],
+        page,
+      );
     },
   },
   {
@@ -132,8 +150,7 @@ export const sessionCommands = [
       const body = jsonOption(values.data, "data", name);
       const route = String(positionals.path).replace(/^\/api\/v1/, "");
       const reply = await client.request(String(positionals.method).toUpperCase(), route.startsWith("/") ? route : `/${route}`, { body });
-      out.result(reply.data, () => (typeof reply.data === "string" ? reply.data : JSON.stringify(reply.data, null, 2) ?? `HTTP ${reply.status}`));
+      out.result(reply.data, () => (typeof reply.data === "string" ? reply.data : (JSON.stringify(reply.data, null, 2) ?? `HTTP ${reply.status}`)));
     },
   },
 ];
-

@@ -62,12 +62,16 @@ export const squadCommands = [
     options: { ...PAGE_OPTIONS },
     async run({ client, out, name }, { values }) {
       const page = await client.get("/squads", pageQuery(values, name));
-      out.table(page.items, [
-        { header: "id", get: (s) => s.id },
-        { header: "name", get: (s) => s.name },
-        { header: "members", get: (s) => s.members.map((/** @type {any} */ m) => m.agent + (m.version ? `@${m.version}` : m.channel ? `#${m.channel}` : "")).join(",") },
-        { header: "created", get: (s) => shortTime(s.createdAt) },
-      ], page);
+      out.table(
+        page.items,
+        [
+          { header: "id", get: (s) => s.id },
+          { header: "name", get: (s) => s.name },
+          { header: "members", get: (s) => s.members.map((/** @type {any} */ m) => m.agent + (m.version ? `@${m.version}` : m.channel ? `#${m.channel}` : "")).join(",") },
+          { header: "created", get: (s) => shortTime(s.createdAt) },
+        ],
+        page,
+      );
       morePages(out, page);
     },
   },
@@ -78,7 +82,7 @@ export const squadCommands = [
     options: {
       member: { type: "string", multiple: true, value: "AGENT", description: "agent, agent@version or agent#channel, optionally :weight" },
       description: { type: "string", value: "TEXT", description: "what the squad is for" },
-      policy: { type: "string", value: "JSON", description: "policy, e.g. '{\"maxConcurrency\":8,\"retries\":1}'" },
+      policy: { type: "string", value: "JSON", description: 'policy, e.g. \'{"maxConcurrency":8,"retries":1}\'' },
       file: { type: "string", value: "FILE", description: "a full squad config as JSON ({name, members, policy})" },
     },
     examples: ["tdev squads create demo --member echo --member sentiment#canary:2"],
@@ -86,7 +90,13 @@ export const squadCommands = [
       const base = values.file ? await readJsonFile(values.file, name) : {};
       const members = (values.member ?? []).map((/** @type {string} */ m) => parseMember(m, name));
       const policy = jsonOption(values.policy, "policy", name);
-      const config = { ...base, name: positionals.name, ...(members.length ? { members } : {}), ...(values.description ? { description: values.description } : {}), ...(policy ? { policy } : {}) };
+      const config = {
+        ...base,
+        name: positionals.name,
+        ...(members.length ? { members } : {}),
+        ...(values.description ? { description: values.description } : {}),
+        ...(policy ? { policy } : {}),
+      };
       if (!config.members?.length) throw new UsageError("A squad needs at least one --member.", name);
       const s = await client.post("/squads", config);
       out.result(s, () => s.id);
@@ -104,7 +114,12 @@ export const squadCommands = [
           ["id", s.id],
           ["name", s.name],
           ["members", s.stats.members.map((/** @type {any} */ m) => `${m.member} (${m.breaker}, ${m.inFlight} in flight)`).join(", ")],
-          ["tasks", Object.entries(s.stats.tasks).map(([k, v]) => `${k} ${v}`).join(", ") || "none"],
+          [
+            "tasks",
+            Object.entries(s.stats.tasks)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(", ") || "none",
+          ],
           ["last seq", s.stats.lastSeq],
           ["policy", JSON.stringify(s.policy)],
         ]),
@@ -125,7 +140,10 @@ export const squadCommands = [
     name: "squads events",
     args: "<squad>",
     summary: "The squad's recent events after a seq (the stream's replay log)",
-    options: { since: { type: "string", value: "SEQ", description: "events after this seq (default 0)" }, limit: { type: "string", value: "N", description: "at most N (default 100)" } },
+    options: {
+      since: { type: "string", value: "SEQ", description: "events after this seq (default 0)" },
+      limit: { type: "string", value: "N", description: "at most N (default 100)" },
+    },
     async run({ client, out, name }, { values, positionals }) {
       const id = await resolveSquad(client, positionals.squad);
       const page = await client.get(`/squads/${id}/events`, { since: intOption(values.since, "since", name), limit: intOption(values.limit, "limit", name) });
@@ -198,7 +216,11 @@ export const squadCommands = [
     options: { status: { type: "string", value: "STATUS", description: "queued, running, completed, failed or cancelled" }, ...PAGE_OPTIONS },
     async run({ client, out, name }, { values, positionals }) {
       const page = await client.get(`/squads/${await resolveSquad(client, positionals.squad)}/tasks`, { status: values.status, ...pageQuery(values, name) });
-      out.table(page.items, taskColumns.map((c) => (c.header === "status" ? { ...c, color: (/** @type {string} */ t) => out.colors.status(t) } : c)), page);
+      out.table(
+        page.items,
+        taskColumns.map((c) => (c.header === "status" ? { ...c, color: (/** @type {string} */ t) => out.colors.status(t) } : c)),
+        page,
+      );
       morePages(out, page);
     },
   },
@@ -244,4 +266,3 @@ export const squadCommands = [
     },
   },
 ];
-

@@ -89,13 +89,17 @@ export const workflowCommands = [
     options: { ...PAGE_OPTIONS },
     async run({ client, out, name }, { values }) {
       const page = await client.get("/workflows", pageQuery(values, name));
-      out.table(page.items, [
-        { header: "name", get: (w) => w.name },
-        { header: "version", get: (w) => w.version, align: "right" },
-        { header: "steps", get: (w) => w.stepCount, align: "right" },
-        { header: "created", get: (w) => shortTime(w.createdAt) },
-        { header: "description", get: (w) => w.description },
-      ], page);
+      out.table(
+        page.items,
+        [
+          { header: "name", get: (w) => w.name },
+          { header: "version", get: (w) => w.version, align: "right" },
+          { header: "steps", get: (w) => w.stepCount, align: "right" },
+          { header: "created", get: (w) => shortTime(w.createdAt) },
+          { header: "description", get: (w) => w.description },
+        ],
+        page,
+      );
       morePages(out, page);
     },
   },
@@ -106,7 +110,16 @@ export const workflowCommands = [
     options: { version: { type: "string", value: "N", description: "default: the latest" } },
     async run({ client, out, name }, { values, positionals }) {
       const w = await client.get(`/workflows/${encodeURIComponent(positionals.name)}`, { version: intOption(values.version, "version", name) });
-      out.result(w, () => `${renderFields([["name", w.name], ["version", w.version], ["created", shortTime(w.createdAt)], ["description", w.description]])}\nplan:\n${planText(w.levels)}`);
+      out.result(
+        w,
+        () =>
+          `${renderFields([
+            ["name", w.name],
+            ["version", w.version],
+            ["created", shortTime(w.createdAt)],
+            ["description", w.description],
+          ])}\nplan:\n${planText(w.levels)}`,
+      );
     },
   },
   {
@@ -119,13 +132,18 @@ export const workflowCommands = [
       priority: { type: "string", value: "0-9", description: "priority of the run's tasks (default 5)" },
       follow: { type: "boolean", short: "f", description: "follow the run; exit 5 if it fails, 130 on Ctrl-C (the run goes on)" },
     },
-    examples: ["tdev workflows run demo review-diamond --input '{\"text\":\"hello\",\"length\":5}' --follow"],
+    examples: ['tdev workflows run demo review-diamond --input \'{"text":"hello","length":5}\' --follow'],
     async run(ctx, { values, positionals }) {
       const { client, out, name } = ctx;
       const id = await resolveSquad(client, positionals.squad);
       const input = await readInput(values, name, { fromStdin: true });
       // The API requires the input key (null when the workflow reads none).
-      const body = { workflow: positionals.workflow, version: intOption(values.version, "version", name), priority: intOption(values.priority, "priority", name), input: input ?? null };
+      const body = {
+        workflow: positionals.workflow,
+        version: intOption(values.version, "version", name),
+        priority: intOption(values.priority, "priority", name),
+        input: input ?? null,
+      };
       const started = await client.post(`/squads/${id}/runs`, body);
       if (!values.follow) return out.result(started, () => started.runId);
       out.note(`started ${started.workflow} v${started.version} as ${started.runId}`);
@@ -139,14 +157,18 @@ export const workflowCommands = [
     options: { ...PAGE_OPTIONS },
     async run({ client, out, name }, { values, positionals }) {
       const page = await client.get(`/squads/${await resolveSquad(client, positionals.squad)}/runs`, pageQuery(values, name));
-      out.table(page.items, [
-        { header: "run", get: (r) => r.runId },
-        { header: "workflow", get: (r) => `${r.workflow} v${r.version}` },
-        { header: "status", get: (r) => r.status, color: (t) => out.colors.status(t) },
-        { header: "started", get: (r) => shortTime(r.startedAt) },
-        { header: "duration", get: (r) => millis(r.durationMs), align: "right" },
-        { header: "error", get: (r) => r.error?.code },
-      ], page);
+      out.table(
+        page.items,
+        [
+          { header: "run", get: (r) => r.runId },
+          { header: "workflow", get: (r) => `${r.workflow} v${r.version}` },
+          { header: "status", get: (r) => r.status, color: (t) => out.colors.status(t) },
+          { header: "started", get: (r) => shortTime(r.startedAt) },
+          { header: "duration", get: (r) => millis(r.durationMs), align: "right" },
+          { header: "error", get: (r) => r.error?.code },
+        ],
+        page,
+      );
       morePages(out, page);
     },
   },

@@ -84,8 +84,10 @@ export function jsonOption(/** @type {string | undefined} */ value, /** @type {s
   }
 }
 
-const optionLine = (/** @type {string} */ name, /** @type {OptionSpec} */ s) =>
-  [`${s.short ? `-${s.short}, ` : "    "}--${name}${s.type === "string" ? ` ${s.value ?? "VALUE"}` : ""}${s.multiple ? " (repeatable)" : ""}`, s.description ?? ""];
+const optionLine = (/** @type {string} */ name, /** @type {OptionSpec} */ s) => [
+  `${s.short ? `-${s.short}, ` : "    "}--${name}${s.type === "string" ? ` ${s.value ?? "VALUE"}` : ""}${s.multiple ? " (repeatable)" : ""}`,
+  s.description ?? "",
+];
 
 const columns = (/** @type {string[][]} */ rows, indent = "  ") => {
   const width = Math.max(...rows.map((r) => (r[0] ?? "").length));

@@ -21,8 +21,17 @@ export function resolveSettings(/** @type {{ flags: ConfigFile, env: Record<stri
   const { flags, env, file } = input;
   /** @type {(candidates: [Source, string | undefined][]) => [Source, string | undefined]} */
   const pick = (candidates) => candidates.find(([, v]) => typeof v === "string" && v.length > 0) ?? ["none", undefined];
-  const [urlSource, url] = pick([["flag", flags.url], ["env", env.TDEV_URL], ["file", file.url], ["default", DEFAULT_URL]]);
-  const [keySource, key] = pick([["flag", flags.key], ["env", env.TDEV_API_KEY], ["file", file.key]]);
+  const [urlSource, url] = pick([
+    ["flag", flags.url],
+    ["env", env.TDEV_URL],
+    ["file", file.url],
+    ["default", DEFAULT_URL],
+  ]);
+  const [keySource, key] = pick([
+    ["flag", flags.key],
+    ["env", env.TDEV_API_KEY],
+    ["file", file.key],
+  ]);
   return /** @type {Settings} */ ({
     url: normaliseUrl(/** @type {string} */ (url)),
     key,

@@ -46,9 +46,7 @@ export function pause(/** @type {number} */ ms, /** @type {AbortSignal} */ signa
  * Polls `load` every `intervalMs` and hands each state to `onState` until `done(state)`.
  * The interval stays at or above a second: every poll spends one of the key's rate-limit tokens.
  */
-export async function poll(
-  /** @type {{ load: () => Promise<any>, onState: (state: any) => void, done: (state: any) => boolean, intervalMs?: number, signal: AbortSignal }} */ o,
-) {
+export async function poll(/** @type {{ load: () => Promise<any>, onState: (state: any) => void, done: (state: any) => boolean, intervalMs?: number, signal: AbortSignal }} */ o) {
   const interval = Math.max(1000, o.intervalMs ?? 1000);
   for (;;) {
     const state = await o.load();

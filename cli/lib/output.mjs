@@ -58,7 +58,13 @@ export function renderTable(/** @type {any[]} */ rows, /** @type {Column[]} */ c
       })
       .join("  ")
       .trimEnd();
-  return [line(columns.map((c) => c.header.toUpperCase()), null), ...texts.map((t, i) => line(t, rows[i]))].join("\n");
+  return [
+    line(
+      columns.map((c) => c.header.toUpperCase()),
+      null,
+    ),
+    ...texts.map((t, i) => line(t, rows[i])),
+  ].join("\n");
 }
 
 /** Renders `label: value` lines with the labels aligned. */

@@ -7,7 +7,10 @@ export const PAGE_OPTIONS = /** @type {const} */ ({
 });
 
 /** limit/cursor flags as a query; the server validates the range. */
-export const pageQuery = (/** @type {Record<string, any>} */ values, /** @type {string} */ command) => ({ limit: intOption(values.limit, "limit", command), cursor: values.cursor });
+export const pageQuery = (/** @type {Record<string, any>} */ values, /** @type {string} */ command) => ({
+  limit: intOption(values.limit, "limit", command),
+  cursor: values.cursor,
+});
 
 /** Tells people there is more, on stderr so piped output stays one page of JSON. */
 export function morePages(/** @type {import("./output.mjs").Output} */ out, /** @type {{ nextCursor?: string | null }} */ page) {

@@ -115,4 +115,3 @@ export async function tailSquad(
     await pause(reconnectDelay(attempt++), o.signal);
   }
 }
-

@@ -38,7 +38,8 @@ async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => bo
 
 const slowCode = (ms: number) => `export default { async run(input) { await new Promise((r) => setTimeout(r, ${ms})); return input; } };`;
 // Evolvable: three params, a score that depends on their sum, and a pause per case so a run spans seconds.
-const tunedCode = "export default { async run(input, ctx) { await new Promise((r) => setTimeout(r, 700)); const p = ctx.params; return { hit: p.a + p.b + p.c >= input.want }; } };";
+const tunedCode =
+  "export default { async run(input, ctx) { await new Promise((r) => setTimeout(r, 700)); const p = ctx.params; return { hit: p.a + p.b + p.c >= input.want }; } };";
 
 async function setUp() {
   await call("POST", "/agents", { name: "slow", version: "1.0.0", kind: "code", description: "sleeps, then echoes", capabilities: ["slow"], code: slowCode(2000) });
@@ -46,7 +47,15 @@ async function setUp() {
   const squad = await call("POST", "/squads", { name: "crash", members: [{ agent: "slow" }], policy: { taskTimeoutMs: 4000, retries: 2 } });
   const steps = ["a", "b", "c", "d", "e", "f"].map((id, i, all) => ({ id, capability: "slow", input: "{{input}}", ...(i ? { dependsOn: [all[i - 1]] } : {}) }));
   await call("POST", "/workflows", { name: "chain", steps });
-  await call("POST", "/agents", { name: "tuned", version: "1.0.0", kind: "code", description: "slow evolvable", capabilities: ["tune"], params: { a: 0, b: 0, c: 0 }, code: tunedCode });
+  await call("POST", "/agents", {
+    name: "tuned",
+    version: "1.0.0",
+    kind: "code",
+    description: "slow evolvable",
+    capabilities: ["tune"],
+    params: { a: 0, b: 0, c: 0 },
+    code: tunedCode,
+  });
   const cases = Array.from({ length: 12 }, (_, i) => ({ id: `c${i}`, input: { want: i }, checks: [{ type: "equals", path: "hit", value: true }] }));
   await call("POST", "/suites", { name: "tuned", agent: "tuned", cases });
   const gene = { min: 0, max: 10, step: 1 };
@@ -63,8 +72,10 @@ describe("kill -9 mid-run, restart on the same state", () => {
     const { runId: evolutionId } = await call("POST", "/evolution/runs", { agent: "tuned" });
 
     // Both mid-run: the workflow past its first step, the evolution run with candidates recorded.
-    const before = await until("both runs mid-way", async () => ({ wf: await call("GET", `/squads/${squad}/runs/${runId}`), evo: await call("GET", `/evolution/runs/${evolutionId}`) }), ({ wf, evo }) =>
-      wf.steps.some((s: { status: string }) => s.status === "completed") && evo.candidates.length > 0,
+    const before = await until(
+      "both runs mid-way",
+      async () => ({ wf: await call("GET", `/squads/${squad}/runs/${runId}`), evo: await call("GET", `/evolution/runs/${evolutionId}`) }),
+      ({ wf, evo }) => wf.steps.some((s: { status: string }) => s.status === "completed") && evo.candidates.length > 0,
     );
     expect(before.wf.status, "the workflow run was killed mid-run").toBe("running");
     expect(before.evo.status, "the evolution run was killed mid-run").toBe("running");
@@ -76,7 +87,12 @@ describe("kill -9 mid-run, restart on the same state", () => {
     system = await startSystem({ persist });
 
     // The workflow run resumes from its Durable Object's storage and finishes.
-    const after = await until("the workflow run to finish", () => call("GET", `/squads/${squad}/runs/${runId}`), (r) => r.status !== "running", 60_000);
+    const after = await until(
+      "the workflow run to finish",
+      () => call("GET", `/squads/${squad}/runs/${runId}`),
+      (r) => r.status !== "running",
+      60_000,
+    );
     expect(after.status).toBe("completed");
     expect(after.steps.map((s: { status: string }) => s.status)).toEqual(Array(6).fill("completed"));
     const tasks = (await call("GET", `/squads/${squad}/tasks?limit=100`)).items.filter((t: { runId?: string }) => t.runId === runId);
@@ -89,7 +105,9 @@ describe("kill -9 mid-run, restart on the same state", () => {
     // By then the evolution run has not moved: the local Workflows engine never resumes an instance whose step
     // was running when the process died. Nothing it recorded is doubled.
     const evo = await call("GET", `/evolution/runs/${evolutionId}`);
-    console.log(`evolution run ${evolutionId} after the restart: status ${evo.status}, generation ${evo.generation} (was ${before.evo.generation}), ${evo.candidates.length} candidates`);
+    console.log(
+      `evolution run ${evolutionId} after the restart: status ${evo.status}, generation ${evo.generation} (was ${before.evo.generation}), ${evo.candidates.length} candidates`,
+    );
     expect(evo).toMatchObject({ status: "running", generation: before.evo.generation });
     expect(evo.candidates.length).toBeGreaterThanOrEqual(before.evo.candidates.length);
     const ids = evo.candidates.map((c: { id: string }) => c.id);

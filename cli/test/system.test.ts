@@ -139,7 +139,10 @@ describe("evolution, messaging and cron", () => {
     const policy = JSON.parse(readFileSync(path.join(ROOT, "examples/sentiment/policy.json"), "utf8"));
     const dir = mkdtempSync(path.join(tmpdir(), "tdev-evo-"));
     writeFileSync(path.join(dir, "suite.json"), JSON.stringify({ ...suite, name: "sentiment-mini", cases: suite.cases.slice(0, 12) }));
-    writeFileSync(path.join(dir, "policy.json"), JSON.stringify({ ...policy, population: 2, generationsPerRun: 1, genes: { threshold: policy.genes.threshold, w_great: policy.genes.w_great } }));
+    writeFileSync(
+      path.join(dir, "policy.json"),
+      JSON.stringify({ ...policy, population: 2, generationsPerRun: 1, genes: { threshold: policy.genes.threshold, w_great: policy.genes.w_great } }),
+    );
     await ok(["suites", "push", path.join(dir, "suite.json"), "--agent", "sentiment"]);
     await ok(["evolve", "policy", "set", "sentiment", path.join(dir, "policy.json"), "--suite", "sentiment-mini"]);
     const r = await ok(["evolve", "start", "sentiment", "--follow", "--json"]);
@@ -175,7 +178,11 @@ describe("backups and runs by trace", () => {
     expect(header).toMatchObject({ format: "tdev-backup", version: 1 });
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.every((r: { table?: string; row?: unknown }) => typeof r.table === "string" && typeof r.row === "object")).toBe(true);
-    const headed = execFileSync("bash", ["-c", `set -o pipefail; "${process.execPath}" cli/tdev.mjs backup | head -2`], { cwd: ROOT, env: { ...process.env, ...env }, encoding: "utf8" });
+    const headed = execFileSync("bash", ["-c", `set -o pipefail; "${process.execPath}" cli/tdev.mjs backup | head -2`], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      encoding: "utf8",
+    });
     const cut = jsonLines(headed);
     expect(cut).toHaveLength(2);
     expect(cut[0]).toMatchObject({ format: "tdev-backup" });

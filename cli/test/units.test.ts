@@ -68,10 +68,18 @@ describe("settings", () => {
   const file = { url: "http://file:1", key: "file-key" };
   it("takes the flag over the environment over the login file over the default", () => {
     const env = { TDEV_URL: "http://env:2", TDEV_API_KEY: "env-key" };
-    expect(resolveSettings({ flags: { url: "http://flag:3", key: "flag-key" }, env, file })).toMatchObject({ url: "http://flag:3", key: "flag-key", sources: { url: "flag", key: "flag" } });
+    expect(resolveSettings({ flags: { url: "http://flag:3", key: "flag-key" }, env, file })).toMatchObject({
+      url: "http://flag:3",
+      key: "flag-key",
+      sources: { url: "flag", key: "flag" },
+    });
     expect(resolveSettings({ flags: {}, env, file })).toMatchObject({ url: "http://env:2", key: "env-key", sources: { url: "env", key: "env" } });
     expect(resolveSettings({ flags: {}, env: {}, file })).toMatchObject({ url: "http://file:1", key: "file-key", sources: { url: "file", key: "file" } });
-    expect(resolveSettings({ flags: {}, env: { TDEV_URL: "" }, file: {} })).toMatchObject({ url: "http://localhost:8787", key: undefined, sources: { url: "default", key: "none" } });
+    expect(resolveSettings({ flags: {}, env: { TDEV_URL: "" }, file: {} })).toMatchObject({
+      url: "http://localhost:8787",
+      key: undefined,
+      sources: { url: "default", key: "none" },
+    });
   });
 
   it("normalises a URL without scheme or with a trailing slash, and refuses other schemes", () => {
@@ -93,11 +101,24 @@ describe("settings", () => {
 describe("output", () => {
   it("renders aligned columns, right-aligned numbers, empty cells for null, JSON for objects", () => {
     const text = renderTable(
-      [{ n: "a", v: 5, o: null }, { n: "longer", v: 12345, o: { k: 1 } }],
-      [{ header: "name", get: (r) => r.n }, { header: "value", get: (r) => r.v, align: "right" }, { header: "obj", get: (r) => r.o }],
+      [
+        { n: "a", v: 5, o: null },
+        { n: "longer", v: 12345, o: { k: 1 } },
+      ],
+      [
+        { header: "name", get: (r) => r.n },
+        { header: "value", get: (r) => r.v, align: "right" },
+        { header: "obj", get: (r) => r.o },
+      ],
     );
     expect(text).toBe(["NAME    VALUE  OBJ", "a           5", 'longer  12345  {"k":1}'].join("\n"));
-    expect(renderFields([["a", 1], ["longer", "x"], ["skipped", undefined]])).toBe("a:      1\nlonger: x");
+    expect(
+      renderFields([
+        ["a", 1],
+        ["longer", "x"],
+        ["skipped", undefined],
+      ]),
+    ).toBe("a:      1\nlonger: x");
   });
 
   it("colours only a terminal, never under NO_COLOR", () => {
@@ -140,7 +161,9 @@ describe("exit codes and problems", () => {
     const fetchImpl = (async () => {
       throw Object.assign(new TypeError("fetch failed"), { cause: { code: "ECONNREFUSED" } });
     }) as typeof fetch;
-    const err = await createClient({ url: "http://x", fetchImpl }).get("/health").catch((e) => e);
+    const err = await createClient({ url: "http://x", fetchImpl })
+      .get("/health")
+      .catch((e) => e);
     expect(describeError(err).text).toContain("Cannot reach http://x (ECONNREFUSED)");
     expect(err.exitCode).toBe(EXIT.error);
   });
@@ -203,7 +226,11 @@ describe("backups, AWS deployments and runs by trace", () => {
     expect(parse(["backup", "-o", "b.ndjson"]).values).toEqual({ output: "b.ndjson" });
     expect(parse(["restore"]).positionals).toEqual({});
     expect(parse(["restore", "b.ndjson", "--json"])).toMatchObject({ name: "restore", values: { json: true }, positionals: { file: "b.ndjson" } });
-    expect(parse(["backups", "get", "2026-05-03T03-00-00.000Z.ndjson", "--output", "x"])).toMatchObject({ name: "backups get", values: { output: "x" }, positionals: { name: "2026-05-03T03-00-00.000Z.ndjson" } });
+    expect(parse(["backups", "get", "2026-05-03T03-00-00.000Z.ndjson", "--output", "x"])).toMatchObject({
+      name: "backups get",
+      values: { output: "x" },
+      positionals: { name: "2026-05-03T03-00-00.000Z.ndjson" },
+    });
     expect(parse(["backups", "ls"]).name).toBe("backups ls");
     expect(parse(["backups", "create", "--json"])).toMatchObject({ name: "backups create", values: { json: true } });
     expect(() => parse(["backups", "get"])).toThrow(UsageError);
@@ -255,7 +282,12 @@ describe("backups, AWS deployments and runs by trace", () => {
 
   it("follows a deployment to its end and a rollback to rolled_back or its own failed step", () => {
     const deploy = followPlan(undefined);
-    expect([deploy.done({ status: "running" }), deploy.done({ status: "failed" }), deploy.ok({ status: "failed" }), deploy.ok({ status: "succeeded" })]).toEqual([false, true, false, true]);
+    expect([deploy.done({ status: "running" }), deploy.done({ status: "failed" }), deploy.ok({ status: "failed" }), deploy.ok({ status: "succeeded" })]).toEqual([
+      false,
+      true,
+      false,
+      true,
+    ]);
     const rollback = followPlan("rollback-x1");
     const oldStep = { name: "bedrock:update-agent", status: "failed" };
     const ownStep = { name: "rollback-x1:move-alias", status: "failed" };
@@ -274,7 +306,9 @@ describe("backups, AWS deployments and runs by trace", () => {
     const seen: RequestInit[] = [];
     const fetchImpl = (async (_url: string, init: RequestInit) => {
       seen.push(init);
-      return init.method === "POST" ? new Response("{}", { status: 429, headers: { "retry-after": "1" } }) : new Response('{"a":1}\n', { headers: { "content-type": "application/x-ndjson" } });
+      return init.method === "POST"
+        ? new Response("{}", { status: 429, headers: { "retry-after": "1" } })
+        : new Response('{"a":1}\n', { headers: { "content-type": "application/x-ndjson" } });
     }) as unknown as typeof fetch;
     const client = createClient({ url: "http://x", fetchImpl, wait: async () => undefined });
     const { data } = await client.request("GET", "/backup", { stream: true });

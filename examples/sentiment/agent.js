@@ -3,7 +3,10 @@
 export default {
   async run(input, ctx) {
     const params = ctx.params;
-    const words = String(input?.text ?? "").toLowerCase().match(/[a-z]+/g) ?? [];
+    const words =
+      String(input?.text ?? "")
+        .toLowerCase()
+        .match(/[a-z]+/g) ?? [];
     let score = 0;
     for (const word of words) {
       const weight = params[`w_${word}`];

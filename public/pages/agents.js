@@ -24,13 +24,19 @@ function AgentDetail({ id }) {
   if (!d) return html`<p>Loading…</p>`;
   return html`<div id="agent-detail">
     <h2>${d.agent.name} <small>${d.agent.kind}</small></h2>
-    <p>${d.agent.description} · channels: ${Object.entries(d.agent.channels).map(([c, v]) => `${c} → ${v}`).join(", ") || "none"} ·
+    <p>${d.agent.description} · channels: ${
+      Object.entries(d.agent.channels)
+        .map(([c, v]) => `${c} → ${v}`)
+        .join(", ") || "none"
+    } ·
       <a href=${href("evolution", { agent: d.agent.name })}>evolution runs</a> · <a href=${href("aws", { agent: d.agent.id })}>AWS deployments</a></p>
     <h3>Score history</h3><${ScoreChart} scores=${d.scores} />
     <h3>Recent runs</h3>
     <table id="agent-runs"><tr><th>started</th><th>version</th><th>source</th><th>status</th><th>duration</th><th>error</th><th>trace</th></tr>
-      ${failuresFirst(d.runs).map((r) => html`<tr class=${r.status}><td>${fmtTime(r.startedAt)}</td><td>${r.version}</td><td>${r.source}</td><td>${r.status}</td><td>${fmtMs(r.durationMs)}</td>
-        <td>${r.error ? `${r.error.code}: ${r.error.detail}` : ""}</td><td><${TraceLink} id=${r.traceId} /></td></tr>`)}
+      ${failuresFirst(d.runs).map(
+        (r) => html`<tr class=${r.status}><td>${fmtTime(r.startedAt)}</td><td>${r.version}</td><td>${r.source}</td><td>${r.status}</td><td>${fmtMs(r.durationMs)}</td>
+        <td>${r.error ? `${r.error.code}: ${r.error.detail}` : ""}</td><td><${TraceLink} id=${r.traceId} /></td></tr>`,
+      )}
     </table>
     <h3>Versions</h3>
     <table id="agent-versions"><tr><th>version</th><th>score</th><th>operator</th><th>size</th><th>published</th><th>by</th></tr>

@@ -23,11 +23,16 @@ export function Approvals({ params }) {
     </select> <${LiveBadge} live=${live} /> <span id="approval-note">${message}</span>
     <${ErrorLine} error=${list.error} />
     <table id="approvals"><tr><th>agent</th><th>version</th><th>run</th><th>why it waits</th><th>requested</th><th>status</th><th></th></tr>
-      ${(list.data?.items ?? []).map((a) => html`<tr data-approval=${a.id} class=${a.status}>
+      ${(list.data?.items ?? []).map(
+        (a) => html`<tr data-approval=${a.id} class=${a.status}>
         <td>${a.agentId}</td><td>${a.version}</td><td><a href=${href("evolution", { run: a.runId })}>${a.runId.slice(0, 12)}…</a></td><td>${a.reasons.join("; ")}</td><td>${fmtTime(a.createdAt)}</td>
         <td>${a.status}${a.decidedBy ? ` by ${a.decidedBy}` : ""}${a.note ? ` (${a.note})` : ""}</td>
-        <td>${a.status === "pending" && html`<input placeholder="note" value=${notes[a.id] ?? ""} onInput=${(e) => setNotes({ ...notes, [a.id]: e.target.value })} />
-          <button class="approve" onClick=${() => decide(a, "approve")}>approve</button> <button class="reject" onClick=${() => decide(a, "reject")}>reject</button>`}</td></tr>`)}
+        <td>${
+          a.status === "pending" &&
+          html`<input placeholder="note" value=${notes[a.id] ?? ""} onInput=${(e) => setNotes({ ...notes, [a.id]: e.target.value })} />
+          <button class="approve" onClick=${() => decide(a, "approve")}>approve</button> <button class="reject" onClick=${() => decide(a, "reject")}>reject</button>`
+        }</td></tr>`,
+      )}
     </table>
     ${list.data && list.data.items.length === 0 && html`<p class="muted">Nothing ${status || "here"}.</p>`}
   </div>`;

@@ -5,7 +5,8 @@ import { api, ErrorLine, failuresFirst, fmtMs, fmtTime, go, href, LiveBadge, use
 function Deployment({ id }) {
   const d = useLoad(() => api(`/aws-deployments/${id}`), [id]);
   const [message, setMessage] = useState("");
-  const rollback = () => api(`/aws-deployments/${id}/rollback`, { method: "POST" }).then(
+  const rollback = () =>
+    api(`/aws-deployments/${id}/rollback`, { method: "POST" }).then(
       () => {
         setMessage("rollback started");
         d.reload();
@@ -39,10 +40,15 @@ export function Aws({ params }) {
       ${(agents.data?.items ?? []).map((a) => html`<option value=${a.id}>${a.name}</option>`)}
     </select> ${agent && html`<${LiveBadge} live=${live} />`}
     <${ErrorLine} error=${list.error} />
-    ${list.data && html`<table id="aws-deployments"><tr><th>deployment</th><th>version</th><th>target</th><th>status</th><th>started</th><th>finished</th><th>error</th></tr>
-      ${failuresFirst(list.data.items).map((d) => html`<tr class=${d.status}><td><a href=${href("aws", { agent, deployment: d.id })}>${d.id}</a></td><td>${d.version}</td><td>${d.target}</td><td>${d.status}</td>
-        <td>${fmtTime(d.createdAt)}</td><td>${fmtTime(d.finishedAt)}</td><td>${d.error ? d.error.code : ""}</td></tr>`)}
-    </table>${list.data.items.length === 0 && html`<p class="muted">No AWS deployments for this agent.</p>`}`}
+    ${
+      list.data &&
+      html`<table id="aws-deployments"><tr><th>deployment</th><th>version</th><th>target</th><th>status</th><th>started</th><th>finished</th><th>error</th></tr>
+      ${failuresFirst(list.data.items).map(
+        (d) => html`<tr class=${d.status}><td><a href=${href("aws", { agent, deployment: d.id })}>${d.id}</a></td><td>${d.version}</td><td>${d.target}</td><td>${d.status}</td>
+        <td>${fmtTime(d.createdAt)}</td><td>${fmtTime(d.finishedAt)}</td><td>${d.error ? d.error.code : ""}</td></tr>`,
+      )}
+    </table>${list.data.items.length === 0 && html`<p class="muted">No AWS deployments for this agent.</p>`}`
+    }
     ${selected && html`<${Deployment} id=${selected} />`}
   </div>`;
 }

@@ -8,7 +8,8 @@ export function DeadLetters({ params }) {
   const reason = params.get("reason") ?? "";
   const list = useLoad(() => api(`/dead-letters?limit=100${reason ? `&reason=${reason}` : ""}`), [reason]);
   const [note, setNote] = useState("");
-  const replay = (id) => api(`/dead-letters/${id}/replay`, { method: "POST" }).then(
+  const replay = (id) =>
+    api(`/dead-letters/${id}/replay`, { method: "POST" }).then(
       () => {
         setNote(`replayed ${id}`);
         list.reload();
@@ -21,8 +22,10 @@ export function DeadLetters({ params }) {
     </select> <span id="replay-note">${note}</span>
     <${ErrorLine} error=${list.error} />
     <table id="dead-letters"><tr><th>id</th><th>reason</th><th>target</th><th>attempts</th><th>last error</th><th>replays</th><th>trace</th><th></th></tr>
-      ${(list.data?.items ?? []).map((d) => html`<tr data-id=${d.id} class=${d.replayedAt ? "replayed" : "failed"}><td>${d.id}</td><td>${d.reason}</td><td>${d.target ?? ""}</td><td>${d.attempts}</td>
+      ${(list.data?.items ?? []).map(
+        (d) => html`<tr data-id=${d.id} class=${d.replayedAt ? "replayed" : "failed"}><td>${d.id}</td><td>${d.reason}</td><td>${d.target ?? ""}</td><td>${d.attempts}</td>
         <td class="clip" title=${d.lastError ?? ""}>${d.lastError ?? ""}</td><td>${d.replayCount}</td><td><${TraceLink} id=${d.traceId} /></td>
-        <td><button class="replay" onClick=${() => replay(d.id)}>replay</button></td></tr>`)}
+        <td><button class="replay" onClick=${() => replay(d.id)}>replay</button></td></tr>`,
+      )}
     </table></div>`;
 }

@@ -17,9 +17,11 @@ function RunList({ agent, status }) {
     </select> <${LiveBadge} live=${live} />
     <${ErrorLine} error=${list.error} />
     <table id="evolution-runs"><tr><th>run</th><th>agent</th><th>status</th><th>generation</th><th>trigger</th><th>evaluations</th><th>started</th><th>outcome</th><th>trace</th></tr>
-      ${failuresFirst(list.data?.items ?? []).map((r) => html`<tr class=${r.status} data-run=${r.id}>
+      ${failuresFirst(list.data?.items ?? []).map(
+        (r) => html`<tr class=${r.status} data-run=${r.id}>
         <td><a href=${href("evolution", { run: r.id })}>${r.id.slice(0, 12)}…</a></td><td>${r.agentId}</td><td>${r.status}</td><td>${r.generation} / ${r.generations}</td><td>${r.trigger}</td>
-        <td>${r.budget.evaluationsUsed} / ${r.budget.maxEvaluations}</td><td>${fmtTime(r.createdAt)}</td><td class="clip">${r.error ?? outcomeText(r.outcome)}</td><td><${TraceLink} id=${r.traceId} /></td></tr>`)}
+        <td>${r.budget.evaluationsUsed} / ${r.budget.maxEvaluations}</td><td>${fmtTime(r.createdAt)}</td><td class="clip">${r.error ?? outcomeText(r.outcome)}</td><td><${TraceLink} id=${r.traceId} /></td></tr>`,
+      )}
     </table></div>`;
 }
 
@@ -52,14 +54,18 @@ function CandidateDiff({ run, id }) {
   const long = (c) => typeof c.parent === "string" && typeof c.child === "string" && (c.parent.includes("\n") || c.child.includes("\n") || c.child.length > 80);
   return html`<div id="candidate-diff" class="panel">
     <h3>${d.id} <small>${d.operator}</small> <a href=${href("evolution", { run })}>close</a></h3>
-    ${d.parent === null
-      ? html`<p>A seed${d.sourceVersion ? ` from version ${d.sourceVersion}` : ""}: nothing to compare with.</p>`
-      : html`<p>against ${d.parent.id}${d.parents.length > 1 ? ` (first of ${d.parents.length} parents)` : ""}: ${d.changes.length} change${d.changes.length === 1 ? "" : "s"}</p>
+    ${
+      d.parent === null
+        ? html`<p>A seed${d.sourceVersion ? ` from version ${d.sourceVersion}` : ""}: nothing to compare with.</p>`
+        : html`<p>against ${d.parent.id}${d.parents.length > 1 ? ` (first of ${d.parents.length} parents)` : ""}: ${d.changes.length} change${d.changes.length === 1 ? "" : "s"}</p>
         <table id="changes"><tr><th>field</th><th>parent</th><th>child</th></tr>
-          ${d.changes.map((c) => (long(c)
-            ? html`<tr><td>${c.field}</td><td><pre>${c.parent}</pre></td><td><pre>${c.child}</pre></td></tr>`
-            : html`<tr><td>${c.field}</td><td>${show(c.parent)}</td><td><b>${show(c.child)}</b></td></tr>`))}
-        </table>`}
+          ${d.changes.map((c) =>
+            long(c)
+              ? html`<tr><td>${c.field}</td><td><pre>${c.parent}</pre></td><td><pre>${c.child}</pre></td></tr>`
+              : html`<tr><td>${c.field}</td><td>${show(c.parent)}</td><td><b>${show(c.child)}</b></td></tr>`,
+          )}
+        </table>`
+    }
   </div>`;
 }
 
@@ -79,19 +85,25 @@ function RunView({ id, candidate }) {
       (${r.screening.evaluationsSaved} saved by screening) · seed ${r.seed} · trace <${TraceLink} id=${r.traceId} /></p>
     ${r.error && html`<p class="error">${r.error}</p>`}
     <h3>Score per generation</h3>
-    ${g.length
-      ? html`<${LineChart} id="generation-chart" yRange=${[0, 1]} x=${g.map((s) => s.generation)} series=${[
-          { label: "best", stroke: "#1a7f37", values: g.map((s) => s.best) },
-          { label: "median", stroke: "#0b5cad", values: g.map((s) => s.median) },
-          { label: "worst", stroke: "#b3261e", values: g.map((s) => s.worst) },
-        ]} />`
-      : html`<p id="generation-chart-empty">No generation completed yet.</p>`}
+    ${
+      g.length
+        ? html`<${LineChart} id="generation-chart" yRange=${[0, 1]} x=${g.map((s) => s.generation)} series=${[
+            { label: "best", stroke: "#1a7f37", values: g.map((s) => s.best) },
+            { label: "median", stroke: "#0b5cad", values: g.map((s) => s.median) },
+            { label: "worst", stroke: "#b3261e", values: g.map((s) => s.worst) },
+          ]} />`
+        : html`<p id="generation-chart-empty">No generation completed yet.</p>`
+    }
     <h3>Candidates</h3>
     ${candidate && html`<${CandidateDiff} run=${id} id=${candidate} />`}
     <table id="candidates"><tr><th>candidate</th><th>gen</th><th>operator</th><th>parents</th><th>status</th><th>train</th><th>held-out</th><th>kept</th><th>reason</th><th>gate</th><th>version</th></tr>
-      ${candidates.map((c) => html`<tr data-candidate=${c.id} class=${c.status}><td title=${c.id}><a href=${href("evolution", { run: id, candidate: c.id })}>${c.id.slice(-8)}</a></td><td>${c.generation}</td><td>${c.operator}</td><td>${c.parents.map((p) => p.slice(-8)).join(", ")}</td>
+      ${candidates.map(
+        (
+          c,
+        ) => html`<tr data-candidate=${c.id} class=${c.status}><td title=${c.id}><a href=${href("evolution", { run: id, candidate: c.id })}>${c.id.slice(-8)}</a></td><td>${c.generation}</td><td>${c.operator}</td><td>${c.parents.map((p) => p.slice(-8)).join(", ")}</td>
         <td>${c.status}</td><td>${fmtScore(c.trainScore)}</td><td>${fmtScore(c.heldOutScore)}</td><td>${c.kept === null ? "" : c.kept ? "yes" : "no"}</td>
-        <td class="clip" title=${c.reason ?? ""}>${c.reason ?? ""}</td><td>${verdict(c.gate)}</td><td>${c.version ?? ""}</td></tr>`)}
+        <td class="clip" title=${c.reason ?? ""}>${c.reason ?? ""}</td><td>${verdict(c.gate)}</td><td>${c.version ?? ""}</td></tr>`,
+      )}
     </table>
     <h3>Lineage</h3>
     <${Lineage} candidates=${r.candidates} />

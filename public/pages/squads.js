@@ -14,7 +14,18 @@ export function Squads({ params }) {
       if (!f.type?.startsWith("task.") || !f.data?.taskId) return;
       setTasks((t) => {
         const prev = t[f.data.taskId] ?? {};
-        return { ...t, [f.data.taskId]: { ...prev, id: f.data.taskId, status: f.type.slice(5), priority: f.data.priority ?? prev.priority, traceId: f.data.traceId ?? prev.traceId, runId: f.data.runId ?? prev.runId, seq: f.seq } };
+        return {
+          ...t,
+          [f.data.taskId]: {
+            ...prev,
+            id: f.data.taskId,
+            status: f.type.slice(5),
+            priority: f.data.priority ?? prev.priority,
+            traceId: f.data.traceId ?? prev.traceId,
+            runId: f.data.runId ?? prev.runId,
+            seq: f.seq,
+          },
+        };
       });
     },
     { since: 0 },
@@ -30,7 +41,9 @@ export function Squads({ params }) {
     </select>
     ${id && html` <${LiveBadge} live=${live} /> · <a href=${href("workflows", { squad: id })}>workflow runs</a>`}
     <table id="tasks"><tr><th>task</th><th>status</th><th>priority</th><th>workflow run</th><th>trace</th></tr>
-      ${rows.map((t) => html`<tr class=${t.status} data-task=${t.id}><td>${t.id}</td><td>${t.status}</td><td>${t.priority ?? ""}</td>
-        <td>${t.runId ? html`<a href=${href("workflows", { squad: id, run: t.runId })}>${t.runId}</a>` : ""}</td><td><${TraceLink} id=${t.traceId} /></td></tr>`)}
+      ${rows.map(
+        (t) => html`<tr class=${t.status} data-task=${t.id}><td>${t.id}</td><td>${t.status}</td><td>${t.priority ?? ""}</td>
+        <td>${t.runId ? html`<a href=${href("workflows", { squad: id, run: t.runId })}>${t.runId}</a>` : ""}</td><td><${TraceLink} id=${t.traceId} /></td></tr>`,
+      )}
     </table></div>`;
 }

@@ -19,11 +19,17 @@ export function Trace({ params }) {
     </form>
     ${id && !TRACE.test(id) && html`<p class="error">A trace id is 32 lowercase hex digits.</p>`}
     <${ErrorLine} error=${runs.error} />
-    ${evolution.data?.items.length > 0 && html`<p id="trace-evolution">Evolution runs started in this trace:
-      ${evolution.data.items.map((r) => html` <a href=${href("evolution", { run: r.id })}>${r.id.slice(0, 12)}… (${r.status})</a>`)}</p>`}
-    ${runs.data && html`<p>${items.length}${runs.data.nextCursor ? "+" : ""} runs in trace <code>${id}</code>, oldest first.</p>
+    ${
+      evolution.data?.items.length > 0 &&
+      html`<p id="trace-evolution">Evolution runs started in this trace:
+      ${evolution.data.items.map((r) => html` <a href=${href("evolution", { run: r.id })}>${r.id.slice(0, 12)}… (${r.status})</a>`)}</p>`
+    }
+    ${
+      runs.data &&
+      html`<p>${items.length}${runs.data.nextCursor ? "+" : ""} runs in trace <code>${id}</code>, oldest first.</p>
       <table id="trace-runs"><tr><th>started</th><th>agent</th><th>version</th><th>source</th><th>status</th><th>duration</th><th>error</th></tr>
         ${items.map((r) => html`<tr class=${r.status}><td>${fmtTime(r.startedAt)}</td><td>${r.agent}</td><td>${r.version ?? ""}</td><td>${r.source}</td><td>${r.status}</td><td>${fmtMs(r.durationMs)}</td><td>${r.error ? `${r.error.code}: ${r.error.detail}` : ""}</td></tr>`)}
-      </table>`}
+      </table>`
+    }
   </div>`;
 }

@@ -31,11 +31,15 @@ function RunView({ squad, id }) {
     <h2>${r.workflow} v${r.version} <span class=${r.status}>${r.status}</span></h2>
     <p>${r.runId} · started ${fmtTime(r.startedAt)} · ${fmtMs(r.durationMs)} · trace <${TraceLink} id=${r.traceId} /></p>
     ${r.error && html`<p class="error">${r.error.code}: ${r.error.detail}</p>`}
-    <div class="dag" id="dag">${r.levels.map((level, i) => html`<div class="level"><small>level ${i}</small>
-      ${level.map((sid) => html`<div class=${`step ${byId.get(sid)?.status ?? "pending"}`} data-step=${sid}>${sid}<br /><small>${byId.get(sid)?.status ?? "pending"}</small></div>`)}</div>`)}</div>
+    <div class="dag" id="dag">${r.levels.map(
+      (level, i) => html`<div class="level"><small>level ${i}</small>
+      ${level.map((sid) => html`<div class=${`step ${byId.get(sid)?.status ?? "pending"}`} data-step=${sid}>${sid}<br /><small>${byId.get(sid)?.status ?? "pending"}</small></div>`)}</div>`,
+    )}</div>
     <table id="steps"><tr><th>step</th><th>level</th><th>status</th><th>member</th><th>attempts</th><th>duration</th><th>error / reason</th></tr>
-      ${failuresFirst(r.steps).map((s) => html`<tr class=${s.status}><td>${s.id}</td><td>${s.level}</td><td>${s.status}</td><td>${s.member ?? ""}</td><td>${s.attempts}</td><td>${fmtMs(s.durationMs)}</td>
-        <td>${s.error ? `${s.error.code}: ${s.error.detail}` : (s.reason ?? "")}</td></tr>`)}
+      ${failuresFirst(r.steps).map(
+        (s) => html`<tr class=${s.status}><td>${s.id}</td><td>${s.level}</td><td>${s.status}</td><td>${s.member ?? ""}</td><td>${s.attempts}</td><td>${fmtMs(s.durationMs)}</td>
+        <td>${s.error ? `${s.error.code}: ${s.error.detail}` : (s.reason ?? "")}</td></tr>`,
+      )}
     </table>
     <h3>Timeline</h3><${Timeline} run=${r} />
   </div>`;
@@ -54,10 +58,15 @@ export function Workflows({ params }) {
       ${(squads.data?.items ?? []).map((s) => html`<option value=${s.id}>${s.name}</option>`)}
     </select> ${squad && !id && html`<${LiveBadge} live=${live} />`}
     <${ErrorLine} error=${list.error} />
-    ${list.data && html`<table id="workflow-runs"><tr><th>run</th><th>workflow</th><th>status</th><th>started</th><th>duration</th><th>error</th><th>trace</th></tr>
-      ${failuresFirst(list.data.items).map((r) => html`<tr class=${r.status}><td><a href=${href("workflows", { squad, run: r.runId })}>${r.runId}</a></td><td>${r.workflow} v${r.version}</td><td>${r.status}</td>
-        <td>${fmtTime(r.startedAt)}</td><td>${fmtMs(r.durationMs)}</td><td>${r.error ? r.error.code : ""}</td><td><${TraceLink} id=${r.traceId} /></td></tr>`)}
-    </table>`}
+    ${
+      list.data &&
+      html`<table id="workflow-runs"><tr><th>run</th><th>workflow</th><th>status</th><th>started</th><th>duration</th><th>error</th><th>trace</th></tr>
+      ${failuresFirst(list.data.items).map(
+        (r) => html`<tr class=${r.status}><td><a href=${href("workflows", { squad, run: r.runId })}>${r.runId}</a></td><td>${r.workflow} v${r.version}</td><td>${r.status}</td>
+        <td>${fmtTime(r.startedAt)}</td><td>${fmtMs(r.durationMs)}</td><td>${r.error ? r.error.code : ""}</td><td><${TraceLink} id=${r.traceId} /></td></tr>`,
+      )}
+    </table>`
+    }
     ${squad && id && html`<${RunView} squad=${squad} id=${id} />`}
   </div>`;
 }

@@ -45,14 +45,21 @@ const versionSummarySchema = z
 
 const versionDetailSchema = versionSummarySchema.extend({ spec: agentSpecSchema }).openapi("AgentVersion");
 
-const agentDetailSchema = agentSchema
-  .extend({ channels: z.record(z.string(), z.string()), latest: versionDetailSchema })
-  .openapi("AgentDetail");
+const agentDetailSchema = agentSchema.extend({ channels: z.record(z.string(), z.string()), latest: versionDetailSchema }).openapi("AgentDetail");
 
-const idParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" }, description: "Agent id or name" }) });
+const idParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: "id", in: "path" }, description: "Agent id or name" }),
+});
 const versionParam = idParam.extend({ version: semverString.openapi({ param: { name: "version", in: "path" } }) });
 const channelParam = idParam.extend({
-  channel: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, "must be a lowercase channel name").openapi({ param: { name: "channel", in: "path" } }),
+  channel: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,31}$/, "must be a lowercase channel name")
+    .openapi({ param: { name: "channel", in: "path" } }),
 });
 
 const updateSchema = z.union([agentSpecSchema, z.object({ description: z.string().max(2000) }).strict()]).openapi("AgentUpdate");
@@ -141,7 +148,13 @@ agentsRouter.openapi(
     middleware: canWrite,
     summary: "Publish a new version (a full spec) or change the description",
     request: { params: idParam, body: jsonBody(updateSchema) },
-    responses: { 201: json(publishedSchema, "Published"), 200: json(z.union([publishedSchema, agentSchema]), "Unchanged or description updated"), ...commonErrors, ...notFound, ...conflict },
+    responses: {
+      201: json(publishedSchema, "Published"),
+      200: json(z.union([publishedSchema, agentSchema]), "Unchanged or description updated"),
+      ...commonErrors,
+      ...notFound,
+      ...conflict,
+    },
   }),
   async (c) => {
     const db = registryDb(c.env.DB);
@@ -209,9 +222,7 @@ agentsRouter.openapi(
   },
 );
 
-const channelMoveSchema = z
-  .object({ channel: z.string(), version: z.string(), previous: z.string().nullable(), moved: z.boolean() })
-  .openapi("ChannelMove");
+const channelMoveSchema = z.object({ channel: z.string(), version: z.string(), previous: z.string().nullable(), moved: z.boolean() }).openapi("ChannelMove");
 
 agentsRouter.openapi(
   createRoute({
@@ -236,7 +247,16 @@ agentsRouter.openapi(
 );
 
 const deploymentSchema = z
-  .object({ id: z.string(), agentId: z.string(), channel: z.string(), fromVersion: z.string().nullable(), toVersion: z.string(), actor: z.string(), reason: z.string().nullable(), at: z.string() })
+  .object({
+    id: z.string(),
+    agentId: z.string(),
+    channel: z.string(),
+    fromVersion: z.string().nullable(),
+    toVersion: z.string(),
+    actor: z.string(),
+    reason: z.string().nullable(),
+    at: z.string(),
+  })
   .openapi("Deployment");
 
 agentsRouter.openapi(
@@ -256,4 +276,3 @@ agentsRouter.openapi(
     return c.json({ items: await deploymentHistory(db, agent.id), nextCursor: null }, 200);
   },
 );
-

@@ -11,7 +11,13 @@ const tags = ["aws"];
 const read = requireScope("agents:read");
 const admin = requireScope("evolution:admin");
 
-const idParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" } }) });
+const idParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: "id", in: "path" } }),
+});
 
 const errorSchema = z.object({ code: z.string(), message: z.string() });
 
@@ -75,7 +81,8 @@ awsRouter.openapi(
     security: bearer,
     middleware: [admin] as const,
     summary: "Ship a version to AWS (Bedrock Agents for llm agents, AgentCore Runtime for code agents); tracked as a Workflow",
-    description: "Validated before any AWS call: 422 names the rule (instruction-length, bedrock-name-pattern, agentcore-name-pattern, description-length, target-kind) or aws-not-configured.",
+    description:
+      "Validated before any AWS call: 422 names the rule (instruction-length, bedrock-name-pattern, agentcore-name-pattern, description-length, target-kind) or aws-not-configured.",
     request: { params: idParam, body: { required: false, content: { "application/json": { schema: startBody } } } },
     responses: { 202: json(accepted, "Accepted; poll GET /aws-deployments/{id} or follow the deployments topic"), ...commonErrors, ...notFound },
   }),
@@ -129,7 +136,12 @@ awsRouter.openapi(
     middleware: [admin] as const,
     summary: "Move `live` back to the AWS version it had before this deployment (only the deployment live points at)",
     request: { params: idParam },
-    responses: { 202: json(accepted.extend({ rollback: z.string() }).openapi("AwsRollbackAccepted"), "Accepted; the deployment turns rolled_back"), ...commonErrors, ...notFound, ...conflict },
+    responses: {
+      202: json(accepted.extend({ rollback: z.string() }).openapi("AwsRollbackAccepted"), "Accepted; the deployment turns rolled_back"),
+      ...commonErrors,
+      ...notFound,
+      ...conflict,
+    },
   }),
   async (c) => c.json(await startAwsRollback(c.env, c.req.valid("param").id), 202),
 );

@@ -11,7 +11,14 @@ const tags = ["backup"];
 const admin = requireScope("keys:admin");
 const NDJSON = "application/x-ndjson";
 
-const ndjson = (description: string) => ({ description, content: { [NDJSON]: { schema: z.string().openapi({ description: "One JSON document per line: a header {format: \"tdev-backup\", version: 1, createdAt, counts}, then {table, row} per row." }) } } });
+const ndjson = (description: string) => ({
+  description,
+  content: {
+    [NDJSON]: {
+      schema: z.string().openapi({ description: 'One JSON document per line: a header {format: "tdev-backup", version: 1, createdAt, counts}, then {table, row} per row.' }),
+    },
+  },
+});
 const backupSchema = z.object({ name: z.string(), size: z.number().int(), uploadedAt: z.string() }).openapi("Backup");
 
 /** Restores stream their body past the API's usual body limit (app.ts lets this path through). */
@@ -84,7 +91,15 @@ backupRouter.openapi(
     security: bearer,
     middleware: [admin] as const,
     summary: "Download one stored backup",
-    request: { params: z.object({ key: z.string().min(1).max(200).openapi({ param: { name: "key", in: "path" } }) }) },
+    request: {
+      params: z.object({
+        key: z
+          .string()
+          .min(1)
+          .max(200)
+          .openapi({ param: { name: "key", in: "path" } }),
+      }),
+    },
     responses: { 200: ndjson("The backup"), ...commonErrors, ...notFound },
   }),
   async (c) => {

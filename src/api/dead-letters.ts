@@ -23,7 +23,13 @@ const deadLetterSchema = z
   })
   .openapi("DeadLetter");
 
-const idParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" } }) });
+const idParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: "id", in: "path" } }),
+});
 const tags = ["dead-letters"];
 
 export const deadLettersRouter = newRouter();

@@ -15,7 +15,13 @@ const tags = ["evolution"];
 const read = requireScope("agents:read");
 const admin = requireScope("evolution:admin");
 
-const idParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" } }) });
+const idParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: "id", in: "path" } }),
+});
 
 const policySchema = evolutionPolicySchema
   .extend({ agentId: z.string(), suiteId: z.string(), plannedEvaluations: z.number().int(), updatedAt: z.string(), updatedBy: z.string() })
@@ -43,7 +49,10 @@ const runSummarySchema = z
     error: z.string().nullable(),
     createdAt: z.string(),
     finishedAt: z.string().nullable(),
-    traceId: z.string().nullable().openapi({ description: "W3C trace id of the request or cron tick that started the run; the runs of its candidates' evaluations carry it (GET /runs?traceId=)" }),
+    traceId: z
+      .string()
+      .nullable()
+      .openapi({ description: "W3C trace id of the request or cron tick that started the run; the runs of its candidates' evaluations carry it (GET /runs?traceId=)" }),
   })
   .openapi("EvolutionRunSummary");
 
@@ -51,7 +60,9 @@ const candidateSchema = z
   .object({
     id: z.string(),
     generation: z.number().int(),
-    operator: z.string().openapi({ description: "seed | es | merge | mutation | merge:model | rewrite:prompt | rewrite:code (crossover and crossover+mutation on runs made before the adaptive search)" }),
+    operator: z.string().openapi({
+      description: "seed | es | merge | mutation | merge:model | rewrite:prompt | rewrite:code (crossover and crossover+mutation on runs made before the adaptive search)",
+    }),
     parents: z.array(z.string()),
     sourceVersion: z.string().nullable(),
     status: z.string(),
@@ -61,7 +72,10 @@ const candidateSchema = z
     sizeBytes: z.number().int(),
     cost: z.number().nullable(),
     reusedFrom: z.string().nullable(),
-    caseRuns: z.number().int().openapi({ description: "Case runs this candidate cost this run: its screening minibatch, plus the rest when fully evaluated (0 when results were reused)." }),
+    caseRuns: z
+      .number()
+      .int()
+      .openapi({ description: "Case runs this candidate cost this run: its screening minibatch, plus the rest when fully evaluated (0 when results were reused)." }),
     kept: z.boolean().nullable(),
     reason: z.string().nullable().openapi({ description: "Why it was kept or dropped (per-case Pareto pool, screening, duplicate, budget, rewrite, gate)." }),
     gate: z.record(z.string(), z.unknown()).nullable(),
@@ -72,7 +86,9 @@ const candidateSchema = z
 
 const runSchema = runSummarySchema
   .extend({
-    generationStats: z.array(z.object({ generation: z.number().int(), best: z.number(), median: z.number(), worst: z.number(), evaluated: z.number().int(), survivors: z.array(z.string()) })),
+    generationStats: z.array(
+      z.object({ generation: z.number().int(), best: z.number(), median: z.number(), worst: z.number(), evaluated: z.number().int(), survivors: z.array(z.string()) }),
+    ),
     candidates: z.array(candidateSchema),
   })
   .openapi("EvolutionRun");
@@ -207,8 +223,13 @@ const candidateDiffSchema = z
     parents: z.array(z.string()),
     sourceVersion: z.string().nullable(),
     spec: z.record(z.string(), z.unknown()),
-    parent: z.object({ id: z.string(), spec: z.record(z.string(), z.unknown()) }).nullable().openapi({ description: "The first parent named (null for a seed: see sourceVersion)." }),
-    changes: z.array(z.object({ field: z.string(), parent: z.unknown(), child: z.unknown() })).openapi({ description: "Spec fields that differ from the parent, params gene by gene (params.<gene>)." }),
+    parent: z
+      .object({ id: z.string(), spec: z.record(z.string(), z.unknown()) })
+      .nullable()
+      .openapi({ description: "The first parent named (null for a seed: see sourceVersion)." }),
+    changes: z
+      .array(z.object({ field: z.string(), parent: z.unknown(), child: z.unknown() }))
+      .openapi({ description: "Spec fields that differ from the parent, params gene by gene (params.<gene>)." }),
   })
   .openapi("EvolutionCandidateDiff");
 
@@ -220,7 +241,15 @@ evolutionRouter.openapi(
     security: bearer,
     middleware: [read] as const,
     summary: "A candidate's spec against its parent's: what the operator changed",
-    request: { params: idParam.extend({ candidateId: z.string().min(1).max(200).openapi({ param: { name: "candidateId", in: "path" } }) }) },
+    request: {
+      params: idParam.extend({
+        candidateId: z
+          .string()
+          .min(1)
+          .max(200)
+          .openapi({ param: { name: "candidateId", in: "path" } }),
+      }),
+    },
     responses: { 200: json(candidateDiffSchema, "The candidate and its parent"), ...commonErrors, ...notFound },
   }),
   async (c) => {
@@ -277,7 +306,10 @@ evolutionRouter.openapi(
     security: bearer,
     middleware: [admin] as const,
     summary: "Judge open canaries on their live results now (the cron does this every tick)",
-    responses: { 200: json(z.object({ promoted: z.array(z.string()), rolledBack: z.array(z.string()), waiting: z.array(z.string()) }).openapi("CanaryReview"), "Decisions"), ...commonErrors },
+    responses: {
+      200: json(z.object({ promoted: z.array(z.string()), rolledBack: z.array(z.string()), waiting: z.array(z.string()) }).openapi("CanaryReview"), "Decisions"),
+      ...commonErrors,
+    },
   }),
   async (c) => c.json(await reviewCanaries(c.env), 200),
 );

@@ -13,14 +13,16 @@ const usageSchema = z.object({ inputTokens: z.number().int(), outputTokens: z.nu
 
 const executeBody = z
   .object({
-    agent: z
-      .string()
-      .min(1)
-      .max(200)
-      .openapi({ description: "`name` (the live channel, else the latest version), `name@1.2.0` or `name#channel`", example: "summarizer#canary" }),
+    agent: z.string().min(1).max(200).openapi({ description: "`name` (the live channel, else the latest version), `name@1.2.0` or `name#channel`", example: "summarizer#canary" }),
     input: z.unknown().openapi({ description: "Any JSON value; checked against the agent's inputSchema when it has one." }),
     timeoutMs: z.number().int().min(1).max(SYSTEM_MAX_TIMEOUT_MS).optional().openapi({ description: "Shortens the agent's own limit (default 5000 ms); never lengthens it." }),
-    sessionId: z.string().min(1).max(100).regex(/^[0-9a-zA-Z._:-]+$/).optional().openapi({ description: "Bedrock session for bedrock-agent agents; reuse it across a task's runs." }),
+    sessionId: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[0-9a-zA-Z._:-]+$/)
+      .optional()
+      .openapi({ description: "Bedrock session for bedrock-agent agents; reuse it across a task's runs." }),
   })
   .strict()
   .openapi("ExecuteRequest");
@@ -36,7 +38,10 @@ const executeResult = z
   })
   .openapi("ExecuteResult");
 
-const runProblem = (description: string) => ({ description, content: { "application/problem+json": { schema: z.object({ type: z.string(), title: z.string(), status: z.number(), detail: z.string(), runId: z.string().optional() }) } } });
+const runProblem = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: z.object({ type: z.string(), title: z.string(), status: z.number(), detail: z.string(), runId: z.string().optional() }) } },
+});
 
 export const executeRouter = newRouter();
 
@@ -63,7 +68,11 @@ executeRouter.openapi(
   }),
   async (c) => {
     const body = c.req.valid("json");
-    const result = await executeAgent(c.env, { agent: body.agent, input: body.input ?? null, timeoutMs: body.timeoutMs, sessionId: body.sessionId, actor: c.get("principal").id, source: "api" }, recordAfter(c.env));
+    const result = await executeAgent(
+      c.env,
+      { agent: body.agent, input: body.input ?? null, timeoutMs: body.timeoutMs, sessionId: body.sessionId, actor: c.get("principal").id, source: "api" },
+      recordAfter(c.env),
+    );
     if (result.status === "failed" && result.error) {
       throw new AppError(result.error.code in errorCodes ? result.error.code : "agent_failed", result.error.detail, {
         type: result.error.type ?? problemType(result.error.code),
@@ -75,7 +84,17 @@ executeRouter.openapi(
         ...(result.limitViolation ? { limitViolation: true } : {}),
       });
     }
-    return c.json({ runId: result.runId, agent: result.agent, version: result.version, output: result.output ?? null, durationMs: result.durationMs, ...(result.usage ? { usage: result.usage } : {}) }, 200);
+    return c.json(
+      {
+        runId: result.runId,
+        agent: result.agent,
+        version: result.version,
+        output: result.output ?? null,
+        durationMs: result.durationMs,
+        ...(result.usage ? { usage: result.usage } : {}),
+      },
+      200,
+    );
   },
 );
 

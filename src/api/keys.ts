@@ -30,12 +30,22 @@ const createKeySchema = z
   .object({
     name: z.string().trim().min(1).max(100),
     scopes: z.array(scopeSchema).min(1).max(SCOPES.length),
-    expiresAt: z.string().datetime({ offset: true }).optional().openapi({ description: "When the key stops working (RFC 3339, in the future); omit for a key that does not expire" }),
+    expiresAt: z
+      .string()
+      .datetime({ offset: true })
+      .optional()
+      .openapi({ description: "When the key stops working (RFC 3339, in the future); omit for a key that does not expire" }),
   })
   .strict()
   .openapi("CreateApiKey");
 
-const idParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" }, description: "API key id" }) });
+const idParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: "id", in: "path" }, description: "API key id" }),
+});
 
 const tags = ["keys"];
 

@@ -29,14 +29,23 @@ export const messageRequestSchema = z
     priority: z.number().int().min(0).max(9).default(5).openapi({ description: "0–9, 9 most urgent. 7–9 high band, 3–6 normal, 0–2 low." }),
     payload: z.unknown().openapi({ description: "Squad: a task request body. Agent: the run input. Topic: {type, data}." }),
     idempotencyKey: z.string().min(1).max(200).optional().openapi({ description: "Messages to the same target with the same key have one effect." }),
-    expiresInMs: z.number().int().min(1).max(7 * 24 * 3600_000).optional().openapi({ description: "Undelivered after this long, the message is dead-lettered as expired." }),
+    expiresInMs: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 3600_000)
+      .optional()
+      .openapi({ description: "Undelivered after this long, the message is dead-lettered as expired." }),
   })
   .strict()
   .openapi("MessageRequest");
 type MessageRequest = z.infer<typeof messageRequestSchema>;
 
 const acceptedSchema = z.object({ id: z.string() }).openapi("MessageAccepted");
-const batchSchema = z.object({ messages: z.array(messageRequestSchema).min(1).max(MAX_BATCH) }).strict().openapi("MessageBatchRequest");
+const batchSchema = z
+  .object({ messages: z.array(messageRequestSchema).min(1).max(MAX_BATCH) })
+  .strict()
+  .openapi("MessageBatchRequest");
 const batchAcceptedSchema = z.object({ ids: z.array(z.string()) }).openapi("MessageBatchAccepted");
 
 /** Checks what the envelope will carry before anything is sent, so bad input changes nothing. */
@@ -121,7 +130,14 @@ messagesRouter.openapi(
     tags,
     security: bearer,
     summary: "Where a message is: pending, delivering, retrying, delivered or dead",
-    request: { params: z.object({ id: z.string().regex(/^msg_[0-9a-f]{28}$/, "must be a message id (msg_…)").openapi({ param: { name: "id", in: "path" } }) }) },
+    request: {
+      params: z.object({
+        id: z
+          .string()
+          .regex(/^msg_[0-9a-f]{28}$/, "must be a message id (msg_…)")
+          .openapi({ param: { name: "id", in: "path" } }),
+      }),
+    },
     responses: { 200: json(statusSchema, "The message's delivery status"), ...commonErrors, ...notFound, ...notConfigured },
   }),
   async (c) => c.json(await messageStatus(c.env, c.req.valid("param").id), 200),

@@ -4,7 +4,7 @@ import { histogramQuantile, metricsJson, renderPrometheus, type MetricsBatch } f
 import { readMetrics } from "../observability/record";
 import { newRouter } from "./factory";
 import { requireScope } from "./middleware/auth";
-import { bearer, commonErrors, } from "./openapi-common";
+import { bearer, commonErrors } from "./openapi-common";
 
 export const metricsRouter = newRouter();
 metricsRouter.use("*", requireScope("agents:read"));

@@ -45,7 +45,6 @@ export const pageQuery = z.object({
   cursor: z.string().max(500).optional().openapi({ description: "nextCursor from the previous page." }),
 });
 
-export const pageOf = <T extends z.ZodType>(item: T, name: string) =>
-  z.object({ items: z.array(item), nextCursor: z.string().nullable() }).openapi(name);
+export const pageOf = <T extends z.ZodType>(item: T, name: string) => z.object({ items: z.array(item), nextCursor: z.string().nullable() }).openapi(name);
 
 export const bearer = [{ bearer: [] }];

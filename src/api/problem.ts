@@ -36,8 +36,7 @@ export function validationError(error: ZodError, where = "body"): AppError {
   const first = errors[0];
   return new AppError(
     "validation_failed",
-    `Invalid ${where}: ${first ? `${first.path}: ${first.message}` : "does not match the schema"}` +
-      (errors.length > 1 ? ` (and ${errors.length - 1} more)` : ""),
+    `Invalid ${where}: ${first ? `${first.path}: ${first.message}` : "does not match the schema"}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ""}`,
     { errors },
   );
 }
@@ -48,10 +47,7 @@ export function renderError(err: unknown, c: Context<AppEnv>): Response {
   if (err instanceof AppError) return problemResponse(err, requestId);
   if (err instanceof HTTPException) return problemResponse(fromHttpException(err), requestId);
   console.error(JSON.stringify({ level: "error", requestId, message: String(err), stack: (err as Error)?.stack }));
-  return problemResponse(
-    new AppError("internal", `An unexpected error occurred. Quote request id ${requestId} when reporting it.`),
-    requestId,
-  );
+  return problemResponse(new AppError("internal", `An unexpected error occurred. Quote request id ${requestId} when reporting it.`), requestId);
 }
 
 /** Hono's validators and helpers throw HTTPException; give each a stable problem code. */

@@ -21,7 +21,11 @@ runsRouter.openapi(
       query: pageQuery.extend({
         agent: z.string().max(63).optional().openapi({ description: "Only runs of this agent name" }),
         status: z.enum(["succeeded", "failed"]).optional(),
-        traceId: z.string().regex(TRACE_ID_PATTERN, "must be 32 lowercase hex digits").optional().openapi({ description: "Only runs of this W3C trace (from a traceparent header)" }),
+        traceId: z
+          .string()
+          .regex(TRACE_ID_PATTERN, "must be 32 lowercase hex digits")
+          .optional()
+          .openapi({ description: "Only runs of this W3C trace (from a traceparent header)" }),
       }),
     },
     responses: { 200: json(pageOf(runSchema, "RunPage"), "A page of runs"), ...commonErrors },
@@ -39,7 +43,15 @@ runsRouter.openapi(
     tags: ["runs"],
     security: bearer,
     summary: "Get one run: who ran what, how it ended, timings, tokens, logs",
-    request: { params: z.object({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" } }) }) },
+    request: {
+      params: z.object({
+        id: z
+          .string()
+          .min(1)
+          .max(100)
+          .openapi({ param: { name: "id", in: "path" } }),
+      }),
+    },
     responses: { 200: json(runSchema, "The run"), ...commonErrors, ...notFound },
   }),
   async (c) => {

@@ -54,13 +54,29 @@ const squadDetailSchema = squadSchema
   })
   .openapi("SquadDetail");
 
-const idParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: "id", in: "path" }, description: "Squad id (sqd_…)" }) });
-const taskParam = idParam.extend({ taskId: z.string().min(1).max(64).openapi({ param: { name: "taskId", in: "path" } }) });
-const runParam = idParam.extend({ runId: z.string().min(1).max(64).openapi({ param: { name: "runId", in: "path" } }) });
+const idParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: "id", in: "path" }, description: "Squad id (sqd_…)" }),
+});
+const taskParam = idParam.extend({
+  taskId: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: "taskId", in: "path" } }),
+});
+const runParam = idParam.extend({
+  runId: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: "runId", in: "path" } }),
+});
 
-const eventSchema = z
-  .object({ type: z.string(), squadId: z.string(), seq: z.number().int(), ts: z.string(), data: z.unknown() })
-  .openapi("SquadEvent");
+const eventSchema = z.object({ type: z.string(), squadId: z.string(), seq: z.number().int(), ts: z.string(), data: z.unknown() }).openapi("SquadEvent");
 
 const stub = (c: Context<AppEnv>, id: string) => squadStub(c.env, id);
 
@@ -74,7 +90,12 @@ squadsRouter.openapi(
     request: {
       body: jsonBody(squadConfigSchema),
       headers: z.object({
-        "idempotency-key": z.string().min(1).max(200).optional().openapi({ description: "Retrying with the same key returns the squad the first attempt created (or completes it)." }),
+        "idempotency-key": z
+          .string()
+          .min(1)
+          .max(200)
+          .optional()
+          .openapi({ description: "Retrying with the same key returns the squad the first attempt created (or completes it)." }),
       }),
     },
     responses: { 201: json(squadSchema, "Created"), 200: json(squadSchema, "Already created under this Idempotency-Key"), ...commonErrors },
@@ -330,7 +351,15 @@ squadsRouter.openapi(
     const row = await getWorkflow(workflowDb(c.env.DB), body.workflow, body.version);
     const workflow = workflowSchema.parse(JSON.parse(row.definition));
     const { runId } = unwrap(
-      await stub(c, id).startRun({ workflow, name: row.name, version: row.version, input: body.input ?? null, priority: body.priority, actor: c.get("principal").id, traceId: c.get("traceId") }),
+      await stub(c, id).startRun({
+        workflow,
+        name: row.name,
+        version: row.version,
+        input: body.input ?? null,
+        priority: body.priority,
+        actor: c.get("principal").id,
+        traceId: c.get("traceId"),
+      }),
     );
     c.header("location", `/api/v1/squads/${id}/runs/${runId}`);
     return c.json({ runId, workflow: row.name, version: row.version }, 202);

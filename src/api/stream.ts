@@ -18,7 +18,11 @@ export const streamRouter = newRouter();
 const STREAM_PATH = "/api/v1/stream";
 
 const topicsQuery = z.object({
-  topics: z.string().max(2000).optional().openapi({ description: "Comma-separated: system, evolution, deployments, squad:<id>, squad:* (all squads). Default: every topic the credential may read." }),
+  topics: z
+    .string()
+    .max(2000)
+    .optional()
+    .openapi({ description: "Comma-separated: system, evolution, deployments, squad:<id>, squad:* (all squads). Default: every topic the credential may read." }),
 });
 
 function topicsFor(c: Context<AppEnv>, requested: string | undefined): string[] {

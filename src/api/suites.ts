@@ -2,7 +2,19 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { runSuite, summarize } from "../evaluation/evaluate";
 import { bedrockJudge, sandboxRunner } from "../evaluation/runner";
 import { SYNC_CASE_LIMIT } from "../evaluation/pending";
-import { createPendingEvaluation, createSuite, evaluationView, findSuite, getEvaluation, listSuites, saveEvaluation, scoreHistory, suiteForAgent, suiteOf, suiteView } from "../evaluation/store";
+import {
+  createPendingEvaluation,
+  createSuite,
+  evaluationView,
+  findSuite,
+  getEvaluation,
+  listSuites,
+  saveEvaluation,
+  scoreHistory,
+  suiteForAgent,
+  suiteOf,
+  suiteView,
+} from "../evaluation/store";
 import { caseSchema, judgeConfigSchema, suiteInputSchema } from "../evaluation/suite";
 import { semverString } from "../registry/spec";
 import { findAgent, findVersion, getVersion, registryDb } from "../registry/store";
@@ -76,7 +88,13 @@ const scoreEntrySchema = evaluationSchema
   })
   .openapi("ScoreEntry");
 
-const idParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" } }) });
+const idParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: "id", in: "path" } }),
+});
 const versionParam = idParam.extend({ version: semverString.openapi({ param: { name: "version", in: "path" } }) });
 
 const tags = ["evaluation"];
@@ -152,7 +170,10 @@ suitesRouter.openapi(
             schema: z
               .object({
                 suite: z.string().min(1).max(100).optional(),
-                async: z.boolean().optional().openapi({ description: `Run on the evaluation queue and answer 202 (always so for suites over ${SYNC_CASE_LIMIT} cases).` }),
+                async: z
+                  .boolean()
+                  .optional()
+                  .openapi({ description: `Run on the evaluation queue and answer 202 (always so for suites over ${SYNC_CASE_LIMIT} cases).` }),
               })
               .strict(),
           },

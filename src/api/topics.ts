@@ -14,8 +14,19 @@ import { bearer, commonErrors, conflict, json, jsonBody, notFound, pageOf, pageQ
 
 const notConfigured = { 503: { description: "Messaging is not configured (MESSAGE_KEYS)", content: { "application/problem+json": { schema: problemSchema } } } } as const;
 
-const topicParam = z.object({ topic: z.string().regex(TOPIC_PATTERN, "must be a lowercase topic name").openapi({ param: { name: "topic", in: "path" } }) });
-const subscriptionParam = topicParam.extend({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" } }) });
+const topicParam = z.object({
+  topic: z
+    .string()
+    .regex(TOPIC_PATTERN, "must be a lowercase topic name")
+    .openapi({ param: { name: "topic", in: "path" } }),
+});
+const subscriptionParam = topicParam.extend({
+  id: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: "id", in: "path" } }),
+});
 
 const subscriptionSchema = z
   .object({

@@ -12,9 +12,7 @@ import { bearer, commonErrors, json, notFound, pageOf, pageQuery } from "./opena
 /** Workflow definitions (JSON or YAML). Scopes: squads:run to store one; agents:read to read or validate. */
 export const workflowsRouter = newRouter();
 
-workflowsRouter.use("*", async (c, next) =>
-  requireScope(c.req.method === "GET" || c.req.path.endsWith("/validate") ? "agents:read" : "squads:run")(c, next),
-);
+workflowsRouter.use("*", async (c, next) => requireScope(c.req.method === "GET" || c.req.path.endsWith("/validate") ? "agents:read" : "squads:run")(c, next));
 
 const tags = ["workflows"];
 
@@ -58,7 +56,10 @@ workflowsRouter.openapi(
     summary: "Validate a workflow and return its plan without storing it",
     request: { body: workflowBody },
     responses: {
-      200: json(z.object({ levels: z.array(z.array(z.string())), stepCount: z.number().int() }).openapi("WorkflowPlan"), "levels[i]: steps whose longest dependency chain has i steps"),
+      200: json(
+        z.object({ levels: z.array(z.array(z.string())), stepCount: z.number().int() }).openapi("WorkflowPlan"),
+        "levels[i]: steps whose longest dependency chain has i steps",
+      ),
       ...commonErrors,
     },
   }),

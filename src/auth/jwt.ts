@@ -75,9 +75,7 @@ function asymmetricKeySet(config: JwtConfig): JWTVerifyGetKey | undefined {
   let keySet = keySets.get(source);
   if (!keySet) {
     // A malformed JWKS is a deployment error: let it surface as a 500 with the cause logged.
-    keySet = config.jwks
-      ? createLocalJWKSet(JSON.parse(config.jwks))
-      : createRemoteJWKSet(new URL(source), config.jwksFetch ? { [customFetch]: config.jwksFetch } : {});
+    keySet = config.jwks ? createLocalJWKSet(JSON.parse(config.jwks)) : createRemoteJWKSet(new URL(source), config.jwksFetch ? { [customFetch]: config.jwksFetch } : {});
     keySets.set(source, keySet);
   }
   return keySet;
@@ -90,8 +88,7 @@ export function scopesFromClaim(claim: unknown): Set<string> {
 }
 
 /** Fetch failures (network, timeout, non-200) as jose reports them; the base JOSEError class is what a bad HTTP answer raises. */
-const keySetUnreachable = (err: unknown) =>
-  err instanceof errors.JWKSTimeout || !(err instanceof errors.JOSEError) || err.constructor === errors.JOSEError;
+const keySetUnreachable = (err: unknown) => err instanceof errors.JWKSTimeout || !(err instanceof errors.JOSEError) || err.constructor === errors.JOSEError;
 
 function describe(err: unknown): string {
   if (err instanceof errors.JWTExpired) return "token expired";
@@ -133,7 +130,13 @@ export async function verifyJwt(token: string, config: JwtConfig): Promise<JwtCh
       ({ payload } = await jwtVerify(token, keySet, { ...options, algorithms: ASYMMETRIC_ALGORITHMS }));
     } else {
       // alg is attacker-chosen text and ends up in a header: keep only a short, plain rendering of it.
-      return fail(`algorithm ${String(alg).replace(/[^\w-]/g, "").slice(0, 20) || "(empty)"} not accepted`);
+      return fail(
+        `algorithm ${
+          String(alg)
+            .replace(/[^\w-]/g, "")
+            .slice(0, 20) || "(empty)"
+        } not accepted`,
+      );
     }
   } catch (err) {
     // An unreachable key server says nothing about the token: answer 503, not 401.

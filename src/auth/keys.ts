@@ -32,7 +32,6 @@ export interface ApiKeyView {
   lastUsedAt: string | null;
 }
 
-
 const view = (row: ApiKeyRow): ApiKeyView => ({
   id: row.id,
   name: row.name,

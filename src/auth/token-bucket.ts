@@ -53,12 +53,7 @@ export function refill(state: BucketState | undefined, now: number, config: Buck
  * Takes `cost` tokens if the bucket holds them. A denied take leaves the bucket as it was
  * (refilled), so hammering a full limiter does not push the reset further away.
  */
-export function takeTokens(
-  state: BucketState | undefined,
-  now: number,
-  config: BucketConfig,
-  cost = 1,
-): { state: BucketState; decision: BucketDecision } {
+export function takeTokens(state: BucketState | undefined, now: number, config: BucketConfig, cost = 1): { state: BucketState; decision: BucketDecision } {
   if (!(config.capacity >= 1 && config.refillPerMinute > 0)) throw new RangeError("capacity must be >= 1 and refillPerMinute > 0");
   if (!(cost > 0 && cost <= config.capacity)) throw new RangeError(`cost must be in (0, ${config.capacity}], got ${cost}`);
   const current = refill(state, now, config);

@@ -66,7 +66,8 @@ export async function restore(env: Env, body: ReadableStream<Uint8Array>): Promi
       }
       if (!header) {
         const h = parsed as { format?: unknown; version?: unknown; counts?: unknown };
-        if (h?.format !== BACKUP_FORMAT || h.version !== BACKUP_VERSION || typeof h.counts !== "object" || h.counts === null) throw bad(`the first line must be a ${BACKUP_FORMAT} version ${BACKUP_VERSION} header`);
+        if (h?.format !== BACKUP_FORMAT || h.version !== BACKUP_VERSION || typeof h.counts !== "object" || h.counts === null)
+          throw bad(`the first line must be a ${BACKUP_FORMAT} version ${BACKUP_VERSION} header`);
         header = { counts: h.counts as Record<string, number> };
         continue;
       }

@@ -18,7 +18,6 @@ export const EVOLUTION_TOPIC = "evolution";
 export const DEPLOYMENT_TOPIC = "deployments";
 const DEFAULT_WINDOW = 20;
 
-
 type PromotionRequest = { agentId: string; version: string; runId?: string; candidateId?: string; mode: "auto" | "approved"; actor: string; window?: number };
 
 /** The promotion a canary request opens (not yet written), with the agent it is for. */
@@ -57,8 +56,15 @@ function canaryStatements(d: Db, row: PromotionRow, actor: string, guard: SQL) {
   ] as const;
 }
 
-const promotedEvent = (agent: AgentRow, row: PromotionRow) =>
-  ({ agentId: agent.id, agent: agent.name, version: row.version, channel: "canary", mode: row.mode, runId: row.runId, previousLive: row.previousLive });
+const promotedEvent = (agent: AgentRow, row: PromotionRow) => ({
+  agentId: agent.id,
+  agent: agent.name,
+  version: row.version,
+  channel: "canary",
+  mode: row.mode,
+  runId: row.runId,
+  previousLive: row.previousLive,
+});
 
 /**
  * Moves a version onto canary and opens its promotion record in one D1 batch; an older open canary is
@@ -69,7 +75,11 @@ export async function promoteToCanary(env: Env, p: PromotionRequest): Promise<Pr
   const { agent, row: draft } = await draftPromotion(d, p, Date.now());
   const sameRequest = [eq(promotions.agentId, agent.id), eq(promotions.version, p.version), eq(promotions.status, "canary")];
   if (p.candidateId) sameRequest.push(eq(promotions.candidateId, p.candidateId));
-  const [open] = await d.select().from(promotions).where(and(...sameRequest)).limit(1);
+  const [open] = await d
+    .select()
+    .from(promotions)
+    .where(and(...sameRequest))
+    .limit(1);
   const row = open ?? draft;
   if (!open) await writing(() => d.batch(canaryStatements(d, row, p.actor, always)));
   await publishEvent(env, EVOLUTION_TOPIC, "evolution.promoted", promotedEvent(agent, row));
@@ -80,7 +90,10 @@ export async function promoteToCanary(env: Env, p: PromotionRequest): Promise<Pr
 export async function requestApproval(env: Env, a: { agentId: string; runId: string; candidateId: string; version: string; reasons: string[] }): Promise<string> {
   const d = registryDb(env.DB);
   const id = newId("apr");
-  await d.insert(evolutionApprovals).values({ id, ...a, status: "pending", createdAt: Date.now(), decidedAt: null, decidedBy: null, note: null }).onConflictDoNothing();
+  await d
+    .insert(evolutionApprovals)
+    .values({ id, ...a, status: "pending", createdAt: Date.now(), decidedAt: null, decidedBy: null, note: null })
+    .onConflictDoNothing();
   const [row] = await d.select({ id: evolutionApprovals.id }).from(evolutionApprovals).where(eq(evolutionApprovals.candidateId, a.candidateId));
   await publishEvent(env, EVOLUTION_TOPIC, "evolution.approval.requested", { approvalId: row!.id, ...a });
   return row!.id;
@@ -130,12 +143,20 @@ export async function decideApproval(env: Env, id: string, decision: "approve" |
   if (row.status !== "pending") return alreadyDecided(row);
   const now = Date.now();
   const isPending = and(eq(evolutionApprovals.id, id), eq(evolutionApprovals.status, "pending"))!;
-  const decide = d.update(evolutionApprovals).set({ status, decidedAt: now, decidedBy: actor, note: note ?? null }).where(isPending).returning();
+  const decide = d
+    .update(evolutionApprovals)
+    .set({ status, decidedAt: now, decidedBy: actor, note: note ?? null })
+    .where(isPending)
+    .returning();
   let decided: ApprovalRow[];
   let promoted: { agent: AgentRow; row: PromotionRow } | undefined;
   if (decision === "approve") {
     const [policy] = await d.select().from(evolutionPolicies).where(eq(evolutionPolicies.agentId, row.agentId));
-    promoted = await draftPromotion(d, { agentId: row.agentId, version: row.version, runId: row.runId, candidateId: row.candidateId, mode: "approved", actor, window: policy?.policy.canary.window }, now);
+    promoted = await draftPromotion(
+      d,
+      { agentId: row.agentId, version: row.version, runId: row.runId, candidateId: row.candidateId, mode: "approved", actor, window: policy?.policy.canary.window },
+      now,
+    );
     const stillPending = sql`exists (select 1 from ${evolutionApprovals} where ${isPending})`;
     const results = await writing(() => d.batch([...canaryStatements(d, promoted!.row, actor, stillPending), decide]));
     decided = results.at(-1) as ApprovalRow[];
@@ -184,7 +205,15 @@ export async function reviewCanaries(env: Env): Promise<{ promoted: string[]; ro
     if ((results.at(-1) as { id: string }[]).length === 0) continue;
     const agent = await findAgent(d, p.agentId, { includeRetired: true });
     if (decision === "promote") {
-      await publishEvent(env, EVOLUTION_TOPIC, "evolution.promoted", { agentId: agent.id, agent: agent.name, version: p.version, channel: "live", mode: p.mode, previousLive: p.previousLive, detail });
+      await publishEvent(env, EVOLUTION_TOPIC, "evolution.promoted", {
+        agentId: agent.id,
+        agent: agent.name,
+        version: p.version,
+        channel: "live",
+        mode: p.mode,
+        previousLive: p.previousLive,
+        detail,
+      });
       out.promoted.push(p.id);
     } else {
       const event = { agentId: agent.id, agent: agent.name, version: p.version, restored: p.previousLive, channel: "canary", detail };
@@ -218,14 +247,26 @@ export const promotionView = (p: PromotionRow) => ({
 export async function evolutionStats(d: Db, agentId?: string) {
   const forAgent = (column: typeof promotions.agentId | typeof evolutionApprovals.agentId | typeof evolutionRuns.agentId | typeof evolutionCandidates.agentId) =>
     agentId ? eq(column, agentId) : undefined;
-  const promotionRows = await d.select({ mode: promotions.mode, status: promotions.status, n: count() }).from(promotions).where(forAgent(promotions.agentId)).groupBy(promotions.mode, promotions.status);
-  const approvalRows = await d.select({ status: evolutionApprovals.status, n: count() }).from(evolutionApprovals).where(forAgent(evolutionApprovals.agentId)).groupBy(evolutionApprovals.status);
+  const promotionRows = await d
+    .select({ mode: promotions.mode, status: promotions.status, n: count() })
+    .from(promotions)
+    .where(forAgent(promotions.agentId))
+    .groupBy(promotions.mode, promotions.status);
+  const approvalRows = await d
+    .select({ status: evolutionApprovals.status, n: count() })
+    .from(evolutionApprovals)
+    .where(forAgent(evolutionApprovals.agentId))
+    .groupBy(evolutionApprovals.status);
   const runRows = await d.select({ status: evolutionRuns.status, n: count() }).from(evolutionRuns).where(forAgent(evolutionRuns.agentId)).groupBy(evolutionRuns.status);
   const gated = await d
     .select({ gate: evolutionCandidates.gate })
     .from(evolutionCandidates)
     .where(and(sql`${evolutionCandidates.gate} is not null`, forAgent(evolutionCandidates.agentId)));
-  const evaluatedRows = await d.select({ status: evolutionCandidates.status, n: count() }).from(evolutionCandidates).where(forAgent(evolutionCandidates.agentId)).groupBy(evolutionCandidates.status);
+  const evaluatedRows = await d
+    .select({ status: evolutionCandidates.status, n: count() })
+    .from(evolutionCandidates)
+    .where(forAgent(evolutionCandidates.agentId))
+    .groupBy(evolutionCandidates.status);
   const total = promotionRows.reduce((n, r) => n + r.n, 0);
   const auto = promotionRows.filter((r) => r.mode === "auto").reduce((n, r) => n + r.n, 0);
   const sumBy = (rows: { status: string; n: number }[]) => {

@@ -107,7 +107,9 @@ export function applyCheck(check: Exclude<Check, { type: "judge" }>, run: RunObs
       const result = validatorFor(check.schema).validate(actual);
       const first = result.errors.find((e) => e.keyword !== "properties" && e.keyword !== "items") ?? result.errors[0];
       const detail = first ? `${first.instanceLocation}: ${first.error}` : "does not match the schema";
-      const feedback = result.valid ? `${what} matches the JSON schema as expected` : `expected ${what} to match the JSON schema ${show(check.schema)}, got ${show(actual)} (${detail})`;
+      const feedback = result.valid
+        ? `${what} matches the JSON schema as expected`
+        : `expected ${what} to match the JSON schema ${show(check.schema)}, got ${show(actual)} (${detail})`;
       return pass(check.type, result.valid, detail, feedback);
     }
     case "number": {

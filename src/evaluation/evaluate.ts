@@ -65,7 +65,12 @@ export async function evaluateCase(spec: AgentSpec, c: Suite["cases"][number], s
 }
 
 /** Runs every case of a suite against a spec, a few at a time, in suite order; then the runner writes its records in one batch. */
-export async function runSuite(spec: AgentSpec, suite: Pick<Suite, "cases" | "judges">, run: CaseRunner, opts: { judge?: JudgeModel; concurrency?: number } = {}): Promise<CaseResult[]> {
+export async function runSuite(
+  spec: AgentSpec,
+  suite: Pick<Suite, "cases" | "judges">,
+  run: CaseRunner,
+  opts: { judge?: JudgeModel; concurrency?: number } = {},
+): Promise<CaseResult[]> {
   const results: CaseResult[] = new Array(suite.cases.length);
   let next = 0;
   const worker = async () => {
@@ -91,8 +96,14 @@ export function summarize(suite: Pick<Suite, "cases">, results: readonly CaseRes
   const all = suiteScore(results, weightOf);
   return {
     score: all.score,
-    trainScore: suiteScore(results.filter((r) => split.train.has(r.caseId)), weightOf).score,
-    heldOutScore: suiteScore(results.filter((r) => split.heldOut.has(r.caseId)), weightOf).score,
+    trainScore: suiteScore(
+      results.filter((r) => split.train.has(r.caseId)),
+      weightOf,
+    ).score,
+    heldOutScore: suiteScore(
+      results.filter((r) => split.heldOut.has(r.caseId)),
+      weightOf,
+    ).score,
     counted: all.counted,
     uncertain: all.uncertain,
     passed: all.passed,

@@ -60,7 +60,8 @@ export async function judgeCheck(
 ): Promise<CheckResult & { tokens: number }> {
   const config = check.judges ?? suiteJudges;
   if (!config) throw new Error("a judge check needs judges"); // the suite schema refuses this
-  if (run.status !== "succeeded") return { type: "judge", passed: false, score: 0, detail: `the run failed: ${run.error?.code ?? "error"}`, feedback: failedRunFeedback(run.error), tokens: 0 };
+  if (run.status !== "succeeded")
+    return { type: "judge", passed: false, score: 0, detail: `the run failed: ${run.error?.code ?? "error"}`, feedback: failedRunFeedback(run.error), tokens: 0 };
   const prompt = judgePrompt(check.rubric, input, atPath(run.output, check.path));
   const answers = await Promise.all(
     config.models.map(async (modelId) => {
@@ -88,7 +89,9 @@ export async function judgeCheck(
     judges: answers.map(({ model, score, error }) => ({ model, score, ...(error ? { error } : {}) })),
     spread: spread ?? undefined,
     uncertain,
-    ...(uncertain ? { detail: spread === null || spread <= config.maxSpread ? "too few judges answered" : `judges disagree by ${spread.toFixed(2)} (limit ${config.maxSpread})` } : {}),
+    ...(uncertain
+      ? { detail: spread === null || spread <= config.maxSpread ? "too few judges answered" : `judges disagree by ${spread.toFixed(2)} (limit ${config.maxSpread})` }
+      : {}),
     feedback: judgeFeedback(check, consensus, passed, uncertain),
     tokens: answers.reduce((n, a) => n + a.tokens, 0),
   };

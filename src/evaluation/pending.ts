@@ -19,7 +19,12 @@ export async function runPendingEvaluation(env: Env, evaluationId: string): Prom
     if (!version) throw new Error(`${agent.name} has no version ${row.version}`);
     const suite = suiteOf(await suiteForAgent(db, agent.id, row.suiteId));
     const hasJudges = suite.cases.some((c) => c.checks.some((k) => k.type === "judge"));
-    const results = await runSuite(agentSpecSchema.parse(JSON.parse(version.spec)), suite, sandboxRunner(env, { actor: row.createdBy, agentId: agent.id }), hasJudges ? { judge: bedrockJudge(env) } : {});
+    const results = await runSuite(
+      agentSpecSchema.parse(JSON.parse(version.spec)),
+      suite,
+      sandboxRunner(env, { actor: row.createdBy, agentId: agent.id }),
+      hasJudges ? { judge: bedrockJudge(env) } : {},
+    );
     await completePendingEvaluation(db, evaluationId, { versionId: version.id, summary: summarize(suite, results), cases: results });
   } catch (err) {
     // Another delivery that already completed it is not a failure.

@@ -23,7 +23,12 @@ export function sandboxRunner(env: Env, opts: { actor: string; agentId?: string 
     await flushRuns(env, records);
   };
   const run = async (spec: AgentSpec, input: unknown) => {
-    const result = await runSpec(env, spec, input, { actor: opts.actor, source: "evaluation", ...(opts.agentId ? { agentId: opts.agentId } : {}), sink: (record) => void held.push(record) });
+    const result = await runSpec(env, spec, input, {
+      actor: opts.actor,
+      source: "evaluation",
+      ...(opts.agentId ? { agentId: opts.agentId } : {}),
+      sink: (record) => void held.push(record),
+    });
     if (held.length >= MAX_HELD_RECORDS) await flush();
     return result;
   };

@@ -11,7 +11,6 @@ import { isRegression, type CaseResult } from "./score";
 import { splitCases } from "./split";
 import type { Suite, SuiteInput } from "./suite";
 
-
 /** D1 binds at most 100 parameters per statement: long `in (...)` lists go in slices. */
 const chunks = <T>(items: readonly T[], size = 50): T[][] => Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, i * size + size));
 
@@ -50,7 +49,8 @@ export async function createSuite(db: Db, input: SuiteInput, actor: string): Pro
   const contentHash = await sha256Hex(canonicalJson({ cases: input.cases, judges: input.judges ?? null }));
   const existing = await findSuiteByName(db, input.name);
   const settle = (row: SuiteRow) => {
-    if (row.contentHash !== contentHash || row.agentId !== agent.id) throw new AppError("conflict", `A suite named ${input.name} already exists with other content; suites are immutable, create one under a new name.`);
+    if (row.contentHash !== contentHash || row.agentId !== agent.id)
+      throw new AppError("conflict", `A suite named ${input.name} already exists with other content; suites are immutable, create one under a new name.`);
     return { created: false, row };
   };
   if (existing) return settle(existing);
@@ -96,7 +96,8 @@ export async function findSuite(db: Db, idOrName: string): Promise<SuiteRow> {
 export async function suiteForAgent(db: Db, agentId: string, idOrName?: string): Promise<SuiteRow> {
   if (idOrName) {
     const row = await findSuite(db, idOrName);
-    if (row.agentId !== agentId) throw new AppError("validation_failed", `Suite ${row.name} scores another agent.`, { errors: [{ path: "suite", message: "belongs to another agent" }] });
+    if (row.agentId !== agentId)
+      throw new AppError("validation_failed", `Suite ${row.name} scores another agent.`, { errors: [{ path: "suite", message: "belongs to another agent" }] });
     return row;
   }
   const [row] = await db.select().from(suites).where(eq(suites.agentId, agentId)).orderBy(desc(suites.createdAt)).limit(1);
@@ -114,7 +115,12 @@ export async function listSuites(db: Db, query: { limit: number; cursor?: string
     .where(and(...filters))
     .orderBy(desc(suites.createdAt), desc(suites.id))
     .limit(query.limit + 1);
-  return toPage(rows, query.limit, (r) => suiteView(r), (r) => [r.createdAt, r.id]);
+  return toPage(
+    rows,
+    query.limit,
+    (r) => suiteView(r),
+    (r) => [r.createdAt, r.id],
+  );
 }
 
 export interface EvaluationSummary {
@@ -192,13 +198,23 @@ export async function createPendingEvaluation(db: Db, e: { agentId: string; vers
  * Completes a pending evaluation once: the case rows and the `running → completed` update are one
  * batch, so a second delivery racing the first fails on the case keys and changes nothing.
  */
-export async function completePendingEvaluation(db: Db, id: string, result: { versionId?: string; summary: EvaluationSummary; cases: CaseResult[] } | { error: string }): Promise<void> {
+export async function completePendingEvaluation(
+  db: Db,
+  id: string,
+  result: { versionId?: string; summary: EvaluationSummary; cases: CaseResult[] } | { error: string },
+): Promise<void> {
   if ("error" in result) {
-    await db.update(evaluations).set({ status: "failed", error: result.error.slice(0, 500) }).where(and(eq(evaluations.id, id), eq(evaluations.status, "running")));
+    await db
+      .update(evaluations)
+      .set({ status: "failed", error: result.error.slice(0, 500) })
+      .where(and(eq(evaluations.id, id), eq(evaluations.status, "running")));
     return;
   }
   await db.batch([
-    db.update(evaluations).set({ ...result.summary, status: "completed" }).where(and(eq(evaluations.id, id), eq(evaluations.status, "running"))),
+    db
+      .update(evaluations)
+      .set({ ...result.summary, status: "completed" })
+      .where(and(eq(evaluations.id, id), eq(evaluations.status, "running"))),
     ...result.cases.map((c) => db.insert(evaluationCases).values(caseRow(id, c))),
   ]);
   if (result.versionId) await setVersionScore(db, result.versionId, result.summary.score);

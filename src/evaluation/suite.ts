@@ -10,7 +10,12 @@ const outputPath = z
 export const judgeConfigSchema = z
   .object({
     models: z.array(z.string().min(1).max(200)).min(1).max(7).openapi({ description: "Bedrock model ids; each scores the rubric, the median is the consensus." }),
-    maxSpread: z.number().min(0).max(1).default(0.3).openapi({ description: "When the highest and lowest judge scores differ by more than this, the case is uncertain and left out of the score." }),
+    maxSpread: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.3)
+      .openapi({ description: "When the highest and lowest judge scores differ by more than this, the case is uncertain and left out of the score." }),
   })
   .strict();
 
@@ -18,7 +23,17 @@ export const checkSchema = z
   .discriminatedUnion("type", [
     z.object({ type: z.literal("equals"), path: outputPath, value: z.unknown() }).strict(),
     z.object({ type: z.literal("contains"), path: outputPath, value: z.union([z.string(), z.number(), z.boolean(), z.null()]) }).strict(),
-    z.object({ type: z.literal("regex"), path: outputPath, pattern: z.string().min(1).max(500), flags: z.string().regex(/^[imsu]*$/).optional() }).strict(),
+    z
+      .object({
+        type: z.literal("regex"),
+        path: outputPath,
+        pattern: z.string().min(1).max(500),
+        flags: z
+          .string()
+          .regex(/^[imsu]*$/)
+          .optional(),
+      })
+      .strict(),
     z.object({ type: z.literal("jsonSchema"), path: outputPath, schema: z.record(z.string(), z.unknown()) }).strict(),
     z.object({ type: z.literal("number"), path: outputPath, value: z.number(), tolerance: z.number().min(0).default(0) }).strict(),
     z.object({ type: z.literal("maxLatencyMs"), value: z.number().int().positive() }).strict(),

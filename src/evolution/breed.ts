@@ -56,9 +56,7 @@ function breedOne(parents: readonly Parent[], s: BreedSettings, rng: Rng): Child
       const mutated = mutateParams(crossed, s.genes, s.mutationRate, rng);
       // Mutate a crossover child at the usual rate; a child that copies a parent must change.
       const keepMutation = copiesParent || rng.next() < s.mutationRate;
-      return keepMutation
-        ? { params: mutated.params, parents: [a.id, b.id], operator: "crossover+mutation" }
-        : { params: crossed, parents: [a.id, b.id], operator: "crossover" };
+      return keepMutation ? { params: mutated.params, parents: [a.id, b.id], operator: "crossover+mutation" } : { params: crossed, parents: [a.id, b.id], operator: "crossover" };
     }
   }
   const parent = tournament(parents, s.tournamentSize, rng);

@@ -27,7 +27,13 @@ async function reserve(d: Db, run: EvolutionRunRow, n: number): Promise<boolean>
   const reserved = await d
     .update(evolutionRuns)
     .set({ evaluationsUsed: sql`${evolutionRuns.evaluationsUsed} + ${n}`, updatedAt: Date.now() })
-    .where(and(eq(evolutionRuns.id, run.id), sql`${evolutionRuns.evaluationsUsed} + ${n} <= ${run.policy.budget.maxEvaluations}`, sql`${evolutionRuns.tokensUsed} <= ${run.policy.budget.maxTokens}`))
+    .where(
+      and(
+        eq(evolutionRuns.id, run.id),
+        sql`${evolutionRuns.evaluationsUsed} + ${n} <= ${run.policy.budget.maxEvaluations}`,
+        sql`${evolutionRuns.tokensUsed} <= ${run.policy.budget.maxTokens}`,
+      ),
+    )
     .returning({ id: evolutionRuns.id });
   return reserved.length > 0;
 }
@@ -37,7 +43,11 @@ export const scoresOf = (cases: readonly Pick<CandidateCase, "caseId" | "score">
 /** A screened child's minibatch gain over its parent: the cases it ran are the minibatch. */
 export function screenGain(child: Pick<CandidateRow, "cases">, parent: Pick<CandidateRow, "cases"> | undefined): number {
   if (!child.cases?.length || !parent?.cases) return 0;
-  const verdict = passesScreen(scoresOf(child.cases), scoresOf(parent.cases), child.cases.map((c) => c.caseId));
+  const verdict = passesScreen(
+    scoresOf(child.cases),
+    scoresOf(parent.cases),
+    child.cases.map((c) => c.caseId),
+  );
   return verdict.child - verdict.parent;
 }
 
@@ -51,7 +61,10 @@ async function runCases(env: Env, run: EvolutionRunRow, candidate: CandidateRow,
 
 async function load(d: Db, runId: string, candidateId: string) {
   const run = await getRun(d, runId);
-  const [candidate] = await d.select().from(evolutionCandidates).where(and(eq(evolutionCandidates.id, candidateId), eq(evolutionCandidates.runId, runId)));
+  const [candidate] = await d
+    .select()
+    .from(evolutionCandidates)
+    .where(and(eq(evolutionCandidates.id, candidateId), eq(evolutionCandidates.runId, runId)));
   return { run, candidate };
 }
 
@@ -66,7 +79,10 @@ export async function screeningParent(d: Db, candidate: Pick<CandidateRow, "pare
 /** Settles a candidate still pending (a replay finds it settled and changes nothing) and bumps the run's counters in the same batch. */
 async function settle(d: Db, runId: string, candidateId: string, update: Partial<CandidateRow>, bumps: { tokens?: number; screenedOut?: number; saved?: number } = {}) {
   await d.batch([
-    d.update(evolutionCandidates).set(update).where(and(eq(evolutionCandidates.id, candidateId), eq(evolutionCandidates.status, "pending"))),
+    d
+      .update(evolutionCandidates)
+      .set(update)
+      .where(and(eq(evolutionCandidates.id, candidateId), eq(evolutionCandidates.status, "pending"))),
     d
       .update(evolutionRuns)
       .set({
@@ -161,13 +177,24 @@ export async function evaluateCandidate(env: Env, runId: string, candidateId: st
   }
   const fresh = new Map(compactCases(more).map((c) => [c.caseId, c]));
   const cases = all.map((id) => (fresh.get(id) ?? done.get(id))!);
-  const summary = summarize(suite, cases.map(({ error: _error, feedback: _feedback, ...c }) => ({ ...c, checks: [] })));
+  const summary = summarize(
+    suite,
+    cases.map(({ error: _error, feedback: _feedback, ...c }) => ({ ...c, checks: [] })),
+  );
   const tokens = more.reduce((n, r) => n + r.tokens, 0);
   await settle(
     d,
     runId,
     candidateId,
-    { status: "evaluated", trainScore: summary.trainScore, heldOutScore: summary.heldOutScore, score: summary.score, cost: summary.tokens / Math.max(1, all.length), cases, evaluatedAt: Date.now() },
+    {
+      status: "evaluated",
+      trainScore: summary.trainScore,
+      heldOutScore: summary.heldOutScore,
+      score: summary.score,
+      cost: summary.tokens / Math.max(1, all.length),
+      cases,
+      evaluatedAt: Date.now(),
+    },
     { tokens },
   );
   return { status: "evaluated", trainScore: summary.trainScore };

@@ -71,14 +71,26 @@ async function gateAndPromote(env: Env, d: Db, runId: string): Promise<RunOutcom
   const run = await getRun(d, runId);
   const agent = await findAgent(d, run.agentId, { includeRetired: true });
   const suite = await loadSuite(d, run);
-  const all = await d.select().from(evolutionCandidates).where(and(eq(evolutionCandidates.runId, runId), eq(evolutionCandidates.status, "evaluated")));
+  const all = await d
+    .select()
+    .from(evolutionCandidates)
+    .where(and(eq(evolutionCandidates.runId, runId), eq(evolutionCandidates.status, "evaluated")));
   const live = all.find((c) => c.generation === 0 && c.operator === "seed" && c.sourceVersion === run.baseVersion);
   if (!live?.cases) return { decision: "no-improvement", detail: `live ${run.baseVersion} could not be evaluated, so no child can be judged against it` };
   const liveSpec = agentSpecSchema.parse(JSON.parse(live.spec));
   const liveVersion = await findVersion(d, agent.id, run.baseVersion);
   if (liveVersion && !live.reusedFrom) {
     // The live version was scored afresh: its score joins the version's history.
-    await saveEvaluation(d, { agentId: agent.id, version: run.baseVersion, versionId: liveVersion.id, suite, summary: summaryOf(live, suite.cases.length), cases: asResults(live.cases), source: "evolution", actor: `evolution:${runId}` });
+    await saveEvaluation(d, {
+      agentId: agent.id,
+      version: run.baseVersion,
+      versionId: liveVersion.id,
+      suite,
+      summary: summaryOf(live, suite.cases.length),
+      cases: asResults(live.cases),
+      source: "evolution",
+      actor: `evolution:${runId}`,
+    });
   }
   const split = splitCases(suite.cases.map((c) => c.id));
   const gateCases: GateCase[] = suite.cases.map((c) => ({ id: c.id, weight: c.weight, guard: c.guard, heldOut: split.heldOut.has(c.id) }));
@@ -103,14 +115,22 @@ async function gateAndPromote(env: Env, d: Db, runId: string): Promise<RunOutcom
     await d.update(evolutionCandidates).set({ gate: verdict }).where(eq(evolutionCandidates.id, row.id));
     if (verdict.decision === "blocked") {
       blocked.push(row.id);
-      await d.update(evolutionCandidates).set({ reason: `blocked by the gate: ${verdict.reasons.join("; ")}` }).where(eq(evolutionCandidates.id, row.id));
+      await d
+        .update(evolutionCandidates)
+        .set({ reason: `blocked by the gate: ${verdict.reasons.join("; ")}` })
+        .where(eq(evolutionCandidates.id, row.id));
       await publishEvent(env, EVOLUTION_TOPIC, "evolution.candidate.blocked", { runId, agentId: agent.id, candidateId: row.id, reasons: verdict.reasons });
       continue;
     }
     const version = await publishChild(d, runId, row, spec, suite);
     if (verdict.decision === "pass") {
       await promoteToCanary(env, { agentId: agent.id, version, runId, candidateId: row.id, mode: "auto", actor: `evolution:${runId}`, window: run.policy.canary.window });
-      return { champion: row.id, promoted: version, decision: "pass", detail: `${version} passed the gate (${verdict.checks.find((c) => c.rule === "improvement")!.detail}) and is on canary` };
+      return {
+        champion: row.id,
+        promoted: version,
+        decision: "pass",
+        detail: `${version} passed the gate (${verdict.checks.find((c) => c.rule === "improvement")!.detail}) and is on canary`,
+      };
     }
     const approval = await requestApproval(env, { agentId: agent.id, runId, candidateId: row.id, version, reasons: verdict.reasons });
     return { champion: row.id, approval, decision: "approval", detail: `${version} widens permissions and waits for approval ${approval}` };
@@ -146,6 +166,15 @@ async function publishChild(d: Db, runId: string, row: CandidateRow, spec: Agent
   }
   const parents = await ancestorVersions(d, row);
   const published = await publishVersion(d, agent, { ...spec, version }, `evolution:${runId}`, { parents, operator: row.operator });
-  await saveEvaluation(d, { agentId: agent.id, version, versionId: published.version.id, suite, summary: summaryOf(row, suite.cases.length), cases: asResults(row.cases ?? []), source: "evolution", actor: `evolution:${runId}` });
+  await saveEvaluation(d, {
+    agentId: agent.id,
+    version,
+    versionId: published.version.id,
+    suite,
+    summary: summaryOf(row, suite.cases.length),
+    cases: asResults(row.cases ?? []),
+    source: "evolution",
+    actor: `evolution:${runId}`,
+  });
   return version;
 }

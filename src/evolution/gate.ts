@@ -45,13 +45,12 @@ export function widenings(child: AgentSpec, parent: AgentSpec): string[] {
   for (const host of child.permissions.network) {
     const granted = parent.permissions.network;
     // A wildcard is covered only by the same or a broader wildcard; a host by a match or a wildcard.
-    const covered = host.startsWith("*.")
-      ? granted.some((g) => g === host || (g.startsWith("*.") && host.slice(1).endsWith(g.slice(1))))
-      : hostAllowed(host, granted);
+    const covered = host.startsWith("*.") ? granted.some((g) => g === host || (g.startsWith("*.") && host.slice(1).endsWith(g.slice(1)))) : hostAllowed(host, granted);
     if (!covered) out.push(`network host ${host} is new`);
   }
   for (const model of child.permissions.models) if (!parent.permissions.models.includes(model)) out.push(`model ${model} is new`);
-  if (child.permissions.maxTokensPerRun > parent.permissions.maxTokensPerRun) out.push(`maxTokensPerRun rises from ${parent.permissions.maxTokensPerRun} to ${child.permissions.maxTokensPerRun}`);
+  if (child.permissions.maxTokensPerRun > parent.permissions.maxTokensPerRun)
+    out.push(`maxTokensPerRun rises from ${parent.permissions.maxTokensPerRun} to ${child.permissions.maxTokensPerRun}`);
   for (const cap of child.capabilities) if (!parent.capabilities.includes(cap)) out.push(`capability ${cap} is new`);
   for (const dep of child.dependencies) if (!parent.dependencies.includes(dep)) out.push(`dependency ${dep} is new`);
   if ((child.timeoutMs ?? 5000) > (parent.timeoutMs ?? 5000)) out.push(`timeoutMs rises from ${parent.timeoutMs ?? 5000} to ${child.timeoutMs}`);
@@ -93,7 +92,11 @@ export function safetyGate(input: GateInput): GateVerdict {
 
   if (child.spec.kind === "code") {
     const violations = checkCode(child.spec.code, live.spec.permissions.network);
-    checks.push({ rule: "code-policy", ok: violations.length === 0, detail: violations.length ? `code policy: ${violations.map((v) => v.detail).join("; ")}` : "passes static checks" });
+    checks.push({
+      rule: "code-policy",
+      ok: violations.length === 0,
+      detail: violations.length ? `code policy: ${violations.map((v) => v.detail).join("; ")}` : "passes static checks",
+    });
   }
 
   const childBy = new Map(child.cases.map((c) => [c.caseId, c]));
@@ -111,8 +114,14 @@ export function safetyGate(input: GateInput): GateVerdict {
   const heldOutIds = new Set(input.cases.filter((c) => c.heldOut).map((c) => c.id));
   const weight = new Map(input.cases.map((c) => [c.id, c.weight]));
   const pairs = pairCases(child.cases, live.cases, (id) => heldOutIds.has(id));
-  const childMean = weightedMean(pairs.map((p) => ({ caseId: p.caseId, score: p.challenger })), weight);
-  const liveMean = weightedMean(pairs.map((p) => ({ caseId: p.caseId, score: p.baseline })), weight);
+  const childMean = weightedMean(
+    pairs.map((p) => ({ caseId: p.caseId, score: p.challenger })),
+    weight,
+  );
+  const liveMean = weightedMean(
+    pairs.map((p) => ({ caseId: p.caseId, score: p.baseline })),
+    weight,
+  );
   const test = signTest(pairs);
   const improvement = childMean - liveMean;
   const improved = pairs.length > 0 && improvement >= policy.minImprovement - 1e-9 && test.pValue <= SIGNIFICANCE;

@@ -37,7 +37,11 @@ export function poolCandidate(row: CandidateRow, trainIds: readonly string[]): P
 /** The run's per-case Pareto pool, rebuilt from every candidate it has evaluated so far. */
 export function runPool(rows: readonly CandidateRow[], trainIds: readonly string[]): PoolCandidate[] {
   const evaluated = rows.filter((r) => r.status === "evaluated" && r.cases).sort((a, b) => (a.genomeHash < b.genomeHash ? -1 : a.genomeHash > b.genomeHash ? 1 : 0));
-  return updatePool([], evaluated.map((r) => poolCandidate(r, trainIds)), trainIds);
+  return updatePool(
+    [],
+    evaluated.map((r) => poolCandidate(r, trainIds)),
+    trainIds,
+  );
 }
 
 /** Marks the run running and picks up the search state the agent's previous run left (once: a replayed step changes nothing). */
@@ -61,7 +65,8 @@ export async function beginRun(env: Env, runId: string): Promise<{ generations: 
     .set({ status: "running", searchState: { es }, updatedAt: Date.now() })
     .where(and(eq(evolutionRuns.id, runId), eq(evolutionRuns.status, "queued")))
     .returning({ id: evolutionRuns.id });
-  if (started.length) await publishEvent(env, EVOLUTION_TOPIC, "evolution.run.started", { runId, agentId: run.agentId, baseVersion: run.baseVersion, trigger: run.trigger, seed: run.seed });
+  if (started.length)
+    await publishEvent(env, EVOLUTION_TOPIC, "evolution.run.started", { runId, agentId: run.agentId, baseVersion: run.baseVersion, trigger: run.trigger, seed: run.seed });
   return plan;
 }
 
@@ -82,13 +87,18 @@ export async function planSeeds(env: Env, runId: string): Promise<string[]> {
     .select({ c: evolutionCandidates })
     .from(evolutionCandidates)
     .innerJoin(evolutionRuns, eq(evolutionRuns.id, evolutionCandidates.runId))
-    .where(and(eq(evolutionCandidates.agentId, agent.id), eq(evolutionRuns.suiteId, run.suiteId), eq(evolutionCandidates.status, "evaluated"), ne(evolutionCandidates.runId, run.id)))
+    .where(
+      and(eq(evolutionCandidates.agentId, agent.id), eq(evolutionRuns.suiteId, run.suiteId), eq(evolutionCandidates.status, "evaluated"), ne(evolutionCandidates.runId, run.id)),
+    )
     .orderBy(desc(evolutionCandidates.trainScore), asc(evolutionCandidates.sizeBytes), asc(evolutionCandidates.genomeHash))
     .limit(50);
   const now = Date.now();
   const rows: CandidateRow[] = [];
   const seen = new Map<string, string>();
-  for (const [slot, s] of seeds.entries()) rows.push(await settleRow(d, run, await candidateRow(run, { generation: 0, slot }, s.spec, { operator: "seed", parents: [], sourceVersion: s.version ?? null }, now), seen, now));
+  for (const [slot, s] of seeds.entries())
+    rows.push(
+      await settleRow(d, run, await candidateRow(run, { generation: 0, slot }, s.spec, { operator: "seed", parents: [], sourceVersion: s.version ?? null }, now), seen, now),
+    );
   for (const { c } of earlier) {
     if (rows.length >= room) break;
     if (seen.has(c.genomeHash)) continue;
@@ -133,10 +143,18 @@ export async function planRewrite(env: Env, runId: string, generation: number, s
   let tokens = 0;
   if (run.tokensUsed >= run.policy.budget.maxTokens) {
     const parent = byId.get(pool[0]!.id)!;
-    row = dropRow(await candidateRow(run, { generation, slot }, specOf(parent), { operator: `rewrite:${target === "code" ? "code" : "prompt"}`, parents: [parent.id] }, now), "token budget exhausted; no rewrite asked");
+    row = dropRow(
+      await candidateRow(run, { generation, slot }, specOf(parent), { operator: `rewrite:${target === "code" ? "code" : "prompt"}`, parents: [parent.id] }, now),
+      "token budget exhausted; no rewrite asked",
+    );
   } else if (pair) {
     const [a, b] = pair.map((p) => byId.get(p.id)!) as [CandidateRow, CandidateRow];
-    const outcome = await proposeMerge(env, { ...common, target, a: { spec: specOf(a), wins: casesWon(shown(a), b.cases ?? [], trainIds) }, b: { spec: specOf(b), wins: casesWon(shown(b), a.cases ?? [], trainIds) } });
+    const outcome = await proposeMerge(env, {
+      ...common,
+      target,
+      a: { spec: specOf(a), wins: casesWon(shown(a), b.cases ?? [], trainIds) },
+      b: { spec: specOf(b), wins: casesWon(shown(b), a.cases ?? [], trainIds) },
+    });
     tokens = outcome.tokens;
     const base = await candidateRow(run, { generation, slot }, outcome.ok ? outcome.spec : specOf(a), { operator: "merge:model", parents: [a.id, b.id] }, now);
     row = outcome.ok ? base : dropRow(base, `merge dropped: ${outcome.reason}`);
@@ -145,7 +163,10 @@ export async function planRewrite(env: Env, runId: string, generation: number, s
     const cases = selectReflectiveCases(shown(parent), trainIds, undefined, rng);
     const operator = target === "code" ? "rewrite:code" : "rewrite:prompt";
     if (!cases.length) {
-      row = dropRow(await candidateRow(run, { generation, slot }, specOf(parent), { operator, parents: [parent.id] }, now), "the parent fails no training case; nothing to reflect on");
+      row = dropRow(
+        await candidateRow(run, { generation, slot }, specOf(parent), { operator, parents: [parent.id] }, now),
+        "the parent fails no training case; nothing to reflect on",
+      );
     } else {
       const outcome = await proposeRewrite(env, { ...common, spec: specOf(parent), target, cases });
       tokens = outcome.tokens;
@@ -154,7 +175,16 @@ export async function planRewrite(env: Env, runId: string, generation: number, s
     }
   }
   if (row.status === "pending") row = await settleRow(d, run, row, new Map(rows.map((r) => [r.genomeHash, r.id])), now);
-  await insertRows(d, [row], [d.update(evolutionRuns).set({ tokensUsed: sql`${evolutionRuns.tokensUsed} + ${tokens}`, updatedAt: now }).where(eq(evolutionRuns.id, runId))]);
+  await insertRows(
+    d,
+    [row],
+    [
+      d
+        .update(evolutionRuns)
+        .set({ tokensUsed: sql`${evolutionRuns.tokensUsed} + ${tokens}`, updatedAt: now })
+        .where(eq(evolutionRuns.id, runId)),
+    ],
+  );
   return row.status === "pending" ? row.id : null;
 }
 
@@ -166,7 +196,8 @@ export async function planRewrite(env: Env, runId: string, generation: number, s
  */
 export async function planChildrenOf(env: Env, runId: string, generation: number, first: number, count: number): Promise<string[]> {
   const d = registryDb(env.DB);
-  const pendingChildren = async () => (await runCandidates(d, runId)).filter((r) => r.generation === generation && r.operator !== "seed" && r.status === "pending").map((r) => r.id);
+  const pendingChildren = async () =>
+    (await runCandidates(d, runId)).filter((r) => r.generation === generation && r.operator !== "seed" && r.status === "pending").map((r) => r.id);
   const rows = await runCandidates(d, runId);
   const firstOf = new Map<string, string>();
   const repeats: CandidateRow[] = [];
@@ -205,7 +236,16 @@ async function planParamChildren(env: Env, runId: string, generation: number, fi
     es = initEs(run.policy.genes, pool[0].params);
     await d.update(evolutionRuns).set({ searchState: { es } }).where(eq(evolutionRuns.id, runId));
   }
-  const { plans } = planChildren({ pool, es, genes: run.policy.genes, baseParams: specOf(live ?? baseRow).params, count, rng: generationRng(run.seed, generation), trainIds, mix: { mutationRate: run.policy.mutationRate } });
+  const { plans } = planChildren({
+    pool,
+    es,
+    genes: run.policy.genes,
+    baseParams: specOf(live ?? baseRow).params,
+    count,
+    rng: generationRng(run.seed, generation),
+    trainIds,
+    mix: { mutationRate: run.policy.mutationRate },
+  });
   const now = Date.now();
   const seen = new Map(rows.map((r) => [r.genomeHash, r.id]));
   const next: CandidateRow[] = [];

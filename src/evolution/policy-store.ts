@@ -34,13 +34,18 @@ export async function setPolicy(db: Db, agent: AgentRow, policy: EvolutionPolicy
     else if (isRangeGene(gene) && typeof base.spec.params[key] !== "number") errors.push({ path: `genes.${key}`, message: "is a range but the param is not a number" });
   }
   if (policy.rewrites === "code" && base.spec.kind !== "code") errors.push({ path: "rewrites", message: "code rewrites need a code agent" });
-  if ((policy.rewrites === "prompt" || policy.rewrites === "system") && base.spec.kind !== "llm") errors.push({ path: "rewrites", message: `${policy.rewrites} rewrites need an llm agent` });
+  if ((policy.rewrites === "prompt" || policy.rewrites === "system") && base.spec.kind !== "llm")
+    errors.push({ path: "rewrites", message: `${policy.rewrites} rewrites need an llm agent` });
   if (errors.length) throw new AppError("validation_failed", "The evolution policy does not fit this agent.", { errors });
   const planned = plannedEvaluations(policy, suite.caseCount);
   if (planned > policy.budget.maxEvaluations) {
-    throw new AppError("budget_exceeded", `A run needs up to ${planned} case runs (population × generations × (cases + screening minibatches)) but the budget allows ${policy.budget.maxEvaluations}.`, {
-      errors: [{ path: "budget.maxEvaluations", message: `must be at least ${planned}` }],
-    });
+    throw new AppError(
+      "budget_exceeded",
+      `A run needs up to ${planned} case runs (population × generations × (cases + screening minibatches)) but the budget allows ${policy.budget.maxEvaluations}.`,
+      {
+        errors: [{ path: "budget.maxEvaluations", message: `must be at least ${planned}` }],
+      },
+    );
   }
   const now = Date.now();
   const stored = { ...policy, suite: suite.id };
@@ -65,5 +70,12 @@ export async function requirePolicy(db: Db, agent: AgentRow) {
 export async function policyView(db: Db, agent: AgentRow): Promise<PolicyView> {
   const row = await requirePolicy(db, agent);
   const suite = await suiteForAgent(db, agent.id, row.suiteId);
-  return { ...row.policy, agentId: agent.id, suiteId: row.suiteId, plannedEvaluations: plannedEvaluations(row.policy, suite.caseCount), updatedAt: new Date(row.updatedAt).toISOString(), updatedBy: row.updatedBy };
+  return {
+    ...row.policy,
+    agentId: agent.id,
+    suiteId: row.suiteId,
+    plannedEvaluations: plannedEvaluations(row.policy, suite.caseCount),
+    updatedAt: new Date(row.updatedAt).toISOString(),
+    updatedBy: row.updatedBy,
+  };
 }

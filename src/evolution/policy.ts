@@ -28,7 +28,12 @@ export const evolutionPolicySchema = z
     population: z.number().int().min(2).max(64).default(8),
     generationsPerRun: z.number().int().min(1).max(20).default(3),
     mutationRate: z.number().min(0).max(1).default(0.3).openapi({ description: "Chance that each choice gene of a mutant changes (range genes follow the adaptive strategy)." }),
-    crossoverRate: z.number().min(0).max(1).default(0.5).openapi({ description: "Classic operators only (compared in npm run bench): chance that a child is bred from two parents." }),
+    crossoverRate: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.5)
+      .openapi({ description: "Classic operators only (compared in npm run bench): chance that a child is bred from two parents." }),
     genes: z
       .record(z.string().min(1).max(64), geneSchema)
       .default({})
@@ -51,14 +56,20 @@ export const evolutionPolicySchema = z
       .max(64)
       .optional()
       .openapi({ description: "Children per generation that are model rewrites or merges (default a quarter of the population; the whole population when no gene is declared)." }),
-    screening: z
-      .boolean()
-      .default(true)
-      .openapi({ description: "Score each child first on a minibatch (its parent's failed training cases plus a seeded sample); only a child not worse than its parent there gets the full evaluation." }),
+    screening: z.boolean().default(true).openapi({
+      description:
+        "Score each child first on a minibatch (its parent's failed training cases plus a seeded sample); only a child not worse than its parent there gets the full evaluation.",
+    }),
     minImprovement: z.number().min(0).max(1).default(0.02).openapi({ description: "How much a child must beat live by on held-out cases." }),
     maxSizeBytes: z.number().int().min(100).max(MAX_SPEC_BYTES).default(MAX_SPEC_BYTES),
     seed: z.number().int().min(0).max(0xffffffff).optional().openapi({ description: "Makes runs reproducible; default derived from the agent id." }),
-    eliteCount: z.number().int().min(1).max(16).optional().openapi({ description: "Classic operators only: best candidates carried unchanged (default a quarter of the population)." }),
+    eliteCount: z
+      .number()
+      .int()
+      .min(1)
+      .max(16)
+      .optional()
+      .openapi({ description: "Classic operators only: best candidates carried unchanged (default a quarter of the population)." }),
     tournamentSize: z.number().int().min(2).max(8).default(3).openapi({ description: "Classic operators only: tournament size of parent selection." }),
     budget: z
       .object({
@@ -69,7 +80,13 @@ export const evolutionPolicySchema = z
       .default({ maxEvaluations: 20_000, maxTokens: 200_000 }),
     canary: z
       .object({
-        window: z.number().int().min(1).max(10_000).default(20).openapi({ description: "Live runs of the canary (and of the previous live version) compared before promotion to live." }),
+        window: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(20)
+          .openapi({ description: "Live runs of the canary (and of the previous live version) compared before promotion to live." }),
       })
       .strict()
       .default({ window: 20 }),

@@ -42,7 +42,14 @@ export async function handleEvolutionDeadLetters(batch: MessageBatch<unknown>, e
     const evaluationId = parsed.success ? parsed.data.evaluationId : null;
     if (evaluationId) await completePendingEvaluation(db, evaluationId, { error: `gave up after ${message.attempts} attempts (dead-lettered)` });
     countMetric("tdev_dead_letters_total", { reason: "max_retries", queue: EVOLUTION_DEAD_LETTER_QUEUE });
-    await publishEvent(env, SYSTEM_TOPIC, DEAD_LETTER_EVENT, { id: `qm_${message.id}`, reason: "max_retries", queue: EVOLUTION_DEAD_LETTER_QUEUE, target: evaluationId && `evaluation:${evaluationId}`, kind: "evaluation", attempts: message.attempts });
+    await publishEvent(env, SYSTEM_TOPIC, DEAD_LETTER_EVENT, {
+      id: `qm_${message.id}`,
+      reason: "max_retries",
+      queue: EVOLUTION_DEAD_LETTER_QUEUE,
+      target: evaluationId && `evaluation:${evaluationId}`,
+      kind: "evaluation",
+      attempts: message.attempts,
+    });
     message.ack();
   }
 }

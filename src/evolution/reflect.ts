@@ -76,7 +76,11 @@ export function selectReflectiveCases<T extends { caseId: string; score: number;
 }
 
 /** The training cases where `a` scores higher than `b`, as `a` ran them: what a merge must keep from `a`. */
-export function casesWon(a: readonly ReflectiveCase[], b: readonly { caseId: string; score: number; uncertain?: boolean }[], trainIds: ReadonlySet<string> | readonly string[]): ReflectiveCase[] {
+export function casesWon(
+  a: readonly ReflectiveCase[],
+  b: readonly { caseId: string; score: number; uncertain?: boolean }[],
+  trainIds: ReadonlySet<string> | readonly string[],
+): ReflectiveCase[] {
   const train = isTrain(trainIds);
   const other = new Map(b.map((c) => [c.caseId, c]));
   return a.filter((c) => {
@@ -142,7 +146,11 @@ export function textBudget(spec: AgentSpec, target: RewriteTarget, text: string,
 
 function header(spec: AgentSpec, target: RewriteTarget): string {
   const model = spec.kind === "llm" ? `, model ${spec.model}` : "";
-  return [`Agent: ${spec.name} ${spec.version} (${spec.kind}${model})`, ...(spec.description ? [`Description: ${spec.description}`] : []), `Target: the ${NOUN[target]} (${TARGET_FIELD[target]})`].join("\n");
+  return [
+    `Agent: ${spec.name} ${spec.version} (${spec.kind}${model})`,
+    ...(spec.description ? [`Description: ${spec.description}`] : []),
+    `Target: the ${NOUN[target]} (${TARGET_FIELD[target]})`,
+  ].join("\n");
 }
 
 function sizeLine(target: RewriteTarget, budget: { now: number; max: number }, maxSpecBytes: number): string {

@@ -34,7 +34,13 @@ export function firstFencedBlock(reply: string): { text: string } | { unclosed: 
 }
 
 /** The parsing contract: the first fenced block replaces the target's text, if the result is a valid, new spec within the limit. */
-export function applyRewrite(spec: AgentSpec, target: RewriteTarget, replyText: string, maxSpecBytes: number = MAX_SPEC_BYTES, parents: readonly AgentSpec[] = [spec]): { ok: true; spec: AgentSpec } | { ok: false; reason: string } {
+export function applyRewrite(
+  spec: AgentSpec,
+  target: RewriteTarget,
+  replyText: string,
+  maxSpecBytes: number = MAX_SPEC_BYTES,
+  parents: readonly AgentSpec[] = [spec],
+): { ok: true; spec: AgentSpec } | { ok: false; reason: string } {
   const current = targetText(spec, target);
   if (!current.ok) return current;
   const block = firstFencedBlock(replyText);
@@ -65,7 +71,14 @@ interface AskOptions {
 /** One Converse call; a model failure becomes a reason, never an exception. */
 async function ask(env: Env, request: ModelRequest, o: AskOptions): Promise<{ ok: true; text: string; tokens: number; stopReason: string } | { ok: false; reason: string }> {
   try {
-    const reply = await converse(env, { modelId: o.modelId, system: request.system, messages: [{ role: "user", content: request.user }], maxTokens: REPLY_MAX_TOKENS, temperature: o.temperature, deadline: o.deadline });
+    const reply = await converse(env, {
+      modelId: o.modelId,
+      system: request.system,
+      messages: [{ role: "user", content: request.user }],
+      maxTokens: REPLY_MAX_TOKENS,
+      temperature: o.temperature,
+      deadline: o.deadline,
+    });
     return { ok: true, text: reply.text, tokens: reply.usage.totalTokens, stopReason: reply.stopReason };
   } catch (err) {
     const e = err as { code?: string; detail?: string; message?: string };
@@ -102,7 +115,11 @@ export async function proposeRewrite(env: Env, o: RewriteOptions): Promise<Rewri
   const maxSpecBytes = o.maxSpecBytes ?? MAX_SPEC_BYTES;
   const current = targetText(o.spec, o.target);
   if (!current.ok) return { ok: false, reason: current.reason, tokens: 0, modelId };
-  const reply = await ask(env, rewriteRequest({ spec: o.spec, target: o.target, cases: trainOnly(o.cases, o.trainIds), maxSpecBytes }), { modelId, temperature: o.temperature ?? 0.7, deadline: o.deadline });
+  const reply = await ask(env, rewriteRequest({ spec: o.spec, target: o.target, cases: trainOnly(o.cases, o.trainIds), maxSpecBytes }), {
+    modelId,
+    temperature: o.temperature ?? 0.7,
+    deadline: o.deadline,
+  });
   if (!reply.ok) return { ok: false, reason: reply.reason, tokens: 0, modelId };
   const applied = applyRewrite(o.spec, o.target, reply.text, maxSpecBytes);
   return applied.ok ? { ok: true, spec: applied.spec, tokens: reply.tokens, modelId } : { ok: false, reason: applied.reason, tokens: reply.tokens, modelId };

@@ -42,11 +42,24 @@ export const runIdFor = async (agentId: string, slot: string) => `evr_${(await s
  * that died between the two). A create that loses a race for the id finds the instance.
  */
 async function ensureInstance(env: Env, runId: string, fresh: boolean, traceId?: string): Promise<void> {
-  if (!fresh && (await env.EVOLUTION_RUNS.get(runId).then(() => true, () => false))) return;
+  if (
+    !fresh &&
+    (await env.EVOLUTION_RUNS.get(runId).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return;
   try {
     await env.EVOLUTION_RUNS.create({ id: runId, params: { runId, ...(traceId ? { traceId } : {}) } satisfies EvolutionRunParams });
   } catch (err) {
-    if (!(await env.EVOLUTION_RUNS.get(runId).then(() => true, () => false))) throw err;
+    if (
+      !(await env.EVOLUTION_RUNS.get(runId).then(
+        () => true,
+        () => false,
+      ))
+    )
+      throw err;
   }
 }
 

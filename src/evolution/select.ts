@@ -39,7 +39,13 @@ export async function completeGeneration(env: Env, runId: string, generation: nu
   const led = casesLed(pool, trainIds);
   const current = rows.filter((r) => r.generation === generation);
   const evaluated = current.filter((r) => r.status === "evaluated");
-  const [previous] = generation > 0 ? await d.select().from(evolutionGenerations).where(and(eq(evolutionGenerations.runId, runId), eq(evolutionGenerations.generation, generation - 1))) : [];
+  const [previous] =
+    generation > 0
+      ? await d
+          .select()
+          .from(evolutionGenerations)
+          .where(and(eq(evolutionGenerations.runId, runId), eq(evolutionGenerations.generation, generation - 1)))
+      : [];
   const carried = previous ? rows.filter((r) => previous.survivors.includes(r.id)) : [];
   const spread = spreadOf([...new Map([...carried, ...evaluated].map((r) => [r.id, r.trainScore ?? 0])).values()]);
 
@@ -55,19 +61,35 @@ export async function completeGeneration(env: Env, runId: string, generation: nu
   const searchState = run.searchState && esChildren.length >= 2 ? { es: updateEs(run.searchState.es, run.policy.genes, rankForEs(esChildren)) } : run.searchState;
 
   const now = Date.now();
-  const updates = evaluated.map((r) => d.update(evolutionCandidates).set(reasonFor(r, poolIds, led, pool[0]?.id)).where(eq(evolutionCandidates.id, r.id)));
+  const updates = evaluated.map((r) =>
+    d
+      .update(evolutionCandidates)
+      .set(reasonFor(r, poolIds, led, pool[0]?.id))
+      .where(eq(evolutionCandidates.id, r.id)),
+  );
   const advance = d
     .update(evolutionRuns)
     .set({ generation: generation + 1, searchState, updatedAt: now })
     .where(and(eq(evolutionRuns.id, runId), eq(evolutionRuns.generation, generation), eq(evolutionRuns.status, "running")))
     .returning({ id: evolutionRuns.id });
   const [, ...results] = await d.batch([
-    d.insert(evolutionGenerations).values({ runId, generation, ...spread, evaluated: evaluated.length, survivors: pool.map((c) => c.id), completedAt: now }).onConflictDoNothing(),
+    d
+      .insert(evolutionGenerations)
+      .values({ runId, generation, ...spread, evaluated: evaluated.length, survivors: pool.map((c) => c.id), completedAt: now })
+      .onConflictDoNothing(),
     ...updates,
     advance,
   ]);
   const advanced = (results.at(-1) as { id: string }[] | undefined)?.length ?? 0;
-  if (advanced) await publishEvent(env, EVOLUTION_TOPIC, "evolution.generation.completed", { runId, agentId: run.agentId, generation, ...spread, evaluated: evaluated.length, survivors: pool.length });
+  if (advanced)
+    await publishEvent(env, EVOLUTION_TOPIC, "evolution.generation.completed", {
+      runId,
+      agentId: run.agentId,
+      generation,
+      ...spread,
+      evaluated: evaluated.length,
+      survivors: pool.length,
+    });
 }
 
 /**
@@ -88,7 +110,13 @@ export async function chooseForEvaluation(env: Env, runId: string, generation: n
   const chosen = params.slice(0, slots);
   const cutoff = chosen.at(-1)?.gain ?? 0;
   const caseCount = (await loadSuite(d, await getRun(d, runId))).cases.length;
-  await passOver(env, runId, params.slice(slots).map(({ r }) => r), caseCount, `${slots} siblings gained at least ${cutoff.toFixed(3)} on their minibatches`);
+  await passOver(
+    env,
+    runId,
+    params.slice(slots).map(({ r }) => r),
+    caseCount,
+    `${slots} siblings gained at least ${cutoff.toFixed(3)} on their minibatches`,
+  );
   const keep = new Set([...chosen.map((c) => c.r.id), ...rows.filter((r) => !PARAM_OPERATORS.has(r.operator)).map((r) => r.id)]);
   return rows.filter((r) => keep.has(r.id)).map((r) => r.id);
 }

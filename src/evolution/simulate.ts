@@ -150,7 +150,9 @@ function randomSearch(input: SimulationInput): RunSearch {
     const curve: number[] = [];
     for (let g = 0; g < input.generations; g++) {
       const rng = seededRng(`${input.seed}:${run}:${g}`);
-      const children = await Promise.all(Array.from({ length: input.population - (g === 0 ? 1 : 0) }, (_, i) => book.train(uniformParams(input.genes, live, rng), `r${run}.${g}.${i}`)));
+      const children = await Promise.all(
+        Array.from({ length: input.population - (g === 0 ? 1 : 0) }, (_, i) => book.train(uniformParams(input.genes, live, rng), `r${run}.${g}.${i}`)),
+      );
       best = ranked([best, ...children])[0]!;
       curve.push(best.trainScore);
     }
@@ -159,13 +161,25 @@ function randomSearch(input: SimulationInput): RunSearch {
 }
 
 function classicSearch(input: SimulationInput): RunSearch {
-  const policy = evolutionPolicySchema.parse({ suite: "simulation", mutationRate: 0.25, ...input.classic, genes: input.genes, population: input.population, generationsPerRun: input.generations });
+  const policy = evolutionPolicySchema.parse({
+    suite: "simulation",
+    mutationRate: 0.25,
+    ...input.classic,
+    genes: input.genes,
+    population: input.population,
+    generationsPerRun: input.generations,
+  });
   const earlier: PoolCandidate[] = [];
   const asParent = (c: PoolCandidate): Parent & { c: PoolCandidate } => ({ id: c.id, params: c.params, score: c.trainScore, sizeBytes: c.sizeBytes, cost: 0, c });
   return async (live, run, book) => {
     // Seeds as run.ts picks them: live, then the best distinct genomes of earlier runs.
     const liveC = await book.train(live, `live${run}`);
-    const seeds = [liveC, ...ranked(earlier).filter((c) => c.hash !== liveC.hash).slice(0, eliteCountOf(policy))].map(asParent);
+    const seeds = [
+      liveC,
+      ...ranked(earlier)
+        .filter((c) => c.hash !== liveC.hash)
+        .slice(0, eliteCountOf(policy)),
+    ].map(asParent);
     const rng0 = seededRng(`${input.seed}:${run}:0`);
     const plans = firstGeneration(seeds, policy, rng0).slice(seeds.length);
     let population = [...seeds, ...(await Promise.all(plans.map((p, i) => book.train(p.params, `k${run}.0.${i}`)))).map(asParent)];
@@ -227,7 +241,11 @@ function adaptiveSearch(input: SimulationInput): RunSearch {
           return { hash: c.hash, params: c.params, trainScore: full.trainScore, full };
         }),
       );
-      pool = updatePool(pool, children.flatMap((c) => (c.full ? [c.full] : [])), input.trainIds);
+      pool = updatePool(
+        pool,
+        children.flatMap((c) => (c.full ? [c.full] : [])),
+        input.trainIds,
+      );
       es = updateEs(es, input.genes, rankForEs(children), { negative: input.negative, meanRate: input.meanRate });
       curve.push(champion(pool)!.trainScore);
     }

@@ -42,7 +42,10 @@ const MAX_SIGMA = 0.6;
 const MIN_STEPS = 0.6;
 
 /** The range genes in a stable order: the ES's coordinates. */
-export const rangeGeneKeys = (genes: Genes): string[] => Object.keys(genes).filter((k) => isRangeGene(genes[k]!)).sort();
+export const rangeGeneKeys = (genes: Genes): string[] =>
+  Object.keys(genes)
+    .filter((k) => isRangeGene(genes[k]!))
+    .sort();
 
 function rangeOf(genes: Genes, key: string): { min: number; max: number; step?: number } {
   const gene = genes[key];
@@ -140,7 +143,12 @@ export function sampleEs(state: EsState, genes: Genes, baseParams: Params, count
       z = state.genes.map(() => rng.normal());
       mirror = z;
     }
-    const params = pointToParams(state, genes, baseParams, state.mean.map((m, i) => m + sd[i]! * z[i]!));
+    const params = pointToParams(
+      state,
+      genes,
+      baseParams,
+      state.mean.map((m, i) => m + sd[i]! * z[i]!),
+    );
     const key = JSON.stringify(params);
     if (seen.has(key)) continue;
     seen.add(key);

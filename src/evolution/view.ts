@@ -5,7 +5,6 @@ import type { Db } from "../registry/store";
 import { getRun } from "./run";
 import { evolutionCandidates, evolutionGenerations, evolutionRuns, type EvolutionRunRow } from "./schema";
 
-
 const runSummary = (r: EvolutionRunRow) => ({
   id: r.id,
   agentId: r.agentId,
@@ -30,7 +29,11 @@ const runSummary = (r: EvolutionRunRow) => ({
 export async function runView(d: Db, runId: string) {
   const run = await getRun(d, runId);
   const generations = await d.select().from(evolutionGenerations).where(eq(evolutionGenerations.runId, runId)).orderBy(asc(evolutionGenerations.generation));
-  const candidates = await d.select().from(evolutionCandidates).where(eq(evolutionCandidates.runId, runId)).orderBy(asc(evolutionCandidates.generation), asc(evolutionCandidates.slotIndex));
+  const candidates = await d
+    .select()
+    .from(evolutionCandidates)
+    .where(eq(evolutionCandidates.runId, runId))
+    .orderBy(asc(evolutionCandidates.generation), asc(evolutionCandidates.slotIndex));
   return {
     ...runSummary(run),
     generationStats: generations.map((g) => ({ generation: g.generation, best: g.best, median: g.median, worst: g.worst, evaluated: g.evaluated, survivors: g.survivors })),

@@ -7,8 +7,7 @@
 export function evaluationWaves(items: readonly { id: string; sandbox: string | null }[], caps: { distinct: number; parallel: number }): string[][] {
   const waves: { ids: string[]; sandboxes: Set<string> }[] = [];
   for (const item of items) {
-    const fits = (w: (typeof waves)[number]) =>
-      w.ids.length < caps.parallel && (item.sandbox === null || w.sandboxes.has(item.sandbox) || w.sandboxes.size < caps.distinct);
+    const fits = (w: (typeof waves)[number]) => w.ids.length < caps.parallel && (item.sandbox === null || w.sandboxes.has(item.sandbox) || w.sandboxes.size < caps.distinct);
     let wave = waves.find(fits);
     if (!wave) {
       wave = { ids: [], sandboxes: new Set() };

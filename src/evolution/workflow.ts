@@ -53,14 +53,29 @@ export class EvolutionRun extends WorkflowEntrypoint<Env, EvolutionRunParams> {
     const { runId, traceId } = event.payload;
     const env = this.env;
     // Steps that run agents or models continue the run's trace (a step's callback does not inherit it).
-    const traced = <T>(work: () => Promise<T>) => () => continueTrace(traceId, work);
+    const traced =
+      <T>(work: () => Promise<T>) =>
+      () =>
+        continueTrace(traceId, work);
     try {
       const plan = await checkpoint(step, "begin", BOOKKEEPING, () => beginRun(env, runId));
       for (let g = 0; g < plan.generations; g++) {
-        if (g === 0) await this.fanOut(step, runId, "g0:eval", await checkpoint(step, "g0:seeds", BOOKKEEPING, () => planSeeds(env, runId)), (id) => continueTrace(traceId, () => evaluateCandidate(env, runId, id)));
-        const layout = await checkpoint(step, `g${g}:layout`, BOOKKEEPING, async () => generationLayout(registryDb(env.DB), await getRun(registryDb(env.DB), runId), g, plan.rewriteSlots));
+        if (g === 0)
+          await this.fanOut(step, runId, "g0:eval", await checkpoint(step, "g0:seeds", BOOKKEEPING, () => planSeeds(env, runId)), (id) =>
+            continueTrace(traceId, () => evaluateCandidate(env, runId, id)),
+          );
+        const layout = await checkpoint(step, `g${g}:layout`, BOOKKEEPING, async () =>
+          generationLayout(registryDb(env.DB), await getRun(registryDb(env.DB), runId), g, plan.rewriteSlots),
+        );
         await Promise.all(
-          Array.from({ length: layout.rewrites }, (_, i) => layout.firstRewrite + i).map((slot) => checkpoint(step, `g${g}:rewrite:${slot}`, REWRITE, traced(() => planRewrite(env, runId, g, slot)))),
+          Array.from({ length: layout.rewrites }, (_, i) => layout.firstRewrite + i).map((slot) =>
+            checkpoint(
+              step,
+              `g${g}:rewrite:${slot}`,
+              REWRITE,
+              traced(() => planRewrite(env, runId, g, slot)),
+            ),
+          ),
         );
         // With screening, the numeric search plans twice its slots; the best screened half is evaluated.
         const planned = plan.screening ? 2 * layout.params : layout.params;
@@ -70,7 +85,12 @@ export class EvolutionRun extends WorkflowEntrypoint<Env, EvolutionRunParams> {
         await this.fanOut(step, runId, `g${g}:eval`, chosen, (id) => continueTrace(traceId, () => evaluateCandidate(env, runId, id)));
         await checkpoint(step, `g${g}:select`, BOOKKEEPING, () => completeGeneration(env, runId, g));
       }
-      await checkpoint(step, "gate", EVALUATION, traced(() => finishRun(env, runId)));
+      await checkpoint(
+        step,
+        "gate",
+        EVALUATION,
+        traced(() => finishRun(env, runId)),
+      );
       return { runId, status: "completed" };
     } catch (err) {
       // A step out of retries: the run is recorded failed (the error is the platform's last attempt).
@@ -101,7 +121,10 @@ export class EvolutionRun extends WorkflowEntrypoint<Env, EvolutionRunParams> {
 
 /** Each candidate's sandbox key: the hash its Dynamic Worker is keyed by (code agents), or null (no sandbox). */
 async function sandboxKeys(env: Env, ids: readonly string[]): Promise<{ id: string; sandbox: string | null }[]> {
-  const rows = await registryDb(env.DB).select({ id: evolutionCandidates.id, spec: evolutionCandidates.spec }).from(evolutionCandidates).where(inArray(evolutionCandidates.id, [...ids]));
+  const rows = await registryDb(env.DB)
+    .select({ id: evolutionCandidates.id, spec: evolutionCandidates.spec })
+    .from(evolutionCandidates)
+    .where(inArray(evolutionCandidates.id, [...ids]));
   const byId = new Map(rows.map((r) => [r.id, specOf(r)]));
   return Promise.all(
     ids.map(async (id) => {

@@ -61,7 +61,13 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
   for (const message of batch.messages) {
     const body = queueBodySchema.safeParse(message.body);
     if (body.success) items.push({ message, body: body.data });
-    else refuse(message, { ...unauthenticated(message.body, `qm_${message.id}`), reason: "malformed", firstError: "queue body is not {v:1, envelope}", lastError: "queue body is not {v:1, envelope}" });
+    else
+      refuse(message, {
+        ...unauthenticated(message.body, `qm_${message.id}`),
+        reason: "malformed",
+        firstError: "queue body is not {v:1, envelope}",
+        lastError: "queue body is not {v:1, envelope}",
+      });
   }
 
   // 2. Lower bands let higher bands with a backlog go first (at most MAX_YIELDS times per message).
@@ -81,7 +87,17 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
   for (const { item, result } of opened) {
     if (result.ok) {
       const e = result.envelope;
-      ready.push({ message: item.message, deferrals: item.body.deferrals, envelope: e, sealed: result.sealed, dedupKey: dedupKeyOf(e), shared, priority: e.priority, createdAt: e.createdAt, id: e.id });
+      ready.push({
+        message: item.message,
+        deferrals: item.body.deferrals,
+        envelope: e,
+        sealed: result.sealed,
+        dedupKey: dedupKeyOf(e),
+        shared,
+        priority: e.priority,
+        createdAt: e.createdAt,
+        id: e.id,
+      });
     } else {
       // An expired envelope authenticated, so its id is trustworthy; refused ones keep the queue's id.
       const fallback = result.reason === "expired" ? undefined : `qm_${item.message.id}`;
@@ -90,7 +106,11 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
   }
 
   // 4. Claim every dedup key (one D1 batch); duplicates are acknowledged without an effect.
-  const claims = await claimAll(env.DB, ready.map((r) => ({ dedupKey: r.dedupKey, messageId: r.id, target: r.envelope.to })), now);
+  const claims = await claimAll(
+    env.DB,
+    ready.map((r) => ({ dedupKey: r.dedupKey, messageId: r.id, target: r.envelope.to })),
+    now,
+  );
   const claimed: (Ready & { token: string })[] = [];
   ready.forEach((r, i) => {
     const claim = claims[i]!;
@@ -128,7 +148,16 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
       retries.push({ message: r.message, delaySeconds: retryDelaySeconds(r.message.attempts, base) });
     } else {
       settlements.push({ ...key, outcome: "failed", error: result.error });
-      refuse(r.message, { id: r.id, target: r.envelope.to, kind: r.envelope.kind, priority: r.priority, envelope: r.envelope, reason: "rejected", firstError: result.error, lastError: result.error });
+      refuse(r.message, {
+        id: r.id,
+        target: r.envelope.to,
+        kind: r.envelope.kind,
+        priority: r.priority,
+        envelope: r.envelope,
+        reason: "rejected",
+        firstError: result.error,
+        lastError: result.error,
+      });
     }
   }
   // Settlements and dead letters: one round trip for the batch.

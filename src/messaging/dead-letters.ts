@@ -215,7 +215,12 @@ export async function messageStatus(env: Pick<Env, "DB" | "MESSAGE_KEYS">, id: s
     // Nothing recorded yet: pending if we issued the id (it is queued, deferred or a duplicate), else unknown.
     if (!(await issuedMessageId(ring, id))) throw new AppError("not_found", `No message ${id}.`);
   }
-  const base = { id, target: receipt?.target ?? letter?.target ?? null, attempts: receipt?.attempts ?? letter?.attempts ?? 0, lastError: receipt?.lastError ?? letter?.lastError ?? null };
+  const base = {
+    id,
+    target: receipt?.target ?? letter?.target ?? null,
+    attempts: receipt?.attempts ?? letter?.attempts ?? 0,
+    lastError: receipt?.lastError ?? letter?.lastError ?? null,
+  };
   const deadLetter = letter ? { reason: letter.reason, replayCount: letter.replayCount } : null;
   if (receipt?.status === "done") return { ...base, status: "delivered", deliveredAt: new Date(receipt.doneAt ?? receipt.updatedAt).toISOString(), deadLetter };
   if (letter && letter.replayedAt === null) return { ...base, status: "dead", deliveredAt: null, deadLetter };

@@ -54,7 +54,8 @@ export const deliver: Deliver = async (env, d) => {
         return await deliverToSubscription(env, target.name, d);
     }
   } catch (error) {
-    if (error instanceof AppError) return { ok: false, retry: !PERMANENT_CODES.has(error.code), circuitOpen: error.code === "circuit_open", error: `${error.code}: ${error.detail}` };
+    if (error instanceof AppError)
+      return { ok: false, retry: !PERMANENT_CODES.has(error.code), circuitOpen: error.code === "circuit_open", error: `${error.code}: ${error.detail}` };
     return { ok: false, retry: true, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
   }
 };

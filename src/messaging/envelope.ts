@@ -151,18 +151,15 @@ function additionalData(e: EnvelopeMeta & { kid: string }): Uint8Array {
 export async function seal(ring: KeyRing, meta: EnvelopeMeta, sealed: Sealed): Promise<Envelope> {
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const { kid, key } = ring.current;
-  const ciphertext = await crypto.subtle.encrypt(
-    { name: "AES-GCM", iv, additionalData: additionalData({ ...meta, kid }) },
-    key,
-    encoder.encode(JSON.stringify(sealed)),
-  );
+  const ciphertext = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: additionalData({ ...meta, kid }) }, key, encoder.encode(JSON.stringify(sealed)));
   return { ...meta, kid, iv: encodeBase64(iv), ciphertext: encodeBase64(new Uint8Array(ciphertext)) };
 }
 
 /** Authenticates and decrypts an envelope; anything short of that is refused with a reason. */
 export async function open(ring: KeyRing, raw: unknown, now = Date.now()): Promise<Opened> {
   const parsed = envelopeSchema.safeParse(raw);
-  if (!parsed.success) return { ok: false, reason: "malformed", detail: `envelope: ${parsed.error.issues[0]?.path.join(".") || "body"} ${parsed.error.issues[0]?.message ?? ""}`.trim() };
+  if (!parsed.success)
+    return { ok: false, reason: "malformed", detail: `envelope: ${parsed.error.issues[0]?.path.join(".") || "body"} ${parsed.error.issues[0]?.message ?? ""}`.trim() };
   const envelope = parsed.data;
   const key = ring.byKid.get(envelope.kid);
   if (!key) return { ok: false, reason: "unknown_key", detail: `no key with kid ${envelope.kid} in MESSAGE_KEYS` };

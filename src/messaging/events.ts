@@ -7,7 +7,10 @@ import { GLOBAL_TOPICS } from "../observability/topics";
 
 /** What a topic message carries. */
 export const eventSchema = z.object({
-  type: z.string().regex(/^[a-z][a-z0-9_-]*(\.[a-z0-9_*-]+)*$/, "must be a dotted lowercase event type").max(100),
+  type: z
+    .string()
+    .regex(/^[a-z][a-z0-9_-]*(\.[a-z0-9_*-]+)*$/, "must be a dotted lowercase event type")
+    .max(100),
   data: z.unknown(),
 });
 export type TopicEvent = z.infer<typeof eventSchema>;

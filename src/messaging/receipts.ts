@@ -101,15 +101,30 @@ export function settlementStatements(d1: D1Database, settlements: readonly Settl
   // Tokens are unique per claim, so "key in K and token in T" matches exactly the claims we hold.
   const holders = (list: readonly Settlement[]) =>
     // Two parameters per claim, leaving room for the SET clause's own.
-    chunks(list, Math.floor((PARAMS_MAX - 5) / 2)).map((slice) =>
-      and(inArray(messageReceipts.dedupKey, slice.map((s) => s.dedupKey)), inArray(messageReceipts.claimToken, slice.map((s) => s.token)))!,
+    chunks(list, Math.floor((PARAMS_MAX - 5) / 2)).map(
+      (slice) =>
+        and(
+          inArray(
+            messageReceipts.dedupKey,
+            slice.map((s) => s.dedupKey),
+          ),
+          inArray(
+            messageReceipts.claimToken,
+            slice.map((s) => s.token),
+          ),
+        )!,
     );
   const done = settlements.filter((s) => s.outcome === "done");
   // Released: put back without counting as a failure (deferred for an open breaker).
   const released = settlements.filter((s) => s.outcome === "released");
   const updates = [
     ...holders(done).map((where) => db.update(messageReceipts).set({ status: "done", doneAt: now, updatedAt: now }).where(where)),
-    ...holders(released).map((where) => db.update(messageReceipts).set({ status: "failed", attempts: sql`${messageReceipts.attempts} - 1`, updatedAt: now }).where(where)),
+    ...holders(released).map((where) =>
+      db
+        .update(messageReceipts)
+        .set({ status: "failed", attempts: sql`${messageReceipts.attempts} - 1`, updatedAt: now })
+        .where(where),
+    ),
     ...settlements.flatMap((s) =>
       s.outcome === "failed"
         ? [
@@ -127,7 +142,9 @@ export function settlementStatements(d1: D1Database, settlements: readonly Settl
 /** The receipt of a message, for the dead-letter consumer (attempts and errors). */
 export async function receiptOf(d1: D1Database, messageIds: readonly string[]): Promise<Map<string, ReceiptRow>> {
   const db = drizzle(d1);
-  const slices = await Promise.all(chunks([...new Set(messageIds)], IN_LIST_MAX).map((slice) => db.select().from(messageReceipts).where(inArray(messageReceipts.messageId, slice))));
+  const slices = await Promise.all(
+    chunks([...new Set(messageIds)], IN_LIST_MAX).map((slice) => db.select().from(messageReceipts).where(inArray(messageReceipts.messageId, slice))),
+  );
   return new Map(slices.flat().map((r) => [r.messageId, r]));
 }
 

@@ -43,11 +43,7 @@ export const deadLetters = sqliteTable(
     replayedAt: integer("replayed_at"),
     replayCount: integer("replay_count").notNull().default(0),
   },
-  (t) => [
-    index("dead_letters_order").on(t.createdAt, t.id),
-    index("dead_letters_reason").on(t.reason, t.createdAt),
-    index("dead_letters_target").on(t.target, t.createdAt),
-  ],
+  (t) => [index("dead_letters_order").on(t.createdAt, t.id), index("dead_letters_reason").on(t.reason, t.createdAt), index("dead_letters_target").on(t.target, t.createdAt)],
 );
 
 /** Who hears a topic's events: a squad (as a task), a signed webhook, or a WebSocket stream (live only). */

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { and, asc, count, eq, gt, } from "drizzle-orm";
+import { and, asc, count, eq, gt } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { Env } from "../env";
 import { AppError } from "../errors";
@@ -12,12 +12,18 @@ import { keyRing, KeyRingError, sealSecret } from "./envelope";
 import { writingSubscriptions } from "./subscription-cache";
 import { subscriptions, type SubscriptionRow } from "./schema";
 
-const eventTypePattern = z.string().regex(/^([a-z][a-z0-9_-]*)(\.([a-z0-9_-]+|\*))*$/, "an event type, optionally ending in .*").max(100);
+const eventTypePattern = z
+  .string()
+  .regex(/^([a-z][a-z0-9_-]*)(\.([a-z0-9_-]+|\*))*$/, "an event type, optionally ending in .*")
+  .max(100);
 
 /** Task fields a squad subscription wraps each event in (the event becomes the task's input). */
 export const taskTemplateSchema = z
   .object({
-    capability: z.string().regex(/^[a-z0-9][a-z0-9:._-]{0,63}$/).optional(),
+    capability: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9:._-]{0,63}$/)
+      .optional(),
     agent: z.string().min(1).max(64).optional(),
     priority: z.number().int().min(0).max(9).optional(),
     timeoutMs: z.number().int().min(10).max(300_000).optional(),
@@ -32,7 +38,10 @@ export const subscriptionRequestSchema = z
     z
       .object({
         type: z.literal("webhook"),
-        url: z.url({ protocol: /^https?$/ }).max(2000).openapi({ description: "Receives POSTs signed with X-TDev-Signature." }),
+        url: z
+          .url({ protocol: /^https?$/ })
+          .max(2000)
+          .openapi({ description: "Receives POSTs signed with X-TDev-Signature." }),
         eventTypes: z.array(eventTypePattern).max(50).default([]),
       })
       .strict(),
@@ -141,7 +150,11 @@ export async function listSubscriptions(d1: D1Database, topic: string, limit: nu
 }
 
 export async function deleteSubscription(d1: D1Database, topic: string, id: string): Promise<void> {
-  const result = await writingSubscriptions(() => drizzle(d1).delete(subscriptions).where(and(eq(subscriptions.topic, topic), eq(subscriptions.id, id))));
+  const result = await writingSubscriptions(() =>
+    drizzle(d1)
+      .delete(subscriptions)
+      .where(and(eq(subscriptions.topic, topic), eq(subscriptions.id, id))),
+  );
   if (result.meta.changes === 0) throw new AppError("not_found", `Topic ${topic} has no subscription ${id}.`);
 }
 
@@ -163,5 +176,10 @@ export async function listTopics(d1: D1Database, limit: number, cursor?: string)
     .groupBy(subscriptions.topic)
     .orderBy(asc(subscriptions.topic))
     .limit(limit + 1);
-  return toPage(rows, limit, (r) => r, (r) => [r.topic]);
+  return toPage(
+    rows,
+    limit,
+    (r) => r,
+    (r) => [r.topic],
+  );
 }

@@ -55,7 +55,12 @@ export async function postWebhook(call: WebhookCall): Promise<WebhookOutcome> {
   try {
     res = await fetch(call.url, {
       method: "POST",
-      headers: { "content-type": "application/json", "user-agent": "t-developer-edge-webhooks", ...call.headers, [SIGNATURE_HEADER]: await signatureHeader(call.secret, call.body) },
+      headers: {
+        "content-type": "application/json",
+        "user-agent": "t-developer-edge-webhooks",
+        ...call.headers,
+        [SIGNATURE_HEADER]: await signatureHeader(call.secret, call.body),
+      },
       body: call.body,
       signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
       redirect: "manual",

@@ -10,7 +10,10 @@ import { countMetric, gaugeMetric } from "../observability/record";
 
 /** Turns an AWS error code into the problem type that names it: ThrottlingException -> /problems/bedrock-throttling-exception. */
 export function bedrockProblemType(awsCode: string): string {
-  const kebab = awsCode.replace(/([a-z0-9])([A-Z])/g, "$1-$2").replace(/[^A-Za-z0-9-]+/g, "-").toLowerCase();
+  const kebab = awsCode
+    .replace(/([a-z0-9])([A-Z])/g, "$1-$2")
+    .replace(/[^A-Za-z0-9-]+/g, "-")
+    .toLowerCase();
   return `/problems/bedrock-${kebab}`;
 }
 
@@ -136,10 +139,14 @@ async function callWithRetries<T>(call: ResilientCall, config: BedrockConfig, at
     const now = Date.now();
     if (!breaker.tryAcquire(now)) {
       const snap = breaker.snapshot(now);
-      throw new AppError("circuit_open", `The circuit breaker for ${call.breakerKey} is open after ${snap.consecutiveFailures} consecutive failures; it lets a trial call through at ${iso(snap.retryAt ?? now)}.`, {
-        breaker: call.breakerKey,
-        retryAt: snap.retryAt,
-      });
+      throw new AppError(
+        "circuit_open",
+        `The circuit breaker for ${call.breakerKey} is open after ${snap.consecutiveFailures} consecutive failures; it lets a trial call through at ${iso(snap.retryAt ?? now)}.`,
+        {
+          breaker: call.breakerKey,
+          retryAt: snap.retryAt,
+        },
+      );
     }
     const remaining = call.deadline === undefined ? config.callTimeoutMs : Math.min(config.callTimeoutMs, call.deadline - now);
     if (remaining <= 0) {
@@ -172,7 +179,11 @@ async function callWithRetries<T>(call: ResilientCall, config: BedrockConfig, at
     if (!isRetryable(outcome)) break;
   }
 
-  if (!last) throw new AppError("bedrock_error", `Bedrock call to ${call.breakerKey} ran out of time before it could be made.`, { type: bedrockProblemType("RequestTimeout"), awsErrorCode: "RequestTimeout" });
+  if (!last)
+    throw new AppError("bedrock_error", `Bedrock call to ${call.breakerKey} ran out of time before it could be made.`, {
+      type: bedrockProblemType("RequestTimeout"),
+      awsErrorCode: "RequestTimeout",
+    });
   const { outcome, message } = last;
   if (outcome.kind === "aws-error") {
     throw new AppError("bedrock_error", `Bedrock answered ${outcome.status} ${outcome.code} for ${call.breakerKey}: ${message}`, {

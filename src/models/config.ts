@@ -32,8 +32,18 @@ export interface BreakerPolicy {
 
 const nonEmpty = z.string().trim().min(1);
 const intVar = (fallback: number, min: number, max: number) =>
-  z.coerce.number().int().min(min).max(max).optional().transform((v) => v ?? fallback);
-const endpoint = z.string().trim().url().transform((u) => u.replace(/\/+$/, ""));
+  z.coerce
+    .number()
+    .int()
+    .min(min)
+    .max(max)
+    .optional()
+    .transform((v) => v ?? fallback);
+const endpoint = z
+  .string()
+  .trim()
+  .url()
+  .transform((u) => u.replace(/\/+$/, ""));
 
 const schema = z.object({
   AWS_REGION: nonEmpty.regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must be an AWS region such as us-east-1"),
@@ -50,7 +60,8 @@ const schema = z.object({
   BEDROCK_CALL_TIMEOUT_MS: intVar(30_000, 100, 300_000),
 });
 
-const HOW_TO = "Set the AWS_REGION var and the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY secrets (`wrangler secret put AWS_ACCESS_KEY_ID`; AWS_SESSION_TOKEN too for temporary credentials), or put them in .dev.vars for local runs.";
+const HOW_TO =
+  "Set the AWS_REGION var and the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY secrets (`wrangler secret put AWS_ACCESS_KEY_ID`; AWS_SESSION_TOKEN too for temporary credentials), or put them in .dev.vars for local runs.";
 
 /** Reads the Bedrock settings from the environment; throws bedrock_not_configured with the fix when credentials are missing. */
 export function bedrockConfig(env: Env): BedrockConfig {

@@ -34,7 +34,8 @@ export function boundedEventFrames(source: string, maxBytes = MAX_EVENT_MESSAGE_
         at += take;
         if (preludeHave < 4) break;
         const declared = new DataView(prelude.buffer).getUint32(0, false);
-        if (declared < MIN_EVENT_MESSAGE_BYTES || declared > maxBytes) throw malformed(source, `a message declares ${declared} bytes; the bounds are ${MIN_EVENT_MESSAGE_BYTES} to ${maxBytes}`);
+        if (declared < MIN_EVENT_MESSAGE_BYTES || declared > maxBytes)
+          throw malformed(source, `a message declares ${declared} bytes; the bounds are ${MIN_EVENT_MESSAGE_BYTES} to ${maxBytes}`);
         preludeHave = 0;
         remaining = declared - 4;
       }

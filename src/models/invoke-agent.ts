@@ -46,7 +46,8 @@ export function agentRuntimeClient(config: BedrockConfig, source: string): Bedro
 }
 
 /** An error the SDK deserialized from AWS (an HTTP error or an exception event), as code, status and message. */
-const awsFailure = (err: unknown) => (err instanceof BedrockAgentRuntimeServiceException ? { code: err.name, status: err.$metadata?.httpStatusCode ?? 0, message: err.message.slice(0, 500) } : undefined);
+const awsFailure = (err: unknown) =>
+  err instanceof BedrockAgentRuntimeServiceException ? { code: err.name, status: err.$metadata?.httpStatusCode ?? 0, message: err.message.slice(0, 500) } : undefined;
 
 /** Reads the completion: `chunk` events' bytes joined into the answer; an exception event or a broken stream becomes a bedrock_error. */
 async function collectCompletion(completion: InvokeAgentCommandOutput["completion"], key: string): Promise<{ text: string; chunks: number }> {
@@ -61,8 +62,14 @@ async function collectCompletion(completion: InvokeAgentCommandOutput["completio
     const aws = awsFailure(err);
     if (aws) throw new AppError("bedrock_error", `Bedrock agent ${key} streamed ${aws.code}: ${aws.message}`, { type: bedrockProblemType(aws.code), awsErrorCode: aws.code });
     const name = (err as Error)?.name;
-    if (name === "TimeoutError" || name === "AbortError") throw new AppError("bedrock_error", `Bedrock agent ${key} stopped answering before its stream ended.`, { type: bedrockProblemType("RequestTimeout"), awsErrorCode: "RequestTimeout" });
-    throw new AppError("bedrock_error", `Bedrock agent ${key} sent a malformed event stream: ${String((err as Error)?.message ?? err).slice(0, 300)}.`, { type: "/problems/bedrock-malformed-response" });
+    if (name === "TimeoutError" || name === "AbortError")
+      throw new AppError("bedrock_error", `Bedrock agent ${key} stopped answering before its stream ended.`, {
+        type: bedrockProblemType("RequestTimeout"),
+        awsErrorCode: "RequestTimeout",
+      });
+    throw new AppError("bedrock_error", `Bedrock agent ${key} sent a malformed event stream: ${String((err as Error)?.message ?? err).slice(0, 300)}.`, {
+      type: "/problems/bedrock-malformed-response",
+    });
   }
   const joined = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
   let at = 0;

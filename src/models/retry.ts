@@ -1,11 +1,7 @@
 import type { RetryPolicy } from "./config";
 
 /** What one Bedrock attempt ended in, as far as retrying is concerned. */
-export type AttemptOutcome =
-  | { kind: "ok" }
-  | { kind: "aws-error"; status: number; code: string }
-  | { kind: "network"; message: string }
-  | { kind: "timeout" };
+export type AttemptOutcome = { kind: "ok" } | { kind: "aws-error"; status: number; code: string } | { kind: "network"; message: string } | { kind: "timeout" };
 
 /** AWS error codes worth another attempt: the service is busy or briefly broken. */
 const RETRYABLE_CODES = new Set([

@@ -82,7 +82,7 @@ export function checkHostname(hostname: string): AddressVerdict {
   }
   if (ipaddr.IPv4.isValidFourPartDecimal(host)) return checkIp(ipaddr.IPv4.parse(host), host);
   const name = host.replace(/\.+$/, "");
-  if (name === "" ) return refuse("invalid", "The host is empty.");
+  if (name === "") return refuse("invalid", "The host is empty.");
   if (name === "localhost" || name.endsWith(".localhost") || name === "localhost.localdomain") return refuse("localhost", `${hostname} names this machine.`);
   if (METADATA_NAMES.has(name)) return refuse("metadata", `${hostname} is a cloud metadata host.`);
   if (!name.includes(".")) return refuse("internal-name", `${hostname} is a single-label name, which resolves only inside a private network.`);

@@ -35,7 +35,9 @@ interface Attachment {
 export class EventHub extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS events (topic TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (topic, seq))");
+    ctx.storage.sql.exec(
+      "CREATE TABLE IF NOT EXISTS events (topic TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (topic, seq))",
+    );
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
@@ -82,7 +84,9 @@ export class EventHub extends DurableObject<Env> {
   }
 
   #replay(ws: WebSocket, topics: string[], since: { all?: number; byTopic: Record<string, number> }): void {
-    const rows = this.ctx.storage.sql.exec<{ topic: string; seq: number; ts: number; type: string; data: string }>("SELECT topic, seq, ts, type, data FROM events ORDER BY ts, topic, seq").toArray();
+    const rows = this.ctx.storage.sql
+      .exec<{ topic: string; seq: number; ts: number; type: string; data: string }>("SELECT topic, seq, ts, type, data FROM events ORDER BY ts, topic, seq")
+      .toArray();
     let sent = 0;
     for (const r of rows) {
       const after = since.byTopic[r.topic] ?? since.all;

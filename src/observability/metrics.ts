@@ -21,7 +21,11 @@ export const SERIES = {
   tdev_run_duration_seconds: { kind: "histogram", help: "Agent run duration by kind.", labels: ["kind"], buckets: RUN_BUCKETS },
   tdev_tasks_total: { kind: "counter", help: "Squad tasks reaching a status.", labels: ["status"] },
   tdev_messages_total: { kind: "counter", help: "Messages handled by the consumer, by priority band and outcome.", labels: ["band", "outcome"] },
-  tdev_dead_letters_total: { kind: "counter", help: "Messages dead-lettered, by reason and queue (an alert: each one is also a message.dead_lettered event on topic system).", labels: ["reason", "queue"] },
+  tdev_dead_letters_total: {
+    kind: "counter",
+    help: "Messages dead-lettered, by reason and queue (an alert: each one is also a message.dead_lettered event on topic system).",
+    labels: ["reason", "queue"],
+  },
   tdev_dead_letters: { kind: "gauge", help: "Dead letters kept for inspection and replay.", labels: [] },
   tdev_bedrock_calls_total: { kind: "counter", help: "Bedrock calls by model (or agent) and outcome.", labels: ["model", "outcome"] },
   tdev_breaker_open: { kind: "gauge", help: "1 while a model's circuit breaker is open (last state reported by any isolate).", labels: ["model"] },

@@ -29,7 +29,14 @@ export function chooseTopics(requested: string | undefined, scopes: ReadonlySet<
     const readable = all.filter((t) => scopes.has(topicScope(t)!));
     return readable.length ? { ok: true, topics: readable } : { ok: false, code: "forbidden", detail: "This credential may read no stream topic (agents:read)." };
   }
-  const topics = [...new Set(requested.split(",").map((t) => t.trim()).filter(Boolean))];
+  const topics = [
+    ...new Set(
+      requested
+        .split(",")
+        .map((t) => t.trim())
+        .filter(Boolean),
+    ),
+  ];
   if (topics.length === 0 || topics.length > 50) return { ok: false, code: "bad_request", detail: "topics: name 1 to 50 topics, comma-separated." };
   for (const t of topics) {
     const scope = topicScope(t);

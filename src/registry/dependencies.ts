@@ -39,11 +39,14 @@ export const candidateVersions = (db: Db, spec: AgentSpec) =>
  */
 export const reachableEdges = (db: Db, spec: AgentSpec) => {
   const names = dependencyNames(spec);
-  const seeds = names.length ? sql.join(names.map((n) => sql`${n}`), sql`, `) : sql`''`;
+  const seeds = names.length
+    ? sql.join(
+        names.map((n) => sql`${n}`),
+        sql`, `,
+      )
+    : sql`''`;
   // A select over a subquery (not db.all) so it can ride in a drizzle batch with the other reads.
-  return db
-    .select({ from: sql<string>`"from"`, fromVersion: sql<string>`"fromVersion"`, to: sql<string>`"to"`, toVersion: sql<string>`"toVersion"` })
-    .from(sql`(
+  return db.select({ from: sql<string>`"from"`, fromVersion: sql<string>`"fromVersion"`, to: sql<string>`"to"`, toVersion: sql<string>`"toVersion"` }).from(sql`(
       WITH RECURSIVE reach(version_id) AS (
         SELECT v.id FROM agent_versions v JOIN agents a ON a.id = v.agent_id WHERE a.name IN (${seeds})
         UNION
@@ -66,7 +69,10 @@ export function resolveDependencies(spec: AgentSpec, candidates: readonly { name
   const resolved: ResolvedDependency[] = [];
   for (const w of wantedDependencies(spec)) {
     if (w.name === spec.name) throw new AppError("dependency_cycle", `Dependency cycle: ${spec.name} -> ${spec.name}.`, { cycle: [spec.name, spec.name] });
-    const version = semver.maxSatisfying(candidates.filter((r) => r.name === w.name).map((r) => r.version), w.range);
+    const version = semver.maxSatisfying(
+      candidates.filter((r) => r.name === w.name).map((r) => r.version),
+      w.range,
+    );
     if (!version) missing.push(`${w.name}@${w.range}`);
     else resolved.push({ ...w, version });
   }

@@ -22,7 +22,9 @@ export const agentVersions = sqliteTable(
   "agent_versions",
   {
     id: text("id").primaryKey(),
-    agentId: text("agent_id").notNull().references(() => agents.id),
+    agentId: text("agent_id")
+      .notNull()
+      .references(() => agents.id),
     version: text("version").notNull(),
     /** Zero-padded major.minor.patch plus prerelease marker, so SQL can order versions. */
     sortKey: text("sort_key").notNull(),
@@ -38,16 +40,15 @@ export const agentVersions = sqliteTable(
     parents: text("parents", { mode: "json" }).$type<string[]>(),
     operator: text("operator"),
   },
-  (t) => [
-    uniqueIndex("agent_versions_agent_version_unique").on(t.agentId, t.version),
-    index("agent_versions_hash").on(t.agentId, t.contentHash),
-  ],
+  (t) => [uniqueIndex("agent_versions_agent_version_unique").on(t.agentId, t.version), index("agent_versions_hash").on(t.agentId, t.contentHash)],
 );
 
 export const channels = sqliteTable(
   "channels",
   {
-    agentId: text("agent_id").notNull().references(() => agents.id),
+    agentId: text("agent_id")
+      .notNull()
+      .references(() => agents.id),
     channel: text("channel").notNull(),
     version: text("version").notNull(),
     updatedAt: integer("updated_at").notNull(),
@@ -61,7 +62,9 @@ export const deployments = sqliteTable(
   "deployments",
   {
     id: text("id").primaryKey(),
-    agentId: text("agent_id").notNull().references(() => agents.id),
+    agentId: text("agent_id")
+      .notNull()
+      .references(() => agents.id),
     channel: text("channel").notNull(),
     fromVersion: text("from_version"),
     toVersion: text("to_version").notNull(),
@@ -75,7 +78,9 @@ export const deployments = sqliteTable(
 export const dependencyEdges = sqliteTable(
   "dependency_edges",
   {
-    versionId: text("version_id").notNull().references(() => agentVersions.id),
+    versionId: text("version_id")
+      .notNull()
+      .references(() => agentVersions.id),
     dependsOnName: text("depends_on_name").notNull(),
     range: text("range").notNull(),
     resolvedVersion: text("resolved_version").notNull(),

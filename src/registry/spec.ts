@@ -7,9 +7,7 @@ import { canonicalJson, sha256Hex, utf8Length } from "./canonical";
 /** 6.5 KB: the largest canonical spec the registry accepts. */
 export const MAX_SPEC_BYTES = 6656;
 
-export const agentName = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]{0,62}$/, "must be a lowercase slug: a letter, then letters, digits or hyphens (at most 63)");
+export const agentName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "must be a lowercase slug: a letter, then letters, digits or hyphens (at most 63)");
 
 export const semverString = z
   .string()
@@ -21,13 +19,13 @@ const dependency = z
   .regex(/^[a-z][a-z0-9-]{0,62}@.+$/, "must be name@semver-range, such as tokenizer@^1.2.0")
   .refine((d) => semver.validRange(d.slice(d.indexOf("@") + 1)) !== null, "has an invalid semver range");
 
-const host = z
-  .string()
-  .regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/, "must be a host name such as api.example.com");
+const host = z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/, "must be a host name such as api.example.com");
 
 export const permissionsSchema = z
   .object({
-    network: z.array(host).max(32).default([]).openapi({ description: "Hosts the agent may fetch; empty means no network. Internal hosts (loopback, private, link-local, metadata, localhost) are refused at registration." }),
+    network: z.array(host).max(32).default([]).openapi({
+      description: "Hosts the agent may fetch; empty means no network. Internal hosts (loopback, private, link-local, metadata, localhost) are refused at registration.",
+    }),
     models: z.array(z.string().min(1).max(200)).max(16).default([]).openapi({ description: "Bedrock model ids the agent may call." }),
     maxTokensPerRun: z.number().int().positive().max(1_000_000).default(4096),
   })
@@ -37,7 +35,10 @@ const base = {
   name: agentName,
   version: semverString,
   description: z.string().max(2000).default(""),
-  capabilities: z.array(z.string().regex(/^[a-z0-9][a-z0-9:._-]{0,63}$/, "must be a lowercase capability token")).max(32).default([]),
+  capabilities: z
+    .array(z.string().regex(/^[a-z0-9][a-z0-9:._-]{0,63}$/, "must be a lowercase capability token"))
+    .max(32)
+    .default([]),
   dependencies: z.array(dependency).max(32).default([]),
   permissions: permissionsSchema.default({ network: [], models: [], maxTokensPerRun: 4096 }),
   params: z.record(z.string(), z.unknown()).default({}).openapi({ description: "JSON object of tunable parameters: the genes evolution changes." }),
@@ -90,11 +91,7 @@ export async function sizeSpec(spec: AgentSpec): Promise<SizedSpec> {
   const canonical = canonicalJson(spec);
   const sizeBytes = utf8Length(canonical);
   if (sizeBytes > MAX_SPEC_BYTES) {
-    throw new AppError(
-      "spec_too_large",
-      `The canonical spec is ${sizeBytes} bytes; the limit is ${MAX_SPEC_BYTES} bytes (6.5 KB).`,
-      { sizeBytes, limitBytes: MAX_SPEC_BYTES },
-    );
+    throw new AppError("spec_too_large", `The canonical spec is ${sizeBytes} bytes; the limit is ${MAX_SPEC_BYTES} bytes (6.5 KB).`, { sizeBytes, limitBytes: MAX_SPEC_BYTES });
   }
   return { spec, canonical, sizeBytes, contentHash: await sha256Hex(canonical) };
 }

@@ -34,7 +34,6 @@ export interface VersionDetail extends VersionSummary {
   spec: AgentSpec;
 }
 
-
 export const agentView = (row: AgentRow): AgentView => ({
   id: row.id,
   name: row.name,
@@ -157,7 +156,9 @@ export async function createAgent(db: Db, spec: AgentSpec, actor: string): Promi
         db.insert(agentVersions).values(version),
         ...deps.map((d) => db.insert(dependencyEdges).values({ versionId: version.id, dependsOnName: d.name, range: d.range, resolvedVersion: d.version })),
         db.insert(channels).values({ agentId: agent.id, channel: "live", version: spec.version, updatedAt: now, updatedBy: actor }),
-        db.insert(deployments).values({ id: newId("dep", now), agentId: agent.id, channel: "live", fromVersion: null, toVersion: spec.version, actor, reason: "first version", at: now }),
+        db
+          .insert(deployments)
+          .values({ id: newId("dep", now), agentId: agent.id, channel: "live", fromVersion: null, toVersion: spec.version, actor, reason: "first version", at: now }),
       ]),
     );
   } catch (err) {
@@ -171,13 +172,7 @@ export async function createAgent(db: Db, spec: AgentSpec, actor: string): Promi
 }
 
 /** Publishes a new immutable version of an existing agent. */
-export async function publishVersion(
-  db: Db,
-  agent: AgentRow,
-  spec: AgentSpec,
-  actor: string,
-  lineage?: { parents: string[]; operator: string },
-): Promise<PublishResult> {
+export async function publishVersion(db: Db, agent: AgentRow, spec: AgentSpec, actor: string, lineage?: { parents: string[]; operator: string }): Promise<PublishResult> {
   if (spec.name !== agent.name) {
     throw new AppError("validation_failed", `The spec names ${spec.name} but this is agent ${agent.name}.`, {
       errors: [{ path: "name", message: `must be ${agent.name}` }],
@@ -196,7 +191,11 @@ async function publishToExisting(
 ): Promise<PublishResult> {
   // Everything the checks need in one round trip: the version if it exists, the dependency candidates, the graph below them.
   const hasDeps = sized.spec.dependencies.length > 0;
-  const sameVersion = db.select().from(agentVersions).where(and(eq(agentVersions.agentId, agent.id), eq(agentVersions.version, sized.spec.version))).limit(1);
+  const sameVersion = db
+    .select()
+    .from(agentVersions)
+    .where(and(eq(agentVersions.agentId, agent.id), eq(agentVersions.version, sized.spec.version)))
+    .limit(1);
   const [[existing], candidates, edges] = hasDeps ? await db.batch([sameVersion, candidateVersions(db, sized.spec), reachableEdges(db, sized.spec)]) : [await sameVersion, [], []];
   if (existing) return sameVersionOutcome(agent, existing, sized);
   if (mode === "create") {
@@ -310,7 +309,12 @@ export async function listVersions(db: Db, agent: AgentRow, limit: number, curso
     .where(and(...filters))
     .orderBy(desc(agentVersions.sortKey))
     .limit(limit + 1);
-  return toPage(rows, limit, (r) => versionSummary(r, agent.name), (r) => [r.sortKey]);
+  return toPage(
+    rows,
+    limit,
+    (r) => versionSummary(r, agent.name),
+    (r) => [r.sortKey],
+  );
 }
 
 export async function getVersion(db: Db, agent: AgentRow, version: string): Promise<VersionDetail> {
@@ -329,7 +333,10 @@ export async function moveChannel(
   reason?: string,
 ): Promise<{ channel: string; version: string; previous: string | null; moved: boolean }> {
   if (!(await findVersion(db, agent.id, version))) throw new AppError("not_found", `${agent.name} has no version ${version}.`);
-  const [current] = await db.select().from(channels).where(and(eq(channels.agentId, agent.id), eq(channels.channel, channel)));
+  const [current] = await db
+    .select()
+    .from(channels)
+    .where(and(eq(channels.agentId, agent.id), eq(channels.channel, channel)));
   const previous = current?.version ?? null;
   if (previous === version) return { channel, version, previous, moved: false };
   const now = Date.now();
@@ -356,7 +363,10 @@ export async function deploymentHistory(db: Db, agentId: string, limit = 100) {
  */
 export async function resolveAgentRef(db: Db, ref: string): Promise<{ agent: AgentRow; version: VersionDetail }> {
   const match = /^([a-z][a-z0-9-]{0,62})(?:@([^#]+)|#([a-z0-9-]+))?$/.exec(ref);
-  if (!match) throw new AppError("validation_failed", `Agent reference ${ref} must be name, name@version or name#channel.`, { errors: [{ path: "agent", message: "invalid agent reference" }] });
+  if (!match)
+    throw new AppError("validation_failed", `Agent reference ${ref} must be name, name@version or name#channel.`, {
+      errors: [{ path: "agent", message: "invalid agent reference" }],
+    });
   const [, name, version, channel] = match as unknown as [string, string, string | undefined, string | undefined];
   const agent = await findAgent(db, name);
   let wanted = version;
@@ -371,4 +381,3 @@ export async function resolveAgentRef(db: Db, ref: string): Promise<{ agent: Age
 export async function setVersionScore(db: Db, versionId: string, score: number): Promise<void> {
   await writing(() => db.update(agentVersions).set({ score, scoredAt: Date.now() }).where(eq(agentVersions.id, versionId)));
 }
-

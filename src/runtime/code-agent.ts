@@ -66,11 +66,7 @@ export function workerCode(spec: CodeSpec): WorkerLoaderWorkerCode {
 const disposeReply = (reply: unknown) => (reply as Partial<Disposable> | null | undefined)?.[Symbol.dispose]?.();
 
 /** Runs one code agent in its Dynamic Worker; every way it can go wrong becomes a reason, never a throw. */
-export async function runCodeAgent(
-  env: Env,
-  spec: CodeSpec,
-  run: { runId: string; input: unknown; timeoutMs: number; host: RunHost },
-): Promise<CodeRunOutcome> {
+export async function runCodeAgent(env: Env, spec: CodeSpec, run: { runId: string; input: unknown; timeoutMs: number; host: RunHost }): Promise<CodeRunOutcome> {
   const worker = env.LOADER.get(isolateId(await codeHash(spec)), () => workerCode(spec));
   const sandbox = worker.getEntrypoint("AgentSandbox") as unknown as SandboxStub;
   const request: SandboxRequest = { runId: run.runId, input: run.input, params: spec.params, timeoutMs: run.timeoutMs, models: spec.permissions.models.length > 0 };
@@ -86,7 +82,8 @@ export async function runCodeAgent(
   } catch (err) {
     const message = String((err as Error)?.message ?? err);
     // A promise that can never settle is detected by the runtime, which cancels the call.
-    if (/hung|never generate a response/i.test(message)) return { ok: false, reason: "timeout", detail: `The run never finished (it awaited something that can never settle); its limit was ${run.timeoutMs} ms.` };
+    if (/hung|never generate a response/i.test(message))
+      return { ok: false, reason: "timeout", detail: `The run never finished (it awaited something that can never settle); its limit was ${run.timeoutMs} ms.` };
     // A module that fails at load (a missing import such as node:fs, a top-level throw or loop) rejects the call itself.
     if (/Failed to start Worker|No such module/i.test(message)) {
       return { ok: false, reason: "bad_module", detail: `The agent module could not be loaded: ${message.replace(/^Failed to start Worker:\s*/i, "").slice(0, 1000)}` };

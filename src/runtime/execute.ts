@@ -175,7 +175,14 @@ async function runLlm(env: Env, spec: Extract<AgentSpec, { kind: "llm" }>, input
       temperature: temperature === undefined ? undefined : Math.min(1, Math.max(0, temperature)),
       deadline,
     });
-    return { output: result.text, usage: result.usage, modelId: spec.model, stopReason: result.stopReason, modelLatencyMs: result.latencyMs, limitViolation: result.usage.totalTokens > budget };
+    return {
+      output: result.text,
+      usage: result.usage,
+      modelId: spec.model,
+      stopReason: result.stopReason,
+      modelLatencyMs: result.latencyMs,
+      limitViolation: result.usage.totalTokens > budget,
+    };
   } catch (err) {
     return { ...fromAppError(err), modelId: spec.model };
   }
@@ -184,9 +191,20 @@ async function runLlm(env: Env, spec: Extract<AgentSpec, { kind: "llm" }>, input
 /** Bedrock session ids allow [0-9a-zA-Z._:-]; a task's id is reused so all its runs share one session. */
 const sessionIdFor = (requested: string | undefined, runId: string) => (requested ?? runId).replace(/[^0-9a-zA-Z._:-]/g, "-").slice(0, 100);
 
-async function runBedrockAgent(env: Env, spec: Extract<AgentSpec, { kind: "bedrock-agent" }>, input: unknown, runId: string, sessionId: string | undefined, deadline: number): Promise<Ending> {
+async function runBedrockAgent(
+  env: Env,
+  spec: Extract<AgentSpec, { kind: "bedrock-agent" }>,
+  input: unknown,
+  runId: string,
+  sessionId: string | undefined,
+  deadline: number,
+): Promise<Ending> {
   const inputText =
-    typeof input === "string" ? input : input && typeof input === "object" && typeof (input as { inputText?: unknown }).inputText === "string" ? (input as { inputText: string }).inputText : JSON.stringify(input);
+    typeof input === "string"
+      ? input
+      : input && typeof input === "object" && typeof (input as { inputText?: unknown }).inputText === "string"
+        ? (input as { inputText: string }).inputText
+        : JSON.stringify(input);
   const session = sessionIdFor(sessionId, runId);
   try {
     const result = await invokeAgent(env, { agentId: spec.bedrockAgent.agentId, aliasId: spec.bedrockAgent.aliasId, sessionId: session, inputText, deadline });

@@ -77,7 +77,11 @@ export class RunHost extends RpcTarget {
     const modelId = req.modelId ?? this.permissions.models[0];
     if (!modelId || !this.permissions.models.includes(modelId)) {
       this.violations.push(`model ${modelId ?? "(none)"} is not in permissions.models`);
-      return { ok: false, code: "model_not_permitted", detail: `model ${modelId ?? "(none)"} is not permitted; this agent may call ${this.permissions.models.join(", ") || "no model"}.` };
+      return {
+        ok: false,
+        code: "model_not_permitted",
+        detail: `model ${modelId ?? "(none)"} is not permitted; this agent may call ${this.permissions.models.join(", ") || "no model"}.`,
+      };
     }
     const remaining = this.permissions.maxTokensPerRun - this.used;
     if (remaining <= 0) {
@@ -141,10 +145,13 @@ export class EgressGate extends WorkerEntrypoint<Env, EgressProps> {
   override async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
     if (!hostAllowed(url, this.ctx.props.hosts)) {
-      return new Response(JSON.stringify({ error: "egress_denied", detail: `This agent may not reach ${url.host}; permissions.network allows ${this.ctx.props.hosts.join(", ")}.` }), {
-        status: 403,
-        headers: { "content-type": "application/json", "x-tdev-egress": "denied" },
-      });
+      return new Response(
+        JSON.stringify({ error: "egress_denied", detail: `This agent may not reach ${url.host}; permissions.network allows ${this.ctx.props.hosts.join(", ")}.` }),
+        {
+          status: 403,
+          headers: { "content-type": "application/json", "x-tdev-egress": "denied" },
+        },
+      );
     }
     return fetch(new Request(request, { redirect: "manual" }));
   }

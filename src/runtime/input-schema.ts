@@ -18,7 +18,9 @@ export function checkInput(schema: Record<string, unknown> | undefined, input: u
   const result = validator.validate(input);
   if (result.valid) return [];
   // The validator reports each failure and the chain of keywords above it; the leaves say the most.
-  const leaves = result.errors.filter((e, i, all) => !all.some((o, j) => j !== i && o.instanceLocation.startsWith(e.instanceLocation) && o.instanceLocation !== e.instanceLocation));
+  const leaves = result.errors.filter(
+    (e, i, all) => !all.some((o, j) => j !== i && o.instanceLocation.startsWith(e.instanceLocation) && o.instanceLocation !== e.instanceLocation),
+  );
   return (leaves.length ? leaves : result.errors).slice(0, 20).map((e) => ({
     path: `input${e.instanceLocation.slice(1).replaceAll("/", ".")}`,
     message: e.error,

@@ -43,7 +43,10 @@ export class RunBuffer extends DurableObject<Env> {
     // Re-armed before the write: if it throws or the object dies, the alarm comes back.
     await this.ctx.storage.setAlarm(Date.now() + retryDelayMs(failures));
     try {
-      await writeRuns(this.env.DB, rows.map((r) => JSON.parse(r.record) as RunRecord));
+      await writeRuns(
+        this.env.DB,
+        rows.map((r) => JSON.parse(r.record) as RunRecord),
+      );
     } catch (error) {
       await this.ctx.storage.put("failures", failures);
       log.error("runs.buffer_write_failed", { error, held: rows.length, failures });

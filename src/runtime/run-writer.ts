@@ -77,7 +77,11 @@ export const recordAfter =
     const seq = ++lastSeq;
     unsettled.add(seq);
     // A queue invocation writes its runs' records in one statement when it ends (invocation.ts), with no timer.
-    const scoped = invocationBatch<Held[]>("run-records", () => [], (held) => flushNow(env, held));
+    const scoped = invocationBatch<Held[]>(
+      "run-records",
+      () => [],
+      (held) => flushNow(env, held),
+    );
     if (scoped) {
       scoped.push({ ...record, seq });
       return;

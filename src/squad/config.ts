@@ -5,7 +5,10 @@ import { agentName, semverString } from "../registry/spec";
 export const memberSchema = z
   .object({
     agent: agentName,
-    channel: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, "must be a lowercase channel name").optional(),
+    channel: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,31}$/, "must be a lowercase channel name")
+      .optional(),
     version: semverString.optional(),
     weight: z.number().positive().max(1000).default(1).openapi({ description: "Share of load relative to other members (default 1)." }),
   })

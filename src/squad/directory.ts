@@ -34,7 +34,16 @@ export const squadView = (r: SquadRow): SquadView => ({
 
 export async function insertSquad(d1: D1Database, id: string, config: SquadConfig, actor: string): Promise<SquadRow> {
   const now = Date.now();
-  const row: SquadRow = { id, name: config.name, description: config.description, members: config.members, policy: config.policy, createdAt: now, updatedAt: now, createdBy: actor };
+  const row: SquadRow = {
+    id,
+    name: config.name,
+    description: config.description,
+    members: config.members,
+    policy: config.policy,
+    createdAt: now,
+    updatedAt: now,
+    createdBy: actor,
+  };
   // A retry racing its own first attempt finds the row there: keep the first.
   await db(d1).insert(squads).values(row).onConflictDoNothing();
   return findSquad(d1, id);

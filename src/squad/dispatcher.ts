@@ -11,7 +11,13 @@ export const LOOP_BUDGET_MS = 9 * 60_000;
 const WATCHDOG_REFRESH_MS = 20_000;
 
 /** The next queued task to start, if the squad may start one: not paused, within its loop budget, under maxConcurrency. Pure. */
-export function nextStart<T extends QueuedTask>(heads: readonly T[], running: number, policy: Pick<Policy, "maxConcurrency" | "agingMs" | "paused">, now: number, loopAgeMs: number): T | undefined {
+export function nextStart<T extends QueuedTask>(
+  heads: readonly T[],
+  running: number,
+  policy: Pick<Policy, "maxConcurrency" | "agingMs" | "paused">,
+  now: number,
+  loopAgeMs: number,
+): T | undefined {
   if (policy.paused || loopAgeMs >= LOOP_BUDGET_MS || running >= policy.maxConcurrency) return undefined;
   return nextTask(heads, now, policy.agingMs);
 }
@@ -74,7 +80,10 @@ export class Dispatcher {
   /** Consecutive failed alarm runs, for the retry backoff; an eviction starts it over. */
   private alarmFailures = 0;
 
-  constructor(env: Env, private readonly host: DispatchHost) {
+  constructor(
+    env: Env,
+    private readonly host: DispatchHost,
+  ) {
     this.sandboxes = new SandboxSlots(perObjectCap(env));
     this.runEnv = capDynamicWorkers(env, this.sandboxes);
   }
@@ -128,7 +137,11 @@ export class Dispatcher {
           void this.host.storage.setAlarm(now + WATCHDOG_MS);
         }
         this.host.expire(now);
-        for (let next; (next = nextStart(this.host.queueHeads(now), this.active.size, policy, now, now - began)); ) this.begin(next, now);
+        for (;;) {
+          const next = nextStart(this.host.queueHeads(now), this.active.size, policy, now, now - began);
+          if (!next) break;
+          this.begin(next, now);
+        }
         if (this.active.size === 0) break;
         await new Promise<void>((resolve) => (this.wakeLoop = resolve));
       }

@@ -28,7 +28,10 @@ export const EVENT_TYPES = [
 ] as const;
 
 /** Types other areas may publish into a squad's stream (e.g. messaging topics): dotted lowercase words. */
-export const publishedEventType = z.string().regex(/^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/, "must be dotted lowercase words").max(64);
+export const publishedEventType = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/, "must be dotted lowercase words")
+  .max(64);
 
 /** Replay window: the last REPLAY_MAX_EVENTS events, and none older than REPLAY_MAX_AGE_MS. */
 export const REPLAY_MAX_EVENTS = 1000;

@@ -37,7 +37,9 @@ export class TaskExecution {
     }
     const capable = await this.host.router.capable(meta.config, task);
     if (capable.length === 0) {
-      return tasks.finishRunning(task, { error: { code: "no_capable_member", detail: `No member of this squad offers ${task.capability ? `capability ${task.capability}` : `agent ${task.agent}`}.` } });
+      return tasks.finishRunning(task, {
+        error: { code: "no_capable_member", detail: `No member of this squad offers ${task.capability ? `capability ${task.capability}` : `agent ${task.agent}`}.` },
+      });
     }
     try {
       const end = await attempt(task, this.deps(task, meta, capable));

@@ -20,10 +20,7 @@ export const attemptBudget = (task: Pick<TaskRow, "timeoutMs" | "deadline">, pol
  * One execution of a task on one member, bounded by the budget even if the runtime never answers. Its run record
  * goes to `sink` (the squad's outbox), so nothing is written to D1 before the attempt answers. Never throws.
  */
-export async function runMember(
-  env: Env,
-  opts: { member: string; task: TaskRow; squadId: string; budget: number; sink: RunSink },
-): Promise<MemberOutcome> {
+export async function runMember(env: Env, opts: { member: string; task: TaskRow; squadId: string; budget: number; sink: RunSink }): Promise<MemberOutcome> {
   const { member, task, budget } = opts;
   const started = Date.now();
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -14,9 +14,7 @@ const agentMatches = (m: Member, agent: string) => (/[@#]/.test(agent) ? memberK
 
 /** The members (by key) a task routed by capability or agent name can run on. Pure. */
 export function capableMembers(config: SquadConfig, caps: ReadonlyMap<string, string[]>, routing: Routing): string[] {
-  return config.members
-    .filter((m) => (routing.capability ? (caps.get(memberKey(m)) ?? []).includes(routing.capability) : agentMatches(m, routing.agent ?? "")))
-    .map(memberKey);
+  return config.members.filter((m) => (routing.capability ? (caps.get(memberKey(m)) ?? []).includes(routing.capability) : agentMatches(m, routing.agent ?? ""))).map(memberKey);
 }
 
 /** Which members can take which work, from the registry's specs. */

@@ -55,7 +55,10 @@ export class RunCoordinator {
     const runId = newId("run");
     const traceId = req.traceId ?? null;
     const run = { id: runId, seq: store.nextCounter("run"), workflow: req.name, version: req.version, definition: JSON.stringify(wf), input: req.input ?? null };
-    store.runs.insert({ ...run, status: "running", priority: req.priority ?? 5, startedAt: Date.now(), finishedAt: null, error: null, actor: req.actor, traceId }, wf.steps.map((s) => s.id));
+    store.runs.insert(
+      { ...run, status: "running", priority: req.priority ?? 5, startedAt: Date.now(), finishedAt: null, error: null, actor: req.actor, traceId },
+      wf.steps.map((s) => s.id),
+    );
     this.plans.set(runId, { wf, plan });
     emit("run.started", { runId, workflow: req.name, version: req.version, levels: plan.levels, traceId });
     this.advance(runId);
@@ -77,7 +80,7 @@ export class RunCoordinator {
     if (!t.runId || !t.stepId) return;
     const { store, emit } = this.host;
     const run = store.runs.get(t.runId);
-    if (!run || run.status !== "running") return;
+    if (run?.status !== "running") return;
     const ok = t.status === "completed";
     store.runs.updateStep(t.runId, t.stepId, { status: ok ? "completed" : "failed", output: ok ? t.output : null, error: t.error, finishedAt: t.finishedAt ?? Date.now() });
     emit(ok ? "run.step.completed" : "run.step.failed", { runId: t.runId, stepId: t.stepId, taskId: t.id, ...(ok ? { output: t.output } : { error: t.error }) });
@@ -87,7 +90,7 @@ export class RunCoordinator {
   advance(runId: string): void {
     const { store, emit } = this.host;
     const run = store.runs.get(runId);
-    if (!run || run.status !== "running") return;
+    if (run?.status !== "running") return;
     const { wf, plan } = this.planFor(runId, run.definition);
     const steps = store.runs.steps(runId);
     const decision = advance(wf, plan, { input: run.input, steps: Object.fromEntries(steps.map((s) => [s.stepId, { status: s.status, output: s.output, error: s.error }])) });

@@ -55,7 +55,10 @@ export class RunOutbox {
         const rows = this.sql.exec<{ id: string; record: string }>("SELECT id, record FROM run_outbox ORDER BY held_at, id LIMIT ?", PER_FLUSH).toArray();
         if (!rows.length) break;
         try {
-          await flushRuns(env, rows.map((r) => JSON.parse(r.record) as RunRecord));
+          await flushRuns(
+            env,
+            rows.map((r) => JSON.parse(r.record) as RunRecord),
+          );
         } catch (error) {
           // Still held here: the squad's alarm retries (see nextWake).
           log.warn("squad.run_outbox_flush_failed", { error, held: rows.length });

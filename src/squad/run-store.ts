@@ -30,7 +30,6 @@ export interface StepRow {
 export class RunStore {
   constructor(private readonly sql: SqlStorage) {}
 
-
   insert(r: RunRow, stepIds: string[]): void {
     this.sql.exec(
       "INSERT INTO runs (id, seq, workflow, version, definition, input, status, priority, started_at, finished_at, error, actor, trace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -73,7 +72,11 @@ export class RunStore {
 
   list(limit: number, beforeSeq?: number): RunRow[] {
     const ids = this.sql
-      .exec<{ id: string }>(`SELECT id FROM runs ${beforeSeq !== undefined ? "WHERE seq < ?" : ""} ORDER BY seq DESC LIMIT ?`, ...(beforeSeq !== undefined ? [beforeSeq] : []), limit)
+      .exec<{ id: string }>(
+        `SELECT id FROM runs ${beforeSeq !== undefined ? "WHERE seq < ?" : ""} ORDER BY seq DESC LIMIT ?`,
+        ...(beforeSeq !== undefined ? [beforeSeq] : []),
+        limit,
+      )
       .toArray();
     return ids.map((r) => this.get(r.id)!);
   }
@@ -97,7 +100,11 @@ export class RunStore {
       }));
   }
 
-  updateStep(runId: string, stepId: string, patch: { status: StepRow["status"]; taskId?: string; output?: unknown; error?: TaskError | null; reason?: string; finishedAt?: number }): void {
+  updateStep(
+    runId: string,
+    stepId: string,
+    patch: { status: StepRow["status"]; taskId?: string; output?: unknown; error?: TaskError | null; reason?: string; finishedAt?: number },
+  ): void {
     this.sql.exec(
       `UPDATE run_steps SET status = ?, task_id = COALESCE(?, task_id), output = ?, error = ?, reason = ?, finished_at = ? WHERE run_id = ? AND step_id = ?`,
       patch.status,

@@ -51,7 +51,11 @@ export class Squad extends DurableObject<Env> {
     this.store = new SquadStore(ctx.storage.sql);
     this.outbox = new RunOutbox(ctx.storage.sql);
     this.router = new MemberRouter(() => this.env.DB);
-    this.tasks = new TaskLedger(this.store, (type, data) => this.emit(type, data), (t) => this.runs.stepSettled(t));
+    this.tasks = new TaskLedger(
+      this.store,
+      (type, data) => this.emit(type, data),
+      (t) => this.runs.stepSettled(t),
+    );
     this.runs = new RunCoordinator({
       store: this.store,
       emit: (type, data) => this.emit(type, data),

@@ -141,7 +141,10 @@ export class SquadStore {
     for (const statement of DDL) this.sql.exec(statement);
     for (const [table, column] of ADDED_COLUMNS) {
       // ALTER TABLE ADD is not idempotent: add only what a table (created by an older version) lacks.
-      const has = this.sql.exec(`PRAGMA table_info(${table})`).toArray().some((c) => c.name === column);
+      const has = this.sql
+        .exec(`PRAGMA table_info(${table})`)
+        .toArray()
+        .some((c) => c.name === column);
       if (!has) this.sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} TEXT`);
     }
     this.setMeta("schema_version", String(SCHEMA_VERSION));
@@ -184,8 +187,14 @@ export class SquadStore {
     const keys = Object.keys(patch) as (keyof TaskRow)[];
     const conditions = ["id = ?"];
     const params: unknown[] = [id];
-    if (where.status) (conditions.push("status = ?"), params.push(where.status));
-    if (where.epoch !== undefined) (conditions.push("epoch = ?"), params.push(where.epoch));
+    if (where.status) {
+      conditions.push("status = ?");
+      params.push(where.status);
+    }
+    if (where.epoch !== undefined) {
+      conditions.push("epoch = ?");
+      params.push(where.epoch);
+    }
     const cursor = this.sql.exec(
       `UPDATE tasks SET ${keys.map((k) => `${TASK_COLUMNS[k][0]} = ?`).join(", ")} WHERE ${conditions.join(" AND ")}`,
       ...keys.map((k) => toSql(patch[k], TASK_COLUMNS[k][1])),
@@ -208,9 +217,7 @@ export class SquadStore {
   queueHeads(now: number): TaskRow[] {
     const heads: TaskRow[] = [];
     for (let p = 9; p >= 0; p--) {
-      const row = this.sql
-        .exec("SELECT * FROM tasks WHERE status = 'queued' AND priority = ? AND not_before <= ? ORDER BY queued_at, seq LIMIT 1", p, now)
-        .toArray()[0];
+      const row = this.sql.exec("SELECT * FROM tasks WHERE status = 'queued' AND priority = ? AND not_before <= ? ORDER BY queued_at, seq LIMIT 1", p, now).toArray()[0];
       if (row) heads.push(taskFromRow(row));
     }
     return heads;
@@ -227,9 +234,7 @@ export class SquadStore {
   /** When queued work next needs the squad: the earliest backoff end (unless paused) or deadline. */
   nextWake(paused: boolean): number | null {
     const row = this.sql
-      .exec<{ ready: number | null; deadline: number | null }>(
-        "SELECT MIN(not_before) AS ready, MIN(deadline) AS deadline FROM tasks WHERE status = 'queued'",
-      )
+      .exec<{ ready: number | null; deadline: number | null }>("SELECT MIN(not_before) AS ready, MIN(deadline) AS deadline FROM tasks WHERE status = 'queued'")
       .one();
     const times = [row.deadline, paused ? null : row.ready].filter((t): t is number => t !== null);
     return times.length ? Math.min(...times) : null;
@@ -238,8 +243,14 @@ export class SquadStore {
   listTasks(opts: { status?: TaskStatus; limit: number; beforeSeq?: number }): TaskRow[] {
     const conditions: string[] = [];
     const params: unknown[] = [];
-    if (opts.status) (conditions.push("status = ?"), params.push(opts.status));
-    if (opts.beforeSeq !== undefined) (conditions.push("seq < ?"), params.push(opts.beforeSeq));
+    if (opts.status) {
+      conditions.push("status = ?");
+      params.push(opts.status);
+    }
+    if (opts.beforeSeq !== undefined) {
+      conditions.push("seq < ?");
+      params.push(opts.beforeSeq);
+    }
     const where = conditions.length ? `WHERE ${conditions.join(" AND ")}` : "";
     return this.sql
       .exec(`SELECT * FROM tasks ${where} ORDER BY seq DESC LIMIT ?`, ...params, opts.limit)

@@ -48,7 +48,10 @@ export function answerClient(ws: WebSocket, message: string | ArrayBuffer, store
     parsed = undefined;
   }
   const msg = clientMessageSchema.safeParse(parsed);
-  if (!msg.success) return trySend(ws, JSON.stringify({ type: "error", detail: 'Send {"type":"ping","v":1} or {"type":"replay","v":1,"since":<seq>}.' }));
+  if (!msg.success) {
+    trySend(ws, JSON.stringify({ type: "error", detail: 'Send {"type":"ping","v":1} or {"type":"replay","v":1,"since":<seq>}.' }));
+    return;
+  }
   if (msg.data.type === "ping") trySend(ws, JSON.stringify({ type: "pong", lastSeq: store.eventBounds().latest }));
   else replay(ws, store, squadId, msg.data.since);
 }

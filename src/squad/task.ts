@@ -58,7 +58,10 @@ export const taskViewSchema = z
     consensus: z.object({ n: z.number().int(), strategy: z.string(), agreement: z.number().nullable(), answers: z.array(taskAnswerSchema) }).nullable(),
     runId: z.string().nullable(),
     stepId: z.string().nullable(),
-    traceId: z.string().nullable().openapi({ description: "W3C trace id of the request or message that submitted the task (its workflow run's, for a step); its runs carry it too" }),
+    traceId: z
+      .string()
+      .nullable()
+      .openapi({ description: "W3C trace id of the request or message that submitted the task (its workflow run's, for a step); its runs carry it too" }),
   })
   .openapi("Task");
 

@@ -122,7 +122,8 @@ export function settledEvent(t: TaskRow): { type: string; data: unknown } {
 
 /** A row a fresh instance finds `running` was cut off: re-queue it (keeping age and priority, spending no retry) unless restarts keep killing it. Pure. */
 export function recovery(t: TaskRow, now: number): { action: "fail"; error: TaskError } | { action: "requeue"; patch: Partial<TaskRow> } {
-  if (t.interruptions + 1 > MAX_INTERRUPTIONS) return { action: "fail", error: { code: "interrupted", detail: `The squad restarted during this task ${MAX_INTERRUPTIONS} times.` } };
+  if (t.interruptions + 1 > MAX_INTERRUPTIONS)
+    return { action: "fail", error: { code: "interrupted", detail: `The squad restarted during this task ${MAX_INTERRUPTIONS} times.` } };
   return { action: "requeue", patch: { status: "queued", notBefore: now, interruptions: t.interruptions + 1, tried: [] } };
 }
 

@@ -42,9 +42,7 @@ function findCycle(nodes: ReadonlySet<string>, deps: ReadonlyMap<string, readonl
 export function planWorkflow(wf: Workflow): Plan {
   const steps = wf.steps;
   if (steps.length > MAX_STEPS) {
-    throw invalid(`A workflow holds at most ${MAX_STEPS} steps; this one has ${steps.length}.`, undefined, [
-      { path: "steps", message: `at most ${MAX_STEPS} steps` },
-    ]);
+    throw invalid(`A workflow holds at most ${MAX_STEPS} steps; this one has ${steps.length}.`, undefined, [{ path: "steps", message: `at most ${MAX_STEPS} steps` }]);
   }
   const indexOf = new Map<string, number>();
   const errors: FieldError[] = [];

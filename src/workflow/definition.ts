@@ -7,9 +7,7 @@ export const MAX_STEPS = 1000;
 
 export const stepId = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/, "must start with a letter or _ and hold letters, digits, _ or - (at most 64)");
 
-const agentRef = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]{0,62}(@[0-9A-Za-z.+-]+|#[a-z0-9-]+)?$/, "must be name, name@version or name#channel");
+const agentRef = z.string().regex(/^[a-z][a-z0-9-]{0,62}(@[0-9A-Za-z.+-]+|#[a-z0-9-]+)?$/, "must be name, name@version or name#channel");
 
 export const stepSchema = z
   .object({
@@ -24,7 +22,7 @@ export const stepSchema = z
     when: z
       .union([z.string().max(2000), z.boolean()])
       .optional()
-      .openapi({ description: "Template; the step runs only if it renders to a truthy value (false, null, 0, \"\" and \"false\" skip it)." }),
+      .openapi({ description: 'Template; the step runs only if it renders to a truthy value (false, null, 0, "" and "false" skip it).' }),
     onError: z.enum(["fail", "continue"]).default("fail"),
   })
   .strict()

@@ -83,9 +83,16 @@ export async function saveWorkflow(db: Db, wf: Workflow, actor: string): Promise
 }
 
 export async function getWorkflow(db: Db, name: string, version?: number): Promise<WorkflowRow> {
-  const row = version === undefined
-    ? await latest(db, name)
-    : (await db.select().from(workflows).where(and(eq(workflows.name, name), eq(workflows.version, version))).limit(1))[0];
+  const row =
+    version === undefined
+      ? await latest(db, name)
+      : (
+          await db
+            .select()
+            .from(workflows)
+            .where(and(eq(workflows.name, name), eq(workflows.version, version)))
+            .limit(1)
+        )[0];
   if (!row) throw new AppError("not_found", version === undefined ? `No workflow ${name}.` : `Workflow ${name} has no version ${version}.`);
   return row;
 }
@@ -97,10 +104,7 @@ export async function listWorkflows(db: Db, query: { limit: number; cursor?: str
     .select()
     .from(workflows)
     .where(
-      and(
-        sql`${workflows.version} = (select max(w2.version) from ${workflows} w2 where w2.name = ${workflows.name})`,
-        after !== undefined ? gt(workflows.name, after) : undefined,
-      ),
+      and(sql`${workflows.version} = (select max(w2.version) from ${workflows} w2 where w2.name = ${workflows.name})`, after !== undefined ? gt(workflows.name, after) : undefined),
     )
     .orderBy(asc(workflows.name))
     .limit(query.limit + 1);

@@ -14,7 +14,12 @@ const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
 let server, browser, page;
 const problems = [];
 const call = async (method, p, body) => {
-  const res = await fetch(`${server.url}/api/v1${p}`, { method, headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" }, body: body && JSON.stringify(body), signal: AbortSignal.timeout(20_000) });
+  const res = await fetch(`${server.url}/api/v1${p}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
+    body: body && JSON.stringify(body),
+    signal: AbortSignal.timeout(20_000),
+  });
   const text = await res.text();
   assert.ok(res.ok, `${method} ${p}: ${res.status} ${text}`);
   return text ? JSON.parse(text) : null;
@@ -86,7 +91,11 @@ test("open an evolution run: score per generation, candidates with their gate ve
   await call("POST", "/suites", { name: "browser-sentiment-suite", agent: "browser-sentiment", description: suite.description, cases: suite.cases });
   await call("PUT", "/agents/browser-sentiment/evolution", { ...JSON.parse(example("policy.json")), suite: "browser-sentiment-suite", population: 4, generationsPerRun: 2 });
   const { runId } = await call("POST", "/evolution/runs", { agent: "browser-sentiment" });
-  const run = await poll(() => call("GET", `/evolution/runs/${runId}`), (r) => r.status === "completed" || r.status === "failed", `evolution run ${runId}`);
+  const run = await poll(
+    () => call("GET", `/evolution/runs/${runId}`),
+    (r) => r.status === "completed" || r.status === "failed",
+    `evolution run ${runId}`,
+  );
   assert.equal(run.status, "completed", run.error ?? "");
 
   await page.goto(`${server.url}/#/evolution?agent=browser-sentiment`);
@@ -110,15 +119,35 @@ test("replay a dead letter once its target can take it", async () => {
   // A task for a capability no member offers is refused for good: dead-lettered at once.
   const squad = await call("POST", "/squads", { name: "browser-dlq", members: [{ agent: "browser-echo" }], policy: { maxConcurrency: 1, taskTimeoutMs: 10_000, retries: 0 } });
   const { id } = await call("POST", "/messages", { to: { squad: squad.id }, payload: { capability: "shout", input: "again" } });
-  await poll(() => fetch(`${server.url}/api/v1/dead-letters/${id}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }).then((r) => r.status), (s) => s === 200, "the dead letter");
+  await poll(
+    () => fetch(`${server.url}/api/v1/dead-letters/${id}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }).then((r) => r.status),
+    (s) => s === 200,
+    "the dead letter",
+  );
   // Now a member offers it; the replay goes through.
-  await call("POST", "/agents", { name: "browser-shout", version: "1.0.0", kind: "code", description: "shout", capabilities: ["shout"], code: "export default { async run(input) { return String(input).toUpperCase(); } };" });
-  await call("PUT", `/squads/${squad.id}`, { name: "browser-dlq", members: [{ agent: "browser-echo" }, { agent: "browser-shout" }], policy: { maxConcurrency: 1, taskTimeoutMs: 10_000, retries: 0 } });
+  await call("POST", "/agents", {
+    name: "browser-shout",
+    version: "1.0.0",
+    kind: "code",
+    description: "shout",
+    capabilities: ["shout"],
+    code: "export default { async run(input) { return String(input).toUpperCase(); } };",
+  });
+  await call("PUT", `/squads/${squad.id}`, {
+    name: "browser-dlq",
+    members: [{ agent: "browser-echo" }, { agent: "browser-shout" }],
+    policy: { maxConcurrency: 1, taskTimeoutMs: 10_000, retries: 0 },
+  });
 
   await page.goto(`${server.url}/#/dead-letters?reason=rejected`);
   await page.click(`tr[data-id="${id}"] button.replay`);
   await page.waitForSelector(`#replay-note:has-text("replayed ${id}")`);
-  const delivered = await poll(() => call("GET", `/messages/${id}`), (m) => m.status === "delivered", `message ${id} delivered`, 30_000);
+  const delivered = await poll(
+    () => call("GET", `/messages/${id}`),
+    (m) => m.status === "delivered",
+    `message ${id} delivered`,
+    30_000,
+  );
   assert.equal(delivered.status, "delivered");
   await shot("dead-letter-replayed");
   assert.deepEqual(problems, []);
@@ -126,14 +155,24 @@ test("replay a dead letter once its target can take it", async () => {
 
 test("a trace shows the runs it caused; the other pages render without errors", async () => {
   const traceId = "0af7651916cd43dd8448eb211c80319c";
-  const res = await fetch(`${server.url}/api/v1/execute`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json", traceparent: `00-${traceId}-b7ad6b7169203331-01` }, body: JSON.stringify({ agent: "browser-echo", input: "traced" }) });
+  const res = await fetch(`${server.url}/api/v1/execute`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json", traceparent: `00-${traceId}-b7ad6b7169203331-01` },
+    body: JSON.stringify({ agent: "browser-echo", input: "traced" }),
+  });
   assert.equal(res.status, 200);
   await page.goto(`${server.url}/#/trace?id=${traceId}`);
   await page.waitForSelector("#trace-runs tr.succeeded");
   await shot("trace");
   // A workflow run: its DAG by level, every step completed, and the request's trace on the run.
   const squad = await call("POST", "/squads", { name: "browser-wf", members: [{ agent: "browser-echo" }], policy: { maxConcurrency: 2, taskTimeoutMs: 10_000, retries: 0 } });
-  await call("POST", "/workflows", { name: "browser-chain", steps: [{ id: "first", capability: "echo", input: "{{input}}" }, { id: "second", capability: "echo", dependsOn: ["first"], input: "{{steps.first.output}}" }] });
+  await call("POST", "/workflows", {
+    name: "browser-chain",
+    steps: [
+      { id: "first", capability: "echo", input: "{{input}}" },
+      { id: "second", capability: "echo", dependsOn: ["first"], input: "{{steps.first.output}}" },
+    ],
+  });
   const { runId } = await call("POST", `/squads/${squad.id}/runs`, { workflow: "browser-chain", input: "go" });
   await page.goto(`${server.url}/#/workflows?squad=${squad.id}&run=${runId}`);
   await page.waitForSelector('#dag .step.completed[data-step="second"]', { timeout: 15_000 });

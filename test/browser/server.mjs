@@ -32,5 +32,13 @@ export async function startServer(port) {
     if (Date.now() > deadline) throw new Error(`wrangler dev did not answer:\n${log}`);
     await new Promise((r) => setTimeout(r, 250));
   }
-  return { url, log: () => log, stop: () => { try { process.kill(-child.pid, "SIGTERM"); } catch {} } };
+  return {
+    url,
+    log: () => log,
+    stop: () => {
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {}
+    },
+  };
 }

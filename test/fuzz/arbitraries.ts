@@ -37,7 +37,12 @@ export function fromSchema(schema: Schema | undefined, doc: OpenApiDoc, depth = 
     case "integer":
       return fc.integer({ min: Math.ceil(bound(schema.minimum, schema.exclusiveMinimum, -1e6, 1)), max: Math.floor(bound(schema.maximum, schema.exclusiveMaximum, 1e6, -1)) });
     case "number":
-      return fc.double({ min: bound(schema.minimum, schema.exclusiveMinimum, -1e6, 1e-9), max: bound(schema.maximum, schema.exclusiveMaximum, 1e6, -1e-9), noNaN: true, noDefaultInfinity: true });
+      return fc.double({
+        min: bound(schema.minimum, schema.exclusiveMinimum, -1e6, 1e-9),
+        max: bound(schema.maximum, schema.exclusiveMaximum, 1e6, -1e-9),
+        noNaN: true,
+        noDefaultInfinity: true,
+      });
     case "boolean":
       return fc.boolean();
     case "null":
@@ -46,11 +51,11 @@ export function fromSchema(schema: Schema | undefined, doc: OpenApiDoc, depth = 
       return fc.array(fromSchema(schema.items, doc, depth + 1), { minLength: schema.minItems ?? 0, maxLength: Math.max(schema.minItems ?? 0, Math.min(schema.maxItems ?? 4, 4)) });
     case "object":
     case undefined:
-      if (!schema.properties) return schema.type === "object" ? fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }) : fc.jsonValue({ maxDepth: 2 });
-      return fc.record(
-        Object.fromEntries(Object.entries(schema.properties as Record<string, Schema>).map(([k, s]) => [k, fromSchema(s, doc, depth + 1)])),
-        { requiredKeys: (schema.required as string[] | undefined) ?? [] },
-      );
+      if (!schema.properties)
+        return schema.type === "object" ? fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }) : fc.jsonValue({ maxDepth: 2 });
+      return fc.record(Object.fromEntries(Object.entries(schema.properties as Record<string, Schema>).map(([k, s]) => [k, fromSchema(s, doc, depth + 1)])), {
+        requiredKeys: (schema.required as string[] | undefined) ?? [],
+      });
     default:
       return fc.jsonValue({ maxDepth: 2 });
   }
@@ -63,10 +68,11 @@ function bound(inclusive: unknown, exclusive: unknown, fallback: number, nudge: 
 
 function mergeAll(parts: Schema[], doc: OpenApiDoc): Schema {
   const resolved = parts.map((p) => (p.$ref ? doc.components.schemas[String(p.$ref).split("/").pop()!]! : p));
-  return resolved.reduce<Schema>(
-    (all, p) => ({ ...all, ...p, properties: { ...all.properties, ...p.properties }, required: [...(all.required ?? []), ...(p.required ?? [])] }),
-    { type: "object", properties: {}, required: [] },
-  );
+  return resolved.reduce<Schema>((all, p) => ({ ...all, ...p, properties: { ...all.properties, ...p.properties }, required: [...(all.required ?? []), ...(p.required ?? [])] }), {
+    type: "object",
+    properties: {},
+    required: [],
+  });
 }
 
 function stringOf(schema: Schema): fc.Arbitrary<string> {
@@ -87,7 +93,27 @@ function stringOf(schema: Schema): fc.Arbitrary<string> {
 export const hostileString = fc.oneof(
   fc.string({ unit: "binary", maxLength: 40 }),
   fc.string({ unit: "grapheme-composite", maxLength: 40 }),
-  fc.constantFrom("", " ", "..", "../..", "%00", "\u0000", "null", "undefined", "__proto__", "constructor", "0", "-1", "1e999", "NaN", "💥", "\ud800", "a".repeat(5000), "<script>", "' OR 1=1 --"),
+  fc.constantFrom(
+    "",
+    " ",
+    "..",
+    "../..",
+    "%00",
+    "\u0000",
+    "null",
+    "undefined",
+    "__proto__",
+    "constructor",
+    "0",
+    "-1",
+    "1e999",
+    "NaN",
+    "💥",
+    "\ud800",
+    "a".repeat(5000),
+    "<script>",
+    "' OR 1=1 --",
+  ),
   fc.nat({ max: 2000 }).map((n) => "x".repeat(n)),
 );
 
@@ -100,7 +126,11 @@ const nestedObject = (depth: number) => `${'{"a":'.repeat(depth)}1${"}".repeat(d
 /** A JSON body: schema-shaped, one field swapped for something hostile, or hostile as a whole. */
 export function bodyArbitrary(schema: Schema | undefined, doc: OpenApiDoc): fc.Arbitrary<string> {
   const valid = fromSchema(schema, doc);
-  const hostileValue: fc.Arbitrary<unknown> = fc.oneof(fc.jsonValue({ maxDepth: 3 }), hostileString, fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, -0, 5e-324, Number.MAX_SAFE_INTEGER, -2147483649));
+  const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
+    fc.jsonValue({ maxDepth: 3 }),
+    hostileString,
+    fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, -0, 5e-324, Number.MAX_SAFE_INTEGER, -2147483649),
+  );
   const swapped = fc.tuple(valid, fc.string({ maxLength: 12 }), hostileValue).map(([v, key, bad]) => {
     if (!v || typeof v !== "object" || Array.isArray(v)) return bad;
     const keys = Object.keys(v);
@@ -114,7 +144,10 @@ export function bodyArbitrary(schema: Schema | undefined, doc: OpenApiDoc): fc.A
     { arbitrary: fc.integer({ min: 50, max: 20_000 }).map((d) => nested(d, "0")), weight: 1 },
     { arbitrary: fc.integer({ min: 50, max: 20_000 }).map(nestedObject), weight: 1 },
     // deep nesting inside an otherwise valid body (e.g. params, input): where the recursive walkers live
-    { arbitrary: fc.tuple(valid, fc.integer({ min: 65, max: 6_000 })).map(([v, d]) => JSON.stringify(v).replace(/^\{/, `{"params":${nestedObject(d)},"input":${nested(d, "1")},`)), weight: 1 },
+    {
+      arbitrary: fc.tuple(valid, fc.integer({ min: 65, max: 6_000 })).map(([v, d]) => JSON.stringify(v).replace(/^\{/, `{"params":${nestedObject(d)},"input":${nested(d, "1")},`)),
+      weight: 1,
+    },
     { arbitrary: hugeNumberLiteral.map((n) => `{"n":${n},"limit":${n},"priority":${n},"weight":${n}}`), weight: 1 },
     { arbitrary: fc.string({ unit: "binary", maxLength: 200 }), weight: 1 },
     { arbitrary: fc.integer({ min: 100_000, max: 1_500_000 }).map((n) => JSON.stringify({ name: "x".repeat(n) })), weight: 1 },
@@ -125,7 +158,7 @@ export function bodyArbitrary(schema: Schema | undefined, doc: OpenApiDoc): fc.A
 export function paramArbitrary(schema: Schema | undefined, doc: OpenApiDoc, known: readonly string[]): fc.Arbitrary<string> {
   return fc.oneof(
     ...(known.length ? [{ arbitrary: fc.constantFrom(...known), weight: 3 }] : []),
-    { arbitrary: fromSchema(schema, doc).map((v) => (typeof v === "string" ? v : JSON.stringify(v) ?? "")), weight: 2 },
+    { arbitrary: fromSchema(schema, doc).map((v) => (typeof v === "string" ? v : (JSON.stringify(v) ?? ""))), weight: 2 },
     { arbitrary: hostileString, weight: 2 },
     { arbitrary: hugeNumberLiteral, weight: 1 },
   );

@@ -19,7 +19,7 @@ export default async function setup(project: TestProject) {
       const failure = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { seed: number };
       mkdirSync(dir, { recursive: true });
       const file = path.join(dir, `${failure.seed}.json`);
-      writeFileSync(file, JSON.stringify(failure, null, 2) + "\n");
+      writeFileSync(file, `${JSON.stringify(failure, null, 2)}\n`);
       res.end(file);
     });
   });

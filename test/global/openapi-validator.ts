@@ -20,4 +20,3 @@ export default async function setup(project: TestProject) {
   project.provide("openapiValidatorUrl", `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   return () => new Promise<void>((resolve) => server.close(() => resolve()));
 }
-

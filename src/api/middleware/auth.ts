@@ -25,7 +25,9 @@ export const requireAuth = createMiddleware<AppEnv>(async (c, next) => {
   // The key's last-used time is bookkeeping: its write runs beside the request (waitUntil), never awaited by it.
   if (result.keyUse) {
     const { keyId, at } = result.keyUse;
-    c.executionCtx.waitUntil(recordKeyUse(registryDb(c.env.DB), keyId, at).catch((err: unknown) => console.error(JSON.stringify({ at: "recordKeyUse", keyId, error: String(err) }))));
+    c.executionCtx.waitUntil(
+      recordKeyUse(registryDb(c.env.DB), keyId, at).catch((err: unknown) => console.error(JSON.stringify({ at: "recordKeyUse", keyId, error: String(err) }))),
+    );
   }
   await next();
 });

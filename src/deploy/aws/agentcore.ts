@@ -13,7 +13,13 @@ type CodeSpec = Extract<AgentSpec, { kind: "code" }>;
 /** The named endpoint callers invoke; DEFAULT follows the newest version, `live` moves only when we say. */
 export const LIVE_ENDPOINT = "live";
 
-const runtimeBody = z.object({ agentRuntimeId: z.string(), agentRuntimeArn: z.string(), agentRuntimeVersion: z.string(), status: z.string(), failureReason: z.string().optional() });
+const runtimeBody = z.object({
+  agentRuntimeId: z.string(),
+  agentRuntimeArn: z.string(),
+  agentRuntimeVersion: z.string(),
+  status: z.string(),
+  failureReason: z.string().optional(),
+});
 const endpointBody = z.object({ status: z.string(), liveVersion: z.string().optional(), targetVersion: z.string().optional(), failureReason: z.string().optional() });
 
 function read<T>(schema: z.ZodType<T>, text: string, what: string): T {
@@ -24,7 +30,12 @@ function read<T>(schema: z.ZodType<T>, text: string, what: string): T {
 
 /** AgentCore's control plane (signing name `bedrock-agentcore`) and S3 (signing name `s3`). */
 export function agentCoreApi(cfg: AwsDeployConfig) {
-  const req = (method: AwsRequest["method"], path: string, json?: unknown): AwsRequest => ({ service: "bedrock-agentcore", method, url: `${cfg.agentcoreControlEndpoint}${path}`, json });
+  const req = (method: AwsRequest["method"], path: string, json?: unknown): AwsRequest => ({
+    service: "bedrock-agentcore",
+    method,
+    url: `${cfg.agentcoreControlEndpoint}${path}`,
+    json,
+  });
   const r = (id: string) => `/runtimes/${encodeURIComponent(id)}/`;
   const e = (id: string) => `${r(id)}runtime-endpoints/`;
   return {
@@ -51,7 +62,11 @@ const runtimeReady = (text: string): Verdict => {
   const b = read(runtimeBody.partial().required({ status: true }), text, "GetAgentRuntime");
   if (b.status === "READY") return { state: "done", detail: { status: b.status, version: b.agentRuntimeVersion } };
   if (TRANSITIONAL.has(b.status)) return { state: "wait" };
-  return { state: "failed", code: b.status === "CREATE_FAILED" || b.status === "UPDATE_FAILED" ? "RuntimeFailed" : "UnexpectedRuntimeStatus", message: `the runtime is ${b.status}: ${b.failureReason ?? "no reason given"}` };
+  return {
+    state: "failed",
+    code: b.status === "CREATE_FAILED" || b.status === "UPDATE_FAILED" ? "RuntimeFailed" : "UnexpectedRuntimeStatus",
+    message: `the runtime is ${b.status}: ${b.failureReason ?? "no reason given"}`,
+  };
 };
 
 const endpointAt =
@@ -70,7 +85,14 @@ export const bundleKey = (spec: CodeSpec, hash: string) => `tdev/${agentCoreRunt
  * Ships a code agent version to AgentCore Runtime: zip → S3 → Update (or Create) the runtime →
  * poll the new version READY → move the `live` endpoint to it → poll until it serves it.
  */
-export async function deployToAgentCore(cfg: AwsDeployConfig, run: StepRunner, deploymentId: string, spec: CodeSpec, knownRuntimeId: string | null, onRuntime: (id: string, arn: string) => Promise<void>): Promise<AwsOutcome> {
+export async function deployToAgentCore(
+  cfg: AwsDeployConfig,
+  run: StepRunner,
+  deploymentId: string,
+  spec: CodeSpec,
+  knownRuntimeId: string | null,
+  onRuntime: (id: string, arn: string) => Promise<void>,
+): Promise<AwsOutcome> {
   const api = agentCoreApi(cfg);
   const call = (r: AwsRequest) => () => send(cfg, r);
   const zip = codeBundle(spec);
@@ -85,7 +107,8 @@ export async function deployToAgentCore(cfg: AwsDeployConfig, run: StepRunner, d
     ...(spec.description ? { description: spec.description } : {}),
     environmentVariables: { TDEV_AGENT: spec.name, TDEV_VERSION: spec.version },
   };
-  const settleRuntime = (id: string) => (n: number) => run.poll(`agentcore:runtime:settle${n}`, call(api.getRuntime(id)), (t) => (runtimeReady(t).state === "wait" ? { state: "wait" } : { state: "done" }));
+  const settleRuntime = (id: string) => (n: number) =>
+    run.poll(`agentcore:runtime:settle${n}`, call(api.getRuntime(id)), (t) => (runtimeReady(t).state === "wait" ? { state: "wait" } : { state: "done" }));
   const keep = (t: string) => {
     const b = read(runtimeBody, t, "runtime");
     return { agentRuntimeId: b.agentRuntimeId, agentRuntimeVersion: b.agentRuntimeVersion };
@@ -93,10 +116,24 @@ export async function deployToAgentCore(cfg: AwsDeployConfig, run: StepRunner, d
   let made: z.infer<typeof runtimeBody>;
   if (knownRuntimeId) {
     const token = await clientToken(deploymentId, "update-runtime");
-    made = read(runtimeBody, await run.act("agentcore:update-runtime", call(api.updateRuntime(knownRuntimeId, { ...definition, clientToken: token })), { settle: settleRuntime(knownRuntimeId), detail: keep }), "UpdateAgentRuntime");
+    made = read(
+      runtimeBody,
+      await run.act("agentcore:update-runtime", call(api.updateRuntime(knownRuntimeId, { ...definition, clientToken: token })), {
+        settle: settleRuntime(knownRuntimeId),
+        detail: keep,
+      }),
+      "UpdateAgentRuntime",
+    );
   } else {
     const token = await clientToken(deploymentId, "create-runtime");
-    made = read(runtimeBody, await run.act("agentcore:create-runtime", call(api.createRuntime({ agentRuntimeName: agentCoreRuntimeName(spec.name), ...definition, clientToken: token })), { conflict: "fatal", detail: keep }), "CreateAgentRuntime");
+    made = read(
+      runtimeBody,
+      await run.act("agentcore:create-runtime", call(api.createRuntime({ agentRuntimeName: agentCoreRuntimeName(spec.name), ...definition, clientToken: token })), {
+        conflict: "fatal",
+        detail: keep,
+      }),
+      "CreateAgentRuntime",
+    );
     await onRuntime(made.agentRuntimeId, made.agentRuntimeArn);
   }
   const id = made.agentRuntimeId;
@@ -111,16 +148,34 @@ export async function deployToAgentCore(cfg: AwsDeployConfig, run: StepRunner, d
   const current = probe === "null" ? null : read(endpointBody, probe, "GetAgentRuntimeEndpoint");
   let previous: string | null = null;
   if (current) {
-    previous = read(endpointBody, await run.poll("agentcore:live-ready", call(api.getEndpoint(id, LIVE_ENDPOINT)), endpointAt(() => true)), "GetAgentRuntimeEndpoint").liveVersion ?? null;
+    previous =
+      read(
+        endpointBody,
+        await run.poll(
+          "agentcore:live-ready",
+          call(api.getEndpoint(id, LIVE_ENDPOINT)),
+          endpointAt(() => true),
+        ),
+        "GetAgentRuntimeEndpoint",
+      ).liveVersion ?? null;
     const token = await clientToken(deploymentId, "move-live");
     await run.act("agentcore:move-live", call(api.updateEndpoint(id, LIVE_ENDPOINT, { agentRuntimeVersion: version, clientToken: token })), {
-      settle: (n) => run.poll(`agentcore:move-live:settle${n}`, call(api.getEndpoint(id, LIVE_ENDPOINT)), endpointAt(() => true)),
+      settle: (n) =>
+        run.poll(
+          `agentcore:move-live:settle${n}`,
+          call(api.getEndpoint(id, LIVE_ENDPOINT)),
+          endpointAt(() => true),
+        ),
     });
   } else {
     const token = await clientToken(deploymentId, "create-live");
     await run.act("agentcore:move-live", call(api.createEndpoint(id, { name: LIVE_ENDPOINT, agentRuntimeVersion: version, clientToken: token })), { settle: settleRuntime(id) });
   }
-  await run.poll("agentcore:live-moved", call(api.getEndpoint(id, LIVE_ENDPOINT)), endpointAt((v) => v === version));
+  await run.poll(
+    "agentcore:live-moved",
+    call(api.getEndpoint(id, LIVE_ENDPOINT)),
+    endpointAt((v) => v === version),
+  );
   return { awsId: id, awsArn: made.agentRuntimeArn, liveRef: LIVE_ENDPOINT, awsVersion: version, previousAwsVersion: previous };
 }
 
@@ -131,7 +186,16 @@ export async function rollbackAgentCore(cfg: AwsDeployConfig, run: StepRunner, r
   await run.poll("agentcore:previous-exists", call(api.getRuntime(runtimeId, previous)), runtimeReady);
   const token = await clientToken(rollbackId, "move-live");
   await run.act("agentcore:move-live", call(api.updateEndpoint(runtimeId, LIVE_ENDPOINT, { agentRuntimeVersion: previous, clientToken: token })), {
-    settle: (n) => run.poll(`agentcore:move-live:settle${n}`, call(api.getEndpoint(runtimeId, LIVE_ENDPOINT)), endpointAt(() => true)),
+    settle: (n) =>
+      run.poll(
+        `agentcore:move-live:settle${n}`,
+        call(api.getEndpoint(runtimeId, LIVE_ENDPOINT)),
+        endpointAt(() => true),
+      ),
   });
-  await run.poll("agentcore:live-moved", call(api.getEndpoint(runtimeId, LIVE_ENDPOINT)), endpointAt((v) => v === previous));
+  await run.poll(
+    "agentcore:live-moved",
+    call(api.getEndpoint(runtimeId, LIVE_ENDPOINT)),
+    endpointAt((v) => v === previous),
+  );
 }

@@ -14,7 +14,13 @@ export const LIVE_ALIAS = "live";
 const routing = z.array(z.object({ agentVersion: z.string() })).optional();
 const agentBody = z.object({ agent: z.object({ agentId: z.string(), agentStatus: z.string(), failureReasons: z.array(z.string()).optional() }) });
 const aliasBody = z.object({
-  agentAlias: z.object({ agentAliasId: z.string(), agentAliasName: z.string(), agentAliasStatus: z.string(), routingConfiguration: routing, failureReasons: z.array(z.string()).optional() }),
+  agentAlias: z.object({
+    agentAliasId: z.string(),
+    agentAliasName: z.string(),
+    agentAliasStatus: z.string(),
+    routingConfiguration: routing,
+    failureReasons: z.array(z.string()).optional(),
+  }),
 });
 const aliasList = z.object({ agentAliasSummaries: z.array(z.object({ agentAliasId: z.string(), agentAliasName: z.string(), routingConfiguration: routing })) });
 
@@ -51,7 +57,8 @@ export const agentIs =
   (text: string): Verdict => {
     const { agent } = read(agentBody, text, "GetAgent");
     if (wanted.includes(agent.agentStatus)) return { state: "done", detail: { agentStatus: agent.agentStatus } };
-    if (agent.agentStatus === "FAILED") return { state: "failed", code: "AgentFailed", message: `the agent is FAILED: ${(agent.failureReasons ?? []).join("; ") || "no reason given"}` };
+    if (agent.agentStatus === "FAILED")
+      return { state: "failed", code: "AgentFailed", message: `the agent is FAILED: ${(agent.failureReasons ?? []).join("; ") || "no reason given"}` };
     if (TRANSITIONAL_AGENT.has(agent.agentStatus)) return { state: "wait" };
     return { state: "failed", code: "UnexpectedAgentStatus", message: `the agent is ${agent.agentStatus}` };
   };
@@ -60,7 +67,12 @@ const aliasIs =
   (check: (version: string | null) => boolean) =>
   (text: string): Verdict => {
     const { agentAlias } = read(aliasBody, text, "GetAgentAlias");
-    if (agentAlias.agentAliasStatus === "FAILED") return { state: "failed", code: "AliasFailed", message: `alias ${agentAlias.agentAliasName} is FAILED: ${(agentAlias.failureReasons ?? []).join("; ") || "no reason given"}` };
+    if (agentAlias.agentAliasStatus === "FAILED")
+      return {
+        state: "failed",
+        code: "AliasFailed",
+        message: `alias ${agentAlias.agentAliasName} is FAILED: ${(agentAlias.failureReasons ?? []).join("; ") || "no reason given"}`,
+      };
     const version = versionOf(agentAlias);
     return agentAlias.agentAliasStatus === "PREPARED" && check(version) ? { state: "done", detail: { agentVersion: version } } : { state: "wait" };
   };
@@ -77,7 +89,14 @@ export interface AwsOutcome {
  * Ships an llm agent version to Bedrock Agents: Update (or Create) → poll → Prepare → poll PREPARED
  * → a numbered version through `next` (an alias update without routing) → `live` moved to it.
  */
-export async function deployToBedrock(cfg: AwsDeployConfig, run: StepRunner, deploymentId: string, spec: LlmSpec, knownAgentId: string | null, onAgent: (agentId: string) => Promise<void>): Promise<AwsOutcome> {
+export async function deployToBedrock(
+  cfg: AwsDeployConfig,
+  run: StepRunner,
+  deploymentId: string,
+  spec: LlmSpec,
+  knownAgentId: string | null,
+  onAgent: (agentId: string) => Promise<void>,
+): Promise<AwsOutcome> {
   const api = bedrockApi(cfg);
   const call = (r: AwsRequest) => () => send(cfg, r);
   const definition = {
@@ -88,7 +107,8 @@ export async function deployToBedrock(cfg: AwsDeployConfig, run: StepRunner, dep
     ...(spec.description ? { description: spec.description } : {}),
     idleSessionTTLInSeconds: 600,
   };
-  const settleAgent = (agentId: string, label: string) => (attempt: number) => run.poll(`bedrock:${label}:settle${attempt}`, call(api.getAgent(agentId)), agentIs("NOT_PREPARED", "PREPARED", "FAILED"));
+  const settleAgent = (agentId: string, label: string) => (attempt: number) =>
+    run.poll(`bedrock:${label}:settle${attempt}`, call(api.getAgent(agentId)), agentIs("NOT_PREPARED", "PREPARED", "FAILED"));
 
   let agentId = knownAgentId;
   if (agentId) {
@@ -96,7 +116,10 @@ export async function deployToBedrock(cfg: AwsDeployConfig, run: StepRunner, dep
   } else {
     const token = await clientToken(deploymentId, "create-agent");
     // A 409 here is a name taken outside this system, not a transitional state.
-    const text = await run.act("bedrock:create-agent", call(api.createAgent({ ...definition, clientToken: token })), { conflict: "fatal", detail: (t) => ({ agentId: read(agentBody, t, "CreateAgent").agent.agentId }) });
+    const text = await run.act("bedrock:create-agent", call(api.createAgent({ ...definition, clientToken: token })), {
+      conflict: "fatal",
+      detail: (t) => ({ agentId: read(agentBody, t, "CreateAgent").agent.agentId }),
+    });
     agentId = read(agentBody, text, "CreateAgent").agent.agentId;
     await onAgent(agentId);
   }
@@ -111,7 +134,17 @@ export async function deployToBedrock(cfg: AwsDeployConfig, run: StepRunner, dep
   let before: string | null = null;
   if (next) {
     nextId = next.agentAliasId;
-    before = versionOf(read(aliasBody, await run.poll("bedrock:next-ready", call(api.getAlias(id, nextId)), aliasIs(() => true)), "GetAgentAlias").agentAlias);
+    before = versionOf(
+      read(
+        aliasBody,
+        await run.poll(
+          "bedrock:next-ready",
+          call(api.getAlias(id, nextId)),
+          aliasIs(() => true),
+        ),
+        "GetAgentAlias",
+      ).agentAlias,
+    );
     const was = before;
     // Not idempotent: each update without routing makes a version. Re-read first; a changed or busy alias means an earlier attempt got through.
     await run.act(
@@ -127,10 +160,22 @@ export async function deployToBedrock(cfg: AwsDeployConfig, run: StepRunner, dep
     );
   } else {
     const token = await clientToken(deploymentId, "create-next-alias");
-    const text = await run.act("bedrock:new-version", call(api.createAlias(id, { agentAliasName: NEXT_ALIAS, description: `tdev ${spec.name}@${spec.version}`, clientToken: token })), { settle: settleAgent(id, "new-version") });
+    const text = await run.act(
+      "bedrock:new-version",
+      call(api.createAlias(id, { agentAliasName: NEXT_ALIAS, description: `tdev ${spec.name}@${spec.version}`, clientToken: token })),
+      { settle: settleAgent(id, "new-version") },
+    );
     nextId = read(aliasBody, text, "CreateAgentAlias").agentAlias.agentAliasId;
   }
-  const made = read(aliasBody, await run.poll("bedrock:version-made", call(api.getAlias(id, nextId)), aliasIs((v) => v !== null && v !== "DRAFT" && v !== before)), "GetAgentAlias");
+  const made = read(
+    aliasBody,
+    await run.poll(
+      "bedrock:version-made",
+      call(api.getAlias(id, nextId)),
+      aliasIs((v) => v !== null && v !== "DRAFT" && v !== before),
+    ),
+    "GetAgentAlias",
+  );
   const version = versionOf(made.agentAlias)!;
   await run.poll("bedrock:agent-versioned", call(api.getAgent(id)), agentIs("PREPARED"));
 
@@ -140,14 +185,35 @@ export async function deployToBedrock(cfg: AwsDeployConfig, run: StepRunner, dep
   let previous: string | null = null;
   if (live) {
     liveId = live.agentAliasId;
-    previous = versionOf(read(aliasBody, await run.poll("bedrock:live-ready", call(api.getAlias(id, liveId)), aliasIs(() => true)), "GetAgentAlias").agentAlias);
+    previous = versionOf(
+      read(
+        aliasBody,
+        await run.poll(
+          "bedrock:live-ready",
+          call(api.getAlias(id, liveId)),
+          aliasIs(() => true),
+        ),
+        "GetAgentAlias",
+      ).agentAlias,
+    );
     // Routing to an existing version only moves the pointer, so a repeat is harmless.
-    await run.act("bedrock:move-live", call(api.updateAlias(id, liveId, routeTo)), { settle: (n) => run.poll(`bedrock:move-live:settle${n}`, call(api.getAlias(id, liveId)), aliasIs(() => true)) });
+    await run.act("bedrock:move-live", call(api.updateAlias(id, liveId, routeTo)), {
+      settle: (n) =>
+        run.poll(
+          `bedrock:move-live:settle${n}`,
+          call(api.getAlias(id, liveId)),
+          aliasIs(() => true),
+        ),
+    });
   } else {
     const token = await clientToken(deploymentId, "create-live-alias");
     liveId = read(aliasBody, await run.act("bedrock:move-live", call(api.createAlias(id, { ...routeTo, clientToken: token }))), "CreateAgentAlias").agentAlias.agentAliasId;
   }
-  await run.poll("bedrock:live-moved", call(api.getAlias(id, liveId)), aliasIs((v) => v === version));
+  await run.poll(
+    "bedrock:live-moved",
+    call(api.getAlias(id, liveId)),
+    aliasIs((v) => v === version),
+  );
   return { awsId: id, awsArn: null, liveRef: liveId, awsVersion: version, previousAwsVersion: previous };
 }
 
@@ -156,7 +222,16 @@ export async function rollbackBedrock(cfg: AwsDeployConfig, run: StepRunner, age
   const api = bedrockApi(cfg);
   const call = (r: AwsRequest) => () => send(cfg, r);
   await run.act("bedrock:move-live", call(api.updateAlias(agentId, liveId, { agentAliasName: LIVE_ALIAS, routingConfiguration: [{ agentVersion: previous }] })), {
-    settle: (n) => run.poll(`bedrock:move-live:settle${n}`, call(api.getAlias(agentId, liveId)), aliasIs(() => true)),
+    settle: (n) =>
+      run.poll(
+        `bedrock:move-live:settle${n}`,
+        call(api.getAlias(agentId, liveId)),
+        aliasIs(() => true),
+      ),
   });
-  await run.poll("bedrock:live-moved", call(api.getAlias(agentId, liveId)), aliasIs((v) => v === previous));
+  await run.poll(
+    "bedrock:live-moved",
+    call(api.getAlias(agentId, liveId)),
+    aliasIs((v) => v === previous),
+  );
 }

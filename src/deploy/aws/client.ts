@@ -21,9 +21,7 @@ export interface AwsRequest {
  * error code and message with what to do about it: `retry` (429, 5xx, network), `conflict` (409: the
  * resource is in a transitional state; settle, then retry) or `fatal` (any other 4xx).
  */
-export type AwsResult =
-  | { ok: true; status: number; text: string }
-  | { ok: false; status: number; code: string; message: string; kind: "retry" | "conflict" | "fatal" };
+export type AwsResult = { ok: true; status: number; text: string } | { ok: false; status: number; code: string; message: string; kind: "retry" | "conflict" | "fatal" };
 
 export function classify(status: number): "retry" | "conflict" | "fatal" {
   if (status === 429 || status >= 500 || status === 0) return "retry";

@@ -31,8 +31,19 @@ export interface AwsDeployConfig {
 }
 
 const nonEmpty = z.string().trim().min(1);
-const endpoint = z.string().trim().url().transform((u) => u.replace(/\/+$/, ""));
-const intVar = (fallback: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).optional().transform((v) => v ?? fallback);
+const endpoint = z
+  .string()
+  .trim()
+  .url()
+  .transform((u) => u.replace(/\/+$/, ""));
+const intVar = (fallback: number, min: number, max: number) =>
+  z.coerce
+    .number()
+    .int()
+    .min(min)
+    .max(max)
+    .optional()
+    .transform((v) => v ?? fallback);
 const roleArn = nonEmpty.regex(/^arn:aws(-[a-z]+)*:iam::\d{12}:role\/.+$/, "must be an IAM role ARN");
 
 const schema = z.object({

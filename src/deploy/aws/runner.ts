@@ -75,8 +75,22 @@ export class StepRunner {
       const { result, jitter } = await this.step.do(`${name}#${attempt}`, ATTEMPT, async () => {
         const result = await call();
         const error = result.ok ? undefined : { status: result.status, code: result.code, message: result.message };
-        const final = result.ok ? "succeeded" : result.kind === "fatal" || (result.kind === "conflict" && opts.conflict === "fatal") || attempt === this.timing.maxAttempts ? "failed" : undefined;
-        await recordAttempt(this.env, { deploymentId: this.deploymentId, step: name, seq, attempt, kind: "attempt", ok: result.ok, final, error, detail: result.ok && detail ? detail(result.text) : undefined });
+        const final = result.ok
+          ? "succeeded"
+          : result.kind === "fatal" || (result.kind === "conflict" && opts.conflict === "fatal") || attempt === this.timing.maxAttempts
+            ? "failed"
+            : undefined;
+        await recordAttempt(this.env, {
+          deploymentId: this.deploymentId,
+          step: name,
+          seq,
+          attempt,
+          kind: "attempt",
+          ok: result.ok,
+          final,
+          error,
+          detail: result.ok && detail ? detail(result.text) : undefined,
+        });
         return { result, jitter: Math.random() };
       });
       if (result.ok) return result.text;
@@ -102,7 +116,11 @@ export class StepRunner {
         const result = await read();
         const verdict: Verdict = result.ok ? judge(result.text) : result.kind === "fatal" ? { state: "failed", code: result.code, message: result.message } : { state: "wait" };
         const awsStatus = result.ok ? statusOf(result.text) : undefined;
-        const error = result.ok ? (verdict.state === "failed" ? { status: result.status, code: verdict.code, message: verdict.message } : undefined) : { status: result.status, code: result.code, message: result.message };
+        const error = result.ok
+          ? verdict.state === "failed"
+            ? { status: result.status, code: verdict.code, message: verdict.message }
+            : undefined
+          : { status: result.status, code: result.code, message: result.message };
         const final = verdict.state === "done" ? "succeeded" : verdict.state === "failed" || i === this.timing.maxPolls ? "failed" : undefined;
         await recordAttempt(this.env, {
           deploymentId: this.deploymentId,

@@ -17,15 +17,22 @@ export async function startAwsDeployment(env: Env, agentRef: string, req: { vers
   const d = registryDb(env.DB);
   const agent = await findAgent(d, agentRef);
   const version = req.version ?? (await agentChannels(d, agent.id)).live;
-  if (!version) throw new AppError("validation_failed", `${agent.name} has no live version; name one.`, { errors: [{ path: "version", message: "no live channel to default to" }] });
+  if (!version)
+    throw new AppError("validation_failed", `${agent.name} has no live version; name one.`, { errors: [{ path: "version", message: "no live channel to default to" }] });
   const row = await findVersion(d, agent.id, version);
   if (!row) throw new AppError("not_found", `${agent.name} has no version ${version}.`);
   const spec = agentSpecSchema.parse(JSON.parse(row.spec));
   const target = req.target ?? defaultTarget(spec.kind);
-  if (!target) throw new AppError("validation_failed", `A ${spec.kind} agent has no AWS target; it already runs on AWS.`, { errors: [{ path: "target", message: "target-kind: no target for this kind" }] });
+  if (!target)
+    throw new AppError("validation_failed", `A ${spec.kind} agent has no AWS target; it already runs on AWS.`, {
+      errors: [{ path: "target", message: "target-kind: no target for this kind" }],
+    });
   const problems = deployProblems(spec, target);
   if (problems.length) {
-    throw new AppError("validation_failed", `${agent.name}@${version} cannot go to ${target}: ${problems.map((p) => p.message).join("; ")}`, { errors: problems, rules: problems.map((p) => p.message.split(":")[0]) });
+    throw new AppError("validation_failed", `${agent.name}@${version} cannot go to ${target}: ${problems.map((p) => p.message).join("; ")}`, {
+      errors: problems,
+      rules: problems.map((p) => p.message.split(":")[0]),
+    });
   }
   awsDeployConfig(env, target);
   const now = Date.now();

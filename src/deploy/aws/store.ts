@@ -36,7 +36,10 @@ export async function currentLive(d: Db, agentId: string, target: AwsTarget): Pr
 }
 
 export async function patchDeployment(d: Db, id: string, patch: Partial<Omit<AwsDeploymentRow, "id">>): Promise<void> {
-  await d.update(awsDeployments).set({ ...patch, updatedAt: Date.now() }).where(eq(awsDeployments.id, id));
+  await d
+    .update(awsDeployments)
+    .set({ ...patch, updatedAt: Date.now() })
+    .where(eq(awsDeployments.id, id));
 }
 
 /** Moves a deployment to a new status and says so on the `deployments` topic. */
@@ -45,8 +48,14 @@ export async function setStatus(env: Env, id: string, status: AwsDeploymentStatu
   const now = Date.now();
   const finished = status === "succeeded" || status === "failed" ? { finishedAt: now } : status === "rolled_back" ? { rolledBackAt: now } : {};
   await d.batch([
-    d.update(awsDeployments).set({ ...patch, ...finished, status, updatedAt: now }).where(eq(awsDeployments.id, id)),
-    d.insert(awsDeploymentEvents).values({ id: `${id}:status:${status}:${now}`, deploymentId: id, step: "status", kind: "status", at: now, data: JSON.stringify({ status, ...patch }) }).onConflictDoNothing(),
+    d
+      .update(awsDeployments)
+      .set({ ...patch, ...finished, status, updatedAt: now })
+      .where(eq(awsDeployments.id, id)),
+    d
+      .insert(awsDeploymentEvents)
+      .values({ id: `${id}:status:${status}:${now}`, deploymentId: id, step: "status", kind: "status", at: now, data: JSON.stringify({ status, ...patch }) })
+      .onConflictDoNothing(),
   ]);
   const row = await getDeployment(d, id);
   await publishEvent(env, DEPLOYMENT_TOPIC, `aws.deployment.${status}`, deploymentView(row, []));
@@ -81,21 +90,28 @@ export async function recordAttempt(env: Env, r: AttemptRecord): Promise<void> {
     ? { status: r.final, finishedAt: now, errorCode: r.error?.code ?? null, errorMessage: r.error?.message ?? null, ...(r.detail ? { detail: JSON.stringify(r.detail) } : {}) }
     : {};
   await d.batch([
+    d.insert(awsDeploymentSteps).values({ deploymentId: r.deploymentId, name: r.step, seq: r.seq, status: "running", startedAt: now }).onConflictDoNothing(),
     d
-      .insert(awsDeploymentSteps)
-      .values({ deploymentId: r.deploymentId, name: r.step, seq: r.seq, status: "running", startedAt: now })
+      .update(awsDeploymentSteps)
+      .set({ ...counter, ...ending })
+      .where(and(eq(awsDeploymentSteps.deploymentId, r.deploymentId), eq(awsDeploymentSteps.name, r.step))),
+    d
+      .insert(awsDeploymentEvents)
+      .values({ id: eventId, deploymentId: r.deploymentId, step: r.step, kind: r.kind, at: now, data: JSON.stringify(data) })
       .onConflictDoNothing(),
-    d.update(awsDeploymentSteps).set({ ...counter, ...ending }).where(and(eq(awsDeploymentSteps.deploymentId, r.deploymentId), eq(awsDeploymentSteps.name, r.step))),
-    d.insert(awsDeploymentEvents).values({ id: eventId, deploymentId: r.deploymentId, step: r.step, kind: r.kind, at: now, data: JSON.stringify(data) }).onConflictDoNothing(),
     ...(r.error
-      ? [d.insert(awsDeploymentEvents).values({ id: `${eventId}:error`, deploymentId: r.deploymentId, step: r.step, kind: "aws-error", at: now, data: JSON.stringify(r.error) }).onConflictDoNothing()]
+      ? [
+          d
+            .insert(awsDeploymentEvents)
+            .values({ id: `${eventId}:error`, deploymentId: r.deploymentId, step: r.step, kind: "aws-error", at: now, data: JSON.stringify(r.error) })
+            .onConflictDoNothing(),
+        ]
       : []),
   ]);
   const base = { deploymentId: r.deploymentId, step: r.step, attempt: r.attempt };
   await publishEvent(env, DEPLOYMENT_TOPIC, `aws.deployment.${r.kind}`, { ...base, ok: r.ok, ...data, ...(r.final ? { stepStatus: r.final } : {}) });
   if (r.error) await publishEvent(env, DEPLOYMENT_TOPIC, "aws.deployment.aws-error", { ...base, ...r.error });
 }
-
 
 export const stepView = (s: AwsDeploymentStepRow) => ({
   name: s.name,

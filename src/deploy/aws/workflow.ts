@@ -52,7 +52,9 @@ export class AwsDeployment extends WorkflowEntrypoint<Env, AwsDeployParams> {
         row.target === "bedrock-agent" && spec.kind === "llm"
           ? await deployToBedrock(cfg, run, deploymentId, spec, row.knownId, (awsId) => book.do("record-agent", () => patchDeployment(registryDb(env.DB), deploymentId, { awsId })))
           : row.target === "agentcore-runtime" && spec.kind === "code"
-            ? await deployToAgentCore(cfg, run, deploymentId, spec, row.knownId, (awsId, awsArn) => book.do("record-runtime", () => patchDeployment(registryDb(env.DB), deploymentId, { awsId, awsArn })))
+            ? await deployToAgentCore(cfg, run, deploymentId, spec, row.knownId, (awsId, awsArn) =>
+                book.do("record-runtime", () => patchDeployment(registryDb(env.DB), deploymentId, { awsId, awsArn })),
+              )
             : (() => {
                 throw new DeployFailure("TargetMismatch", `${row.target} cannot deploy a ${spec.kind} agent`);
               })();
