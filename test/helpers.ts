@@ -1,4 +1,5 @@
 import { exports } from "cloudflare:workers";
+import type { RunRecord } from "../src/runtime/run-records";
 
 export const ADMIN_KEY = "test-admin-key";
 
@@ -34,3 +35,35 @@ export function codeSpec(name: string, version = "1.0.0", extra: Record<string, 
     ...extra,
   };
 }
+
+/** A finished run's record as the run writer stores it, for tests of run records. */
+export const runRecord = (id: string, extra: Partial<RunRecord> = {}): RunRecord => ({
+  id,
+  agentId: null,
+  agentName: "recorded",
+  version: "1.0.0",
+  kind: "code",
+  contentHash: "h".repeat(64),
+  actor: "test",
+  source: "test",
+  sessionId: null,
+  status: "succeeded",
+  input: JSON.stringify({ n: id }),
+  output: JSON.stringify("ok"),
+  errorCode: null,
+  errorType: null,
+  errorDetail: null,
+  limitViolation: false,
+  modelId: null,
+  stopReason: null,
+  inputTokens: null,
+  outputTokens: null,
+  totalTokens: null,
+  modelLatencyMs: null,
+  logs: null,
+  startedAt: 1_700_000_000_000,
+  finishedAt: 1_700_000_000_005,
+  durationMs: 5,
+  traceId: null,
+  ...extra,
+});

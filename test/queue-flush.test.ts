@@ -2,40 +2,13 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { asInvocation } from "../src/invocation";
 import { recordAfter } from "../src/runtime/run-writer";
+import { runRecord } from "./helpers";
 
 afterEach(() => {
   vi.useRealTimers();
 });
 
-const record = (id: string) => ({
-  id,
-  agentId: null,
-  agentName: "flush",
-  version: "1.0.0",
-  kind: "code" as const,
-  contentHash: "h",
-  actor: "test",
-  source: "queue",
-  sessionId: null,
-  status: "succeeded" as const,
-  input: "null",
-  output: "null",
-  errorCode: null,
-  errorType: null,
-  errorDetail: null,
-  limitViolation: false,
-  modelId: null,
-  stopReason: null,
-  inputTokens: null,
-  outputTokens: null,
-  totalTokens: null,
-  modelLatencyMs: null,
-  logs: null,
-  startedAt: 1,
-  finishedAt: 2,
-  durationMs: 1,
-  traceId: null,
-});
+const record = (id: string) => runRecord(id, { agentName: "flush", source: "queue" });
 
 describe("batching behind the work", () => {
   it("a queue invocation writes its run records when it ends, without waiting for the window's timer", { timeout: 10_000 }, async () => {

@@ -13,7 +13,7 @@ import { BUFFER_NAME, flushRuns, recordAfter, runsSettled } from "../src/runtime
 import { getRun } from "../src/runtime/runs";
 import { countingD1 } from "./counting-d1";
 import { failingD1 } from "./faulty-d1";
-import { api, codeSpec } from "./helpers";
+import { api, codeSpec, runRecord } from "./helpers";
 
 const workerEnv = env as unknown as Env;
 
@@ -31,40 +31,9 @@ async function eventually(assertion: () => Promise<unknown>, ms = 5_000): Promis
   }
 }
 
-const record = (id: string, extra: Partial<RunRecord> = {}): RunRecord => ({
-  id,
-  agentId: null,
-  agentName: "recorded",
-  version: "1.0.0",
-  kind: "code",
-  contentHash: "h".repeat(64),
-  actor: "test",
-  source: "test",
-  sessionId: null,
-  status: "succeeded",
-  input: JSON.stringify({ n: id }),
-  output: JSON.stringify("ok"),
-  errorCode: null,
-  errorType: null,
-  errorDetail: null,
-  limitViolation: false,
-  modelId: null,
-  stopReason: null,
-  inputTokens: null,
-  outputTokens: null,
-  totalTokens: null,
-  modelLatencyMs: null,
-  logs: null,
-  startedAt: 1_700_000_000_000,
-  finishedAt: 1_700_000_000_005,
-  durationMs: 5,
-  traceId: null,
-  ...extra,
-});
-
 describe("run records in batches", () => {
   it("packs rows into as few JSON parameters as fit, never splitting or losing one", () => {
-    const rows = Array.from({ length: 50 }, (_, i) => record(`run_chunk_${i}`, { output: JSON.stringify("x".repeat(1000)) }));
+    const rows = Array.from({ length: 50 }, (_, i) => runRecord(`run_chunk_${i}`, { output: JSON.stringify("x".repeat(1000)) }));
     const chunks = chunkRows(rows, 10_000);
     expect(chunks.length).toBeGreaterThan(1);
     expect(chunks.every((c) => new TextEncoder().encode(c).byteLength <= 10_000)).toBe(true);
@@ -74,7 +43,7 @@ describe("run records in batches", () => {
 
   it("writes 300 runs of 27 columns in one statement, every field intact, and a repeat changes nothing", async () => {
     const rows = Array.from({ length: 300 }, (_, i) =>
-      record(
+      runRecord(
         `run_many_${String(i).padStart(3, "0")}`,
         i % 2
           ? {
@@ -140,9 +109,9 @@ describe("run records behind the answer", () => {
 
   it("holds a record once however often it is handed over, until a write succeeds", async () => {
     const faulty = failingD1(workerEnv.DB, /INSERT OR IGNORE INTO runs/, 1);
-    expect(await flushRuns({ ...workerEnv, DB: faulty.db }, [record("run_held_a"), record("run_held_b")])).toBe("buffered");
+    expect(await flushRuns({ ...workerEnv, DB: faulty.db }, [runRecord("run_held_a"), runRecord("run_held_b")])).toBe("buffered");
     const buffer = workerEnv.RUN_BUFFER.getByName(BUFFER_NAME);
-    await buffer.hold([record("run_held_a")]);
+    await buffer.hold([runRecord("run_held_a")]);
     await runDurableObjectAlarm(buffer);
     await eventually(async () => expect(await buffer.heldCount()).toBe(0));
     const stored = await workerEnv.DB.prepare("SELECT count(*) AS n FROM runs WHERE id IN ('run_held_a', 'run_held_b')").first<{ n: number }>();

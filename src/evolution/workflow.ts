@@ -61,7 +61,7 @@ export class EvolutionRun extends WorkflowEntrypoint<Env, EvolutionRunParams> {
       const plan = await checkpoint(step, "begin", BOOKKEEPING, () => beginRun(env, runId));
       for (let g = 0; g < plan.generations; g++) {
         if (g === 0)
-          await this.fanOut(step, runId, "g0:eval", await checkpoint(step, "g0:seeds", BOOKKEEPING, () => planSeeds(env, runId)), (id) =>
+          await this.fanOut(step, "g0:eval", await checkpoint(step, "g0:seeds", BOOKKEEPING, () => planSeeds(env, runId)), (id) =>
             continueTrace(traceId, () => evaluateCandidate(env, runId, id)),
           );
         const layout = await checkpoint(step, `g${g}:layout`, BOOKKEEPING, async () =>
@@ -80,9 +80,9 @@ export class EvolutionRun extends WorkflowEntrypoint<Env, EvolutionRunParams> {
         // With screening, the numeric search plans twice its slots; the best screened half is evaluated.
         const planned = plan.screening ? 2 * layout.params : layout.params;
         const children = await checkpoint(step, `g${g}:plan`, BOOKKEEPING, () => planChildrenOf(env, runId, g, layout.firstParam, planned));
-        await this.fanOut(step, runId, `g${g}:screen`, children, (id) => continueTrace(traceId, () => screenCandidate(env, runId, id)));
+        await this.fanOut(step, `g${g}:screen`, children, (id) => continueTrace(traceId, () => screenCandidate(env, runId, id)));
         const chosen = await checkpoint(step, `g${g}:choose`, BOOKKEEPING, () => chooseForEvaluation(env, runId, g, layout.params));
-        await this.fanOut(step, runId, `g${g}:eval`, chosen, (id) => continueTrace(traceId, () => evaluateCandidate(env, runId, id)));
+        await this.fanOut(step, `g${g}:eval`, chosen, (id) => continueTrace(traceId, () => evaluateCandidate(env, runId, id)));
         await checkpoint(step, `g${g}:select`, BOOKKEEPING, () => completeGeneration(env, runId, g));
       }
       await checkpoint(
@@ -110,7 +110,7 @@ export class EvolutionRun extends WorkflowEntrypoint<Env, EvolutionRunParams> {
    * Runs one step per candidate (screening or evaluation), in parallel waves that keep the distinct
    * Dynamic Workers in flight within Cloudflare's per-request cap (params-only siblings share one).
    */
-  private async fanOut<T extends Rpc.Serializable<T>>(step: WorkflowStep, _runId: string, name: string, ids: readonly string[], work: (id: string) => Promise<T>): Promise<void> {
+  private async fanOut<T extends Rpc.Serializable<T>>(step: WorkflowStep, name: string, ids: readonly string[], work: (id: string) => Promise<T>): Promise<void> {
     if (!ids.length) return;
     const env = this.env;
     const sandboxes = await checkpoint(step, `${name}:sandboxes`, BOOKKEEPING, () => sandboxKeys(env, ids));
