@@ -35,6 +35,8 @@ export interface Env {
   RUN_BUFFER: DurableObjectNamespace<import("./runtime/run-buffer").RunBuffer>;
   /** The global event stream, WS /api/v1/stream (src/observability/event-hub.ts). */
   EVENT_HUB: DurableObjectNamespace<import("./observability/event-hub").EventHub>;
+  /** Message receipts (effect-once claims), a few shards keyed by dedup key (src/messaging/receipts.ts). */
+  RECEIPTS: DurableObjectNamespace<import("./messaging/receipts").ReceiptShard>;
 
   // secrets
   ADMIN_API_KEY?: string;

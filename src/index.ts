@@ -19,6 +19,7 @@ export { AwsDeployment } from "./deploy/aws/workflow";
 export { MetricsAggregator } from "./observability/aggregator";
 export { EventHub } from "./observability/event-hub";
 export { RunBuffer } from "./runtime/run-buffer";
+export { ReceiptShard } from "./messaging/receipts";
 
 const app = buildApp();
 
@@ -39,7 +40,7 @@ export default {
     // Pruning old message receipts rides on the same cron; neither job waits on the other's failure.
     const [evolution, pruning] = await Promise.allSettled([
       continueTrace(null, () => evolutionCron(env, controller.scheduledTime)),
-      pruneReceipts(env.DB, controller.scheduledTime),
+      pruneReceipts(env.RECEIPTS, controller.scheduledTime),
     ]);
     if (pruning.status === "rejected") console.error(JSON.stringify({ at: "pruneReceipts", error: String(pruning.reason) }));
     if (evolution.status === "rejected") throw evolution.reason;

@@ -27,7 +27,7 @@ const restore = (body: string) => api("POST", "/api/v1/restore", { raw: body, he
 
 describe("backup and restore", () => {
   it("orders registry tables first and leaves out bookkeeping and transient tables", () => {
-    expect(backupTables(["suites", "agents", "d1_migrations", "sqlite_sequence", "_cf_KV", "message_receipts", "agent_versions", "api_keys"])).toEqual([
+    expect(backupTables(["suites", "agents", "d1_migrations", "sqlite_sequence", "_cf_KV", "registry_generation", "agent_versions", "api_keys"])).toEqual([
       "agents",
       "agent_versions",
       "api_keys",

@@ -6,10 +6,11 @@ import { handleQueue } from "../src/messaging/consumer";
 import type { Deliver } from "../src/messaging/deliver";
 import { type MessageDraft, sealDraft } from "../src/messaging/producer";
 import { countingD1 } from "./counting-d1";
-import { CLAIM_LEASE_MS, claimAll, dedupKeyOf, pruneReceipts, RECEIPT_RETENTION_MS, settleAll } from "../src/messaging/receipts";
+import { CLAIM_LEASE_MS, claimAll, dedupKeyOf, pruneReceipts, RECEIPT_RETENTION_MS, RECEIPT_SHARDS, receiptOf, settleAll, shardOf } from "../src/messaging/receipts";
+import { inEveryShard, receiptRow as row, watchedReceipts } from "./receipt-helpers";
 
 const request = (key: string, messageId = `msg_${key}`) => ({ dedupKey: key, messageId, target: "topic:t" });
-const row = (key: string) => env.DB.prepare("SELECT status, attempts, message_id FROM message_receipts WHERE dedup_key = ?").bind(key).first();
+const store = env.RECEIPTS;
 
 describe("message receipts (effect once)", () => {
   it("scopes idempotency keys to the target and falls back to the message id", () => {
@@ -20,87 +21,104 @@ describe("message receipts (effect once)", () => {
 
   it("a live claim keeps a concurrent duplicate out until its lease ends; a crashed claim is taken over after it", async () => {
     const t0 = 1_000_000;
-    const [first] = await claimAll(env.DB, [request("lease")], t0);
+    const [first] = await claimAll(store, [request("lease")], t0);
     expect(first!.state).toBe("claimed");
     // A duplicate arriving while the first attempt still runs the effect waits for the rest of the lease.
-    const [busy] = await claimAll(env.DB, [request("lease")], t0 + 1000);
+    const [busy] = await claimAll(store, [request("lease")], t0 + 1000);
     expect(busy).toEqual({ state: "busy", retryInMs: CLAIM_LEASE_MS - 1000 });
     // The first attempt died without settling: after the lease the next attempt runs the effect again.
-    const [takeover] = await claimAll(env.DB, [request("lease")], t0 + CLAIM_LEASE_MS);
+    const [takeover] = await claimAll(store, [request("lease")], t0 + CLAIM_LEASE_MS);
     expect(takeover!.state).toBe("claimed");
     expect(await row("lease")).toMatchObject({ status: "claimed", attempts: 2 });
     // The dead attempt's token can no longer settle the claim; the live one can.
-    await settleAll(env.DB, [{ dedupKey: "lease", token: (first as { token: string }).token, outcome: "done" }], t0 + CLAIM_LEASE_MS + 1);
+    await settleAll(store, [{ dedupKey: "lease", token: (first as { token: string }).token, outcome: "done" }], t0 + CLAIM_LEASE_MS + 1);
     expect(await row("lease")).toMatchObject({ status: "claimed" });
-    await settleAll(env.DB, [{ dedupKey: "lease", token: (takeover as { token: string }).token, outcome: "done" }], t0 + CLAIM_LEASE_MS + 2);
+    await settleAll(store, [{ dedupKey: "lease", token: (takeover as { token: string }).token, outcome: "done" }], t0 + CLAIM_LEASE_MS + 2);
     expect(await row("lease")).toMatchObject({ status: "done" });
-    const [after] = await claimAll(env.DB, [request("lease")], t0 + 10 * CLAIM_LEASE_MS);
+    const [after] = await claimAll(store, [request("lease")], t0 + 10 * CLAIM_LEASE_MS);
     expect(after).toEqual({ state: "duplicate" });
   });
 
   it("a failed claim is reclaimed at once; the same key twice in one batch runs once", async () => {
-    const [a] = await claimAll(env.DB, [request("fail")], 5_000);
-    await settleAll(env.DB, [{ dedupKey: "fail", token: (a as { token: string }).token, outcome: "failed", error: "x" }], 5_001);
-    const [b] = await claimAll(env.DB, [request("fail")], 5_002);
+    const [a] = await claimAll(store, [request("fail")], 5_000);
+    await settleAll(store, [{ dedupKey: "fail", token: (a as { token: string }).token, outcome: "failed", error: "x" }], 5_001);
+    const [b] = await claimAll(store, [request("fail")], 5_002);
     expect(b!.state).toBe("claimed");
-    const pair = await claimAll(env.DB, [request("twice", "msg_a"), request("twice", "msg_b")], 6_000);
+    const pair = await claimAll(store, [request("twice", "msg_a"), request("twice", "msg_b")], 6_000);
     expect(pair.map((p) => p.state)).toEqual(["claimed", "duplicate"]);
   });
 
-  it("claims and settles a full batch of 100 within D1's parameter limit", async () => {
+  it("claims and settles a full batch of 100 with one call per shard each", async () => {
     const requests = Array.from({ length: 100 }, (_, i) => request(`full-${i}`));
-    const claims = await claimAll(env.DB, requests, 7_000);
+    const claims = await claimAll(store, requests, 7_000);
     expect(claims.every((c) => c.state === "claimed")).toBe(true);
+    const watched = watchedReceipts();
     await settleAll(
-      env.DB,
+      watched.store,
       claims.map((c, i) => {
         const key = { dedupKey: `full-${i}`, token: (c as { token: string }).token };
         return i % 3 === 0 ? { ...key, outcome: "done" as const } : i % 3 === 1 ? { ...key, outcome: "released" as const } : { ...key, outcome: "failed" as const, error: `e${i}` };
       }),
       7_001,
     );
-    const counts = await env.DB.prepare(
-      "SELECT status, attempts, count(*) AS n FROM message_receipts WHERE dedup_key LIKE 'full-%' GROUP BY status, attempts ORDER BY status, attempts",
-    ).all();
-    expect(counts.results).toEqual([
-      { status: "done", attempts: 1, n: 34 },
-      { status: "failed", attempts: 0, n: 33 },
-      { status: "failed", attempts: 1, n: 33 },
-    ]);
-    // Fresh claims, takeovers of failed ones and duplicates of done ones: one round trip, two statements.
-    const counted = countingD1(env.DB);
-    const again = await claimAll(counted.db, requests, 7_002);
-    expect(counted.trips).toEqual([{ batch: 2 }]);
-    expect(again.filter((c) => c.state === "duplicate")).toHaveLength(34);
-    expect(again.filter((c) => c.state === "claimed")).toHaveLength(66);
-    const taken = await env.DB.prepare(
-      "SELECT attempts, count(*) AS n FROM message_receipts WHERE dedup_key LIKE 'full-%' AND status = 'claimed' GROUP BY attempts ORDER BY attempts",
-    ).all();
-    expect(taken.results).toEqual([
-      { attempts: 1, n: 33 },
-      { attempts: 2, n: 33 },
-    ]);
+    expect(watched.calls).toHaveLength(RECEIPT_SHARDS);
+    const counts = await inEveryShard("SELECT status, attempts, count(*) AS n FROM receipts WHERE dedup_key LIKE 'full-%' GROUP BY status, attempts");
+    const total = (status: string, attempts: number) => counts.filter((c) => c.status === status && c.attempts === attempts).reduce((n, c) => n + Number(c.n), 0);
+    expect({ done: total("done", 1), released: total("failed", 0), failed: total("failed", 1) }).toEqual({ done: 34, released: 33, failed: 33 });
+    // Fresh claims, takeovers of failed ones and duplicates of done ones: one call per shard.
+    const again = watchedReceipts();
+    const second = await claimAll(again.store, requests, 7_002);
+    expect(again.calls.map((c) => c.method)).toEqual(Array(RECEIPT_SHARDS).fill("claim"));
+    expect(second.filter((c) => c.state === "duplicate")).toHaveLength(34);
+    expect(second.filter((c) => c.state === "claimed")).toHaveLength(66);
+    const taken = await inEveryShard("SELECT attempts, count(*) AS n FROM receipts WHERE dedup_key LIKE 'full-%' AND status = 'claimed' GROUP BY attempts");
+    const claimedWith = (attempts: number) => taken.filter((t) => t.attempts === attempts).reduce((n, t) => n + Number(t.n), 0);
+    expect({ fresh: claimedWith(1), takenOver: claimedWith(2) }).toEqual({ fresh: 33, takenOver: 33 });
+  });
+
+  it("a shard that does not answer a claim leaves its keys busy for later; the other shards' keys are claimed", async () => {
+    // Two keys on different shards.
+    const keys = Array.from({ length: 40 }, (_, i) => `split-${i}`);
+    const a = keys[0]!;
+    const b = keys.find((k) => shardOf(k) !== shardOf(a))!;
+    const watched = watchedReceipts(env.RECEIPTS, ["claim"], 1);
+    const results = await claimAll(watched.store, [request(a), request(b)], 8_000);
+    expect(watched.failed).toHaveLength(1);
+    const failedFirst = results[0]!.state === "busy";
+    expect(results.map((r) => r.state).sort()).toEqual(["busy", "claimed"]);
+    // Nothing was written for the key whose shard failed; a later claim takes it.
+    expect(await row(failedFirst ? a : b)).toBeNull();
+    const [later] = await claimAll(store, [request(failedFirst ? a : b)], 8_001);
+    expect(later!.state).toBe("claimed");
+  });
+
+  it("finds a message's receipt whatever shard its dedup key is on", async () => {
+    const [c] = await claimAll(store, [{ dedupKey: "idem:agent:x:key-1", messageId: "msg_found", target: "agent:x" }], 9_000);
+    await settleAll(store, [{ dedupKey: "idem:agent:x:key-1", token: (c as { token: string }).token, outcome: "failed", error: "boom" }], 9_001);
+    const found = await receiptOf(store, ["msg_found", "msg_absent"]);
+    expect([...found.keys()]).toEqual(["msg_found"]);
+    expect(found.get("msg_found")).toMatchObject({ status: "failed", attempts: 1, firstError: "boom", lastError: "boom", target: "agent:x" });
   });
 
   it("prunes only done receipts past the retention window", async () => {
     const now = 50 * RECEIPT_RETENTION_MS;
     const old = now - RECEIPT_RETENTION_MS - 1;
     for (const key of ["old-done", "old-failed", "new-done"]) {
-      const [c] = await claimAll(env.DB, [request(key)], key.startsWith("old") ? old : now);
+      const [c] = await claimAll(store, [request(key)], key.startsWith("old") ? old : now);
       const token = (c as { token: string }).token;
       const at = key.startsWith("old") ? old : now;
-      await settleAll(env.DB, [key.endsWith("done") ? { dedupKey: key, token, outcome: "done" } : { dedupKey: key, token, outcome: "failed", error: "e" }], at);
+      await settleAll(store, [key.endsWith("done") ? { dedupKey: key, token, outcome: "done" } : { dedupKey: key, token, outcome: "failed", error: "e" }], at);
     }
-    expect(await pruneReceipts(env.DB, now)).toBeGreaterThanOrEqual(1);
+    expect(await pruneReceipts(store, now)).toBeGreaterThanOrEqual(1);
     expect(await row("old-done")).toBeNull();
     expect(await row("old-failed")).not.toBeNull();
     expect(await row("new-done")).not.toBeNull();
-    expect(await pruneReceipts(env.DB, now)).toBe(0);
+    expect(await pruneReceipts(store, now)).toBe(0);
   });
 });
 
 describe("consumer round trips", () => {
-  it("a batch with deliveries, a refusal and a rejected effect costs two D1 round trips: claims, then settlements with dead letters", async () => {
+  it("a batch with deliveries, a refusal and a rejected effect costs one call per receipt shard to claim and to settle, and one D1 write for its dead letters", async () => {
     const draft = (n: number): MessageDraft => ({
       to: { subscription: "sub_roundtrips" },
       priority: 5,
@@ -116,13 +134,35 @@ describe("consumer round trips", () => {
       bodies.map((body, i) => ({ id: `rt${i}`, timestamp: new Date(), attempts: 1, body })),
     );
     const counted = countingD1(env.DB);
+    const watched = watchedReceipts();
     const ctx = createExecutionContext();
-    await handleQueue(batch, { ...env, DB: counted.db }, ctx, deliver);
+    await handleQueue(batch, { ...env, DB: counted.db, RECEIPTS: watched.store }, ctx, deliver);
     const result = await getQueueResult(batch, ctx);
     expect(result.explicitAcks).toHaveLength(5);
-    // Claims: insert + read back. Then one batch: the done settlement, the failed one, and two dead letters.
-    expect(counted.trips).toEqual([{ batch: 2 }, { batch: 4 }]);
+    const shards = new Set(envelopes.map((e) => shardOf(dedupKeyOf(e)))).size;
+    const calls = (method: string) => watched.calls.filter((c) => c.method === method).length;
+    expect({ claim: calls("claim"), settle: calls("settle") }).toEqual({ claim: shards, settle: shards });
+    // D1 sees only the dead letters (the rejected message and the malformed body), in one batch.
+    expect(counted.trips).toEqual([{ batch: 2 }]);
     const dead = await env.DB.prepare("SELECT id, reason FROM dead_letters WHERE id IN (?1, 'qm_rt4') ORDER BY reason").bind(rejected).all();
     expect(dead.results.map((r) => r.reason)).toEqual(["malformed", "rejected"]);
+  });
+
+  it("a batch with only deliveries touches no D1 at all", async () => {
+    const envelopes = await Promise.all(
+      [1, 2, 3].map((n) =>
+        sealDraft(env, { to: { subscription: "sub_nod1" }, priority: 5, payload: { topic: "t", event: { id: `e${n}`, type: "t", data: n, time: "" } }, actor: "t" }),
+      ),
+    );
+    const batch = createMessageBatch(
+      QUEUE_NAMES.normal,
+      envelopes.map((envelope, i) => ({ id: `nd${i}`, timestamp: new Date(), attempts: 1, body: { v: 1, envelope, deferrals: 0 } })),
+    );
+    const counted = countingD1(env.DB);
+    const ctx = createExecutionContext();
+    await handleQueue(batch, { ...env, DB: counted.db }, ctx, async () => ({ ok: true }));
+    expect((await getQueueResult(batch, ctx)).explicitAcks).toHaveLength(3);
+    expect(counted.trips).toEqual([]);
+    for (const e of envelopes) expect(await row(dedupKeyOf(e))).toMatchObject({ status: "done", messageId: e.id });
   });
 });

@@ -7,6 +7,7 @@ import { sealDraft } from "../src/messaging/producer";
 import { api } from "./helpers";
 import { waitFor } from "./messaging-helpers";
 import { createSquad, echoAgent, register } from "./squad-helpers";
+import { inEveryShard } from "./receipt-helpers";
 
 const tasksOf = async (squad: string) =>
   (await api("GET", `/api/v1/squads/${squad}/tasks?limit=100`)).json.items as { taskId: string; status: string; input: unknown; output: unknown }[];
@@ -47,7 +48,7 @@ describe("messages to squads", () => {
     await consume([body]);
     await consume([body]);
     // The crash window: the effect happened but its receipt is gone; the squad still says duplicate.
-    await env.DB.prepare("DELETE FROM message_receipts WHERE message_id = ?").bind(envelope.id).run();
+    await inEveryShard("DELETE FROM receipts WHERE message_id = ?", envelope.id);
     const third = await consume([body]);
     expect(third.explicitAcks).toHaveLength(1);
     expect(third.retryMessages).toEqual([]);

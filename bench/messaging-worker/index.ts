@@ -1,7 +1,7 @@
 // Benchmark worker for bench/messaging.mjs. Runs inside workerd (wrangler dev):
 //   POST /floor?n=   raw queue floor: send n tiny messages, a consumer that only acks counts them
-//   POST /e2e?n=&priority=   the real path: sendMessages (seal) -> band queue -> handleQueue (open, D1 claim,
-//                    effect, D1 settle); the effect is the real topic fan-out (a D1 read of subscribers)
+//   POST /e2e?n=&priority=   the real path: sendMessages (seal) -> band queue -> handleQueue (open, claim,
+//                    effect, settle in the receipt shards); the effect is the real topic fan-out (a D1 read of subscribers)
 //   POST /crypto?n=&bytes=   n seal+open round trips of a payload of `bytes`; timed from outside against n=0
 import type { Env } from "../../src/env";
 import { handleQueue } from "../../src/messaging/consumer";
@@ -9,6 +9,8 @@ import { asInvocation } from "../../src/invocation";
 import { deliver, type Deliver } from "../../src/messaging/deliver";
 import { keyRing, open, seal } from "../../src/messaging/envelope";
 import { type MessageDraft, sendMessages } from "../../src/messaging/producer";
+
+export { ReceiptShard } from "../../src/messaging/receipts";
 
 type BenchEnv = Env & { FLOOR: Queue<{ run: string }> };
 

@@ -6,10 +6,11 @@
 export const FIRST = ["agents", "agent_versions", "channels", "deployments", "dependency_edges", "api_keys"];
 
 /**
- * Not durable state: message receipts are pruned replay guards (src/messaging/receipts.ts); the registry
- * generation is a change counter its triggers rebuild as restored rows go in (migrations/0012).
+ * Not durable state: the registry and subscription generations are change counters their triggers rebuild
+ * as restored rows go in (migrations/0012, 0014). Message receipts, pruned replay guards, live in Durable
+ * Objects (src/messaging/receipts.ts), not in D1.
  */
-const TRANSIENT = new Set(["message_receipts", "registry_generation", "subscription_generation"]);
+const TRANSIENT = new Set(["registry_generation", "subscription_generation"]);
 
 const isInternal = (name: string) => name.startsWith("sqlite_") || name.startsWith("_cf_") || name === "d1_migrations";
 

@@ -1,9 +1,7 @@
 import type { Env } from "../env";
 import { type Band, bandOfQueue, DEAD_LETTER_QUEUE, higherBands, queueFor } from "./address";
 import { alertDeadLetters } from "./dead-letter-alert";
-import { drizzle } from "drizzle-orm/d1";
-import type { BatchItem } from "drizzle-orm/batch";
-import { type DeadLetterDraft, deadLetterStatements, storeDeadLetterBatch } from "./dead-letters";
+import { type DeadLetterDraft, recordDeadLetters, storeDeadLetterBatch } from "./dead-letters";
 import { deliver as defaultDeliver, type Deliver, type Delivery, type EffectResult } from "./deliver";
 import { envelopeSchema, envelopeTraceId, type KeyRing, keyRing, open } from "./envelope";
 import { circuitDelaySeconds, MAX_CIRCUIT_DEFERRALS, MAX_YIELDS, priorityLevels, retryBase, retryDelaySeconds } from "./policy";
@@ -11,7 +9,7 @@ import { type QueueBody, queueBodySchema } from "./producer";
 import { continueTrace } from "../observability/context";
 import { log } from "../observability/log";
 import { countMetric } from "../observability/record";
-import { claimAll, dedupKeyOf, type Settlement, settlementStatements } from "./receipts";
+import { claimAll, dedupKeyOf, type Settlement, settleAll } from "./receipts";
 
 /** The Worker's `queue` handler: band queues run effects, the dead-letter queue stores what is left. */
 export async function handleQueue(batch: MessageBatch<unknown>, env: Env, _ctx: ExecutionContext, deliver: Deliver = defaultDeliver): Promise<void> {
@@ -105,9 +103,9 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
     }
   }
 
-  // 4. Claim every dedup key (one D1 batch); duplicates are acknowledged without an effect.
+  // 4. Claim every dedup key (one call per receipt shard, in parallel); duplicates are acknowledged without an effect.
   const claims = await claimAll(
-    env.DB,
+    env.RECEIPTS,
     ready.map((r) => ({ dedupKey: r.dedupKey, messageId: r.id, target: r.envelope.to })),
     now,
   );
@@ -160,8 +158,8 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
       });
     }
   }
-  // Settlements and dead letters: one round trip for the batch.
-  if (!(await recordOutcomes(env.DB, [...settlementStatements(env.DB, settlements), ...deadLetterStatements(env.DB, dead)]))) {
+  // Settlements (receipt shards) and dead letters (D1), side by side.
+  if (!(await recordOutcomes(env, settlements, dead))) {
     // The effects happened but their receipts could not be marked done. Throwing would bring the whole batch
     // back and, once the claims' lease lapsed, run those effects again: acknowledge what took effect, and let
     // everything else (failures, refusals, deferrals) come back to be decided again.
@@ -186,17 +184,25 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
   }
 }
 
-/** Attempts of the write recording how a batch ended, a moment apart: a D1 hiccup must not undo a batch's effects. */
+/** Attempts of each write recording how a batch ended, a moment apart: a hiccup must not undo a batch's effects. */
 const OUTCOME_WRITE_ATTEMPTS = 3;
 
-async function recordOutcomes(d1: D1Database, statements: BatchItem<"sqlite">[]): Promise<boolean> {
-  if (!statements.length) return true;
+async function recordOutcomes(env: Env, settlements: readonly Settlement[], dead: readonly DeadLetterDraft[]): Promise<boolean> {
+  const [settled, stored] = await Promise.all([
+    settlements.length ? persistently("settlements", () => settleAll(env.RECEIPTS, settlements)) : true,
+    dead.length ? persistently("dead_letters", () => recordDeadLetters(env.DB, dead)) : true,
+  ]);
+  return settled && stored;
+}
+
+/** Runs an idempotent write up to OUTCOME_WRITE_ATTEMPTS times; false if it never succeeded. */
+async function persistently(what: string, write: () => Promise<void>): Promise<boolean> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await drizzle(d1).batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+      await write();
       return true;
     } catch (error) {
-      log.warn("messages.outcomes_write_failed", { attempt, error });
+      log.warn("messages.outcomes_write_failed", { what, attempt, error });
       if (attempt >= OUTCOME_WRITE_ATTEMPTS) return false;
       await new Promise((resolve) => setTimeout(resolve, 50 * 4 ** (attempt - 1)));
     }

@@ -81,7 +81,7 @@ export async function storeDeadLetterBatch(batch: MessageBatch<unknown>, env: En
     return { m, raw: body.success ? body.data.envelope : m.body, envelope: envelope?.success ? envelope.data : undefined };
   });
   const receipts = await receiptOf(
-    env.DB,
+    env.RECEIPTS,
     parsed.flatMap((p) => (p.envelope ? [p.envelope.id] : [])),
   );
   const drafts = parsed.map(({ m, raw, envelope }): DeadLetterDraft => {
@@ -204,8 +204,8 @@ export interface MessageStatus {
 }
 
 /** What the system knows about a message, from its receipt and dead letter; not_found for an id it never issued. */
-export async function messageStatus(env: Pick<Env, "DB" | "MESSAGE_KEYS">, id: string): Promise<MessageStatus> {
-  const [receipts, letters] = await Promise.all([receiptOf(env.DB, [id]), drizzle(env.DB).select().from(deadLetters).where(eq(deadLetters.id, id))]);
+export async function messageStatus(env: Pick<Env, "DB" | "RECEIPTS" | "MESSAGE_KEYS">, id: string): Promise<MessageStatus> {
+  const [receipts, letters] = await Promise.all([receiptOf(env.RECEIPTS, [id]), drizzle(env.DB).select().from(deadLetters).where(eq(deadLetters.id, id))]);
   const receipt = receipts.get(id);
   const letter = letters[0];
   if (!receipt && !letter) {

@@ -1,28 +1,5 @@
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
-/**
- * One row per effect identity (`idem:<to>:<idempotencyKey>` or `msg:<id>`): claimed before the
- * effect runs, marked done after, so a redelivered message finds `done` and has no second effect.
- */
-export const messageReceipts = sqliteTable(
-  "message_receipts",
-  {
-    dedupKey: text("dedup_key").primaryKey(),
-    messageId: text("message_id").notNull(),
-    target: text("target").notNull(),
-    /** claimed: an attempt is running the effect; done: it finished; failed: the last attempt failed and may be reclaimed. */
-    status: text("status", { enum: ["claimed", "done", "failed"] }).notNull(),
-    claimToken: text("claim_token").notNull(),
-    claimedAt: integer("claimed_at").notNull(),
-    attempts: integer("attempts").notNull().default(1),
-    firstError: text("first_error"),
-    lastError: text("last_error"),
-    doneAt: integer("done_at"),
-    updatedAt: integer("updated_at").notNull(),
-  },
-  (t) => [index("message_receipts_message").on(t.messageId), index("message_receipts_updated").on(t.updatedAt)],
-);
-
 /** Messages that will not be delivered without help, kept for inspection and replay. */
 export const deadLetters = sqliteTable(
   "dead_letters",
@@ -67,6 +44,5 @@ export const subscriptions = sqliteTable(
   (t) => [uniqueIndex("subscriptions_unique").on(t.topic, t.type, t.target), index("subscriptions_topic").on(t.topic, t.createdAt, t.id)],
 );
 
-export type ReceiptRow = typeof messageReceipts.$inferSelect;
 export type DeadLetterRow = typeof deadLetters.$inferSelect;
 export type SubscriptionRow = typeof subscriptions.$inferSelect;
