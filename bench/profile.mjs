@@ -1,6 +1,7 @@
-// `node bench/profile.mjs [execute|get|agents]`: where a hot path's time goes. Starts the local system with
-// the V8 inspector, drives one path with autocannon while the CPU profiler samples the worker, and prints
-// self time grouped by where the code lives (our modules, hono, zod, workerd's runtime) and the top functions.
+// `node bench/profile.mjs [execute|get|agents|messages]`: where a hot path's time goes. Starts the local system
+// (or, for messages, bench/messaging-worker at normal priority) with the V8 inspector, drives one path with
+// autocannon (messages: 3 × 2,000 end to end) while the CPU profiler samples the worker, and prints self time
+// grouped by where the code lives (our modules, hono, zod, workerd's runtime) and the top functions.
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { SourceMap } from "node:module";
@@ -12,12 +13,22 @@ const INSPECTOR_PORT = 9239;
 const path = process.argv[2] ?? "execute";
 const TRIVIAL = "export default { async run(input) { return input; } };";
 
-const system = await startWorker({
-  port: 8792,
-  migrate: true,
-  inspectorPort: INSPECTOR_PORT,
-  vars: { ADMIN_API_KEY: ADMIN_KEY, RATE_LIMIT_CAPACITY: "100000000", RATE_LIMIT_PER_MINUTE: "100000000" },
-});
+const MESSAGES = 2000;
+const system = await startWorker(
+  path === "messages"
+    ? { config: "bench/messaging-worker/wrangler.toml", port: 8792, migrate: true, inspectorPort: INSPECTOR_PORT }
+    : { port: 8792, migrate: true, inspectorPort: INSPECTOR_PORT, vars: { ADMIN_API_KEY: ADMIN_KEY, RATE_LIMIT_CAPACITY: "100000000", RATE_LIMIT_PER_MINUTE: "100000000" } },
+);
+
+/** Sends 3 × MESSAGES through the messaging worker end to end; returns {rps: messages per second}. */
+async function messages(rounds) {
+  const started = performance.now();
+  for (let i = 0; i < rounds; i++) {
+    const res = await fetch(`${system.url}/e2e?n=${MESSAGES}&priority=5`, { method: "POST" });
+    if (!res.ok) throw new Error(`e2e failed: ${res.status} ${await res.text()}`);
+  }
+  return { rps: (rounds * MESSAGES * 1000) / (performance.now() - started), p50: "—", p99: "—", seconds: (performance.now() - started) / 1000 };
+}
 
 /** The one DevTools target the user worker exposes, spoken to over CDP. */
 async function inspector() {
@@ -75,6 +86,7 @@ function area(frame, maps) {
     ["hono", /node_modules\/hono|@hono/],
     ["zod", /node_modules\/zod/],
     ["drizzle", /drizzle-orm/],
+    ["bench worker", /bench\/messaging-worker/],
   ])
     if (pattern.test(url)) return name;
   const ours = url.match(/\/src\/(.+)$/);
@@ -84,7 +96,7 @@ function area(frame, maps) {
 
 try {
   const post = (p, body) => fetch(`${system.url}${p}`, { method: "POST", headers: authHeaders, body: JSON.stringify(body) });
-  const created = await (await post("/api/v1/agents", { name: "profile-trivial", version: "1.0.0", kind: "code", code: TRIVIAL })).json();
+  const created = path === "messages" ? {} : await (await post("/api/v1/agents", { name: "profile-trivial", version: "1.0.0", kind: "code", code: TRIVIAL })).json();
   const cases = {
     execute: { url: `${system.url}/api/v1/execute`, method: "POST", headers: authHeaders, body: JSON.stringify({ agent: "profile-trivial", input: { n: 1 } }) },
     get: { url: `${system.url}/api/v1/agents/${created.id}`, headers: authHeaders },
@@ -97,14 +109,15 @@ try {
       ],
     },
   };
-  await load({ ...cases[path], duration: 2 }); // warm
+  const drive = (seconds) => (path === "messages" ? messages(seconds === 2 ? 1 : 3) : load({ ...cases[path], duration: seconds }).then((r) => ({ ...r, seconds })));
+  await drive(2); // warm
   const cdp = await inspector();
   await cdp.send("Debugger.enable");
   const maps = sourceMaps(cdp.scripts);
   await cdp.send("Profiler.enable");
   await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
   await cdp.send("Profiler.start");
-  const stats = await load({ ...cases[path], duration: 5 });
+  const stats = await drive(5);
   const { profile } = await cdp.send("Profiler.stop");
   cdp.close();
 
@@ -121,12 +134,15 @@ try {
     const fn = `${node.callFrame.functionName || "(anonymous)"} ${a}:${maps.get(node.callFrame.scriptId)?.findEntry(node.callFrame.lineNumber, node.callFrame.columnNumber)?.originalLine ?? node.callFrame.lineNumber}`;
     byFn.set(fn, (byFn.get(fn) ?? 0) + us);
   }
-  const requests = stats.rps * 5;
+  const requests = stats.rps * stats.seconds;
   const busy = total - (byArea.get("(idle)") ?? 0);
-  console.log(`# profile of ${path}: ${stats.rps.toFixed(0)} req/s, p50 ${stats.p50} ms, p99 ${stats.p99} ms; worker busy ${(busy / 1000 / requests).toFixed(3)} ms per request`);
-  console.log("| where | ms per request | share of busy |\n|---|---:|---:|");
+  const unit = path === "messages" ? "message" : "request";
+  console.log(
+    `# profile of ${path}: ${stats.rps.toFixed(0)} ${unit}s/s, p50 ${stats.p50} ms, p99 ${stats.p99} ms; worker busy ${(busy / 1000 / requests).toFixed(3)} ms per ${unit}, idle ${(((byArea.get("(idle)") ?? 0) / total) * 100).toFixed(0)}% of the time`,
+  );
+  console.log(`| where | ms per ${unit} | share of busy |\n|---|---:|---:|`);
   for (const [a, us] of [...byArea].sort((x, y) => y[1] - x[1]).slice(0, 14)) console.log(`| ${a} | ${(us / 1000 / requests).toFixed(3)} | ${((us / busy) * 100).toFixed(0)}% |`);
-  console.log("\n| top functions (self) | ms per request |\n|---|---:|");
+  console.log(`\n| top functions (self) | ms per ${unit} |\n|---|---:|`);
   for (const [fn, us] of [...byFn].sort((x, y) => y[1] - x[1]).slice(0, 20)) console.log(`| ${fn} | ${(us / 1000 / requests).toFixed(3)} |`);
 } finally {
   system.stop();

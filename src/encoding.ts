@@ -1,7 +1,13 @@
 /** Encodings used across the system (bytes, times), in one place. */
 
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+/** Lowercase hex of some bytes (ids, digests, tags: on hot paths, so a table instead of a formatter per byte). */
 export function toHex(bytes: ArrayBuffer | Uint8Array): string {
-  return [...(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  let out = "";
+  for (let i = 0; i < view.length; i++) out += HEX[view[i]!];
+  return out;
 }
 
 /** Epoch milliseconds as the API writes every time: ISO 8601 in UTC. A missing time stays null. */

@@ -10,6 +10,7 @@ import { createSubscription } from "../src/messaging/subscriptions";
 import { seriesKey } from "../src/observability/metrics";
 import { readMetrics } from "../src/observability/record";
 import { webhookReceiver } from "./messaging-helpers";
+import { RECEIPT_SHARDS } from "../src/messaging/receipts";
 import { inEveryShard } from "./receipt-helpers";
 
 let receiver: ReturnType<typeof webhookReceiver> | undefined;
@@ -67,7 +68,7 @@ describe("a dead letter raises an alert: an event on topic system and tdev_dead_
     expect(seen.get(exhausted.id)!.event.data).toMatchObject({ reason: "max_retries", queue: DEAD_LETTER_QUEUE, target: "agent:alert-agent-1" });
     expect(seen.get(`qm_alert-q${queueIds}`)!.event.data).toMatchObject({ reason: "tampered", queue: QUEUE_NAMES.normal });
     // The alert's delivery to the subscriber is marked, so that delivery's own dead letter would not alert again.
-    const marked = await inEveryShard("SELECT count(*) AS n FROM receipts WHERE dedup_key LIKE ? AND status = 'done'", `idem:subscription:%:${ALERT_KEY_PREFIX}%`);
+    const marked = await inEveryShard(RECEIPT_SHARDS, "SELECT count(*) AS n FROM receipts WHERE dedup_key LIKE ? AND status = 'done'", `idem:subscription:%:${ALERT_KEY_PREFIX}%`);
     expect(marked.reduce((n, r) => n + Number(r.n), 0)).toBeGreaterThanOrEqual(2);
     // The alert names the dead letter; it is readable there.
     expect((await env.DB.prepare("SELECT reason FROM dead_letters WHERE id = ?").bind(exhausted.id).first())?.reason).toBe("max_retries");

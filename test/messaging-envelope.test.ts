@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { encodeBase64, type EnvelopeMeta, keyRing, open, openSecret, seal, sealSecret } from "../src/messaging/envelope";
+import { additionalData, encodeBase64, type EnvelopeMeta, keyRing, open, openSecret, seal, sealSecret } from "../src/messaging/envelope";
+import { canonicalJson } from "../src/registry/canonical";
 
 const keyOf = (fill: number) => encodeBase64(new Uint8Array(32).fill(fill));
 const ringText = (...keys: [string, number][]) => JSON.stringify(keys.map(([kid, fill]) => ({ kid, key: keyOf(fill) })));
@@ -23,6 +24,18 @@ describe("message envelope", () => {
     expect(JSON.stringify(envelope)).not.toContain("launch code");
     const opened = await open(ring, envelope, 1_700_000_000_001);
     expect(opened).toEqual({ ok: true, envelope, sealed: { actor: "key:abc", payload: { secret: "the launch code" } } });
+  });
+
+  it("authenticates the metadata as its canonical JSON, byte for byte, with and without optional fields", () => {
+    const decoder = new TextDecoder();
+    for (const m of [
+      meta(),
+      meta({ idempotencyKey: undefined }),
+      meta({ expiresAt: 1_700_000_060_000, traceId: "0af7651916cd43dd8448eb211c80319c", to: 'topic:ünïcödé "quoted" \u2028', idempotencyKey: "键/\\" }),
+    ]) {
+      const withKid = { ...m, kid: "k1" };
+      expect(decoder.decode(additionalData(withKid))).toBe(canonicalJson(withKid));
+    }
   });
 
   it("uses a fresh IV per message, so equal payloads give different ciphertexts", async () => {

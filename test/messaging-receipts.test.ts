@@ -6,7 +6,7 @@ import { handleQueue } from "../src/messaging/consumer";
 import type { Deliver } from "../src/messaging/deliver";
 import { type MessageDraft, sealDraft } from "../src/messaging/producer";
 import { countingD1 } from "./counting-d1";
-import { CLAIM_LEASE_MS, claimAll, dedupKeyOf, pruneReceipts, RECEIPT_RETENTION_MS, RECEIPT_SHARDS, receiptOf, settleAll, shardOf } from "../src/messaging/receipts";
+import { CLAIM_LEASE_MS, claimAll, dedupKeyOf, pruneReceipts, RECEIPT_RETENTION_MS, RECEIPT_SHARDS, receiptByKey, receiptOf, settleAll, shardOf } from "../src/messaging/receipts";
 import { inEveryShard, receiptRow as row, watchedReceipts } from "./receipt-helpers";
 
 const request = (key: string, messageId = `msg_${key}`) => ({ dedupKey: key, messageId, target: "topic:t" });
@@ -48,56 +48,69 @@ describe("message receipts (effect once)", () => {
     expect(pair.map((p) => p.state)).toEqual(["claimed", "duplicate"]);
   });
 
-  it("claims and settles a full batch of 100 with one call per shard each", async () => {
-    const requests = Array.from({ length: 100 }, (_, i) => request(`full-${i}`));
-    const claims = await claimAll(store, requests, 7_000);
-    expect(claims.every((c) => c.state === "claimed")).toBe(true);
-    const watched = watchedReceipts();
-    await settleAll(
-      watched.store,
-      claims.map((c, i) => {
-        const key = { dedupKey: `full-${i}`, token: (c as { token: string }).token };
-        return i % 3 === 0 ? { ...key, outcome: "done" as const } : i % 3 === 1 ? { ...key, outcome: "released" as const } : { ...key, outcome: "failed" as const, error: `e${i}` };
-      }),
-      7_001,
-    );
-    expect(watched.calls).toHaveLength(RECEIPT_SHARDS);
-    const counts = await inEveryShard("SELECT status, attempts, count(*) AS n FROM receipts WHERE dedup_key LIKE 'full-%' GROUP BY status, attempts");
-    const total = (status: string, attempts: number) => counts.filter((c) => c.status === status && c.attempts === attempts).reduce((n, c) => n + Number(c.n), 0);
-    expect({ done: total("done", 1), released: total("failed", 0), failed: total("failed", 1) }).toEqual({ done: 34, released: 33, failed: 33 });
-    // Fresh claims, takeovers of failed ones and duplicates of done ones: one call per shard.
-    const again = watchedReceipts();
-    const second = await claimAll(again.store, requests, 7_002);
-    expect(again.calls.map((c) => c.method)).toEqual(Array(RECEIPT_SHARDS).fill("claim"));
-    expect(second.filter((c) => c.state === "duplicate")).toHaveLength(34);
-    expect(second.filter((c) => c.state === "claimed")).toHaveLength(66);
-    const taken = await inEveryShard("SELECT attempts, count(*) AS n FROM receipts WHERE dedup_key LIKE 'full-%' AND status = 'claimed' GROUP BY attempts");
-    const claimedWith = (attempts: number) => taken.filter((t) => t.attempts === attempts).reduce((n, t) => n + Number(t.n), 0);
-    expect({ fresh: claimedWith(1), takenOver: claimedWith(2) }).toEqual({ fresh: 33, takenOver: 33 });
-  });
+  // The deployed count (one), and more shards, as the code allows for.
+  for (const shards of [RECEIPT_SHARDS, 4]) {
+    it(`claims and settles a full batch of 100 with one call per shard each (${shards} shard${shards > 1 ? "s" : ""})`, async () => {
+      const prefix = `full${shards}-`;
+      const requests = Array.from({ length: 100 }, (_, i) => request(`${prefix}${i}`));
+      const claims = await claimAll(store, requests, 7_000, shards);
+      expect(claims.every((c) => c.state === "claimed")).toBe(true);
+      const watched = watchedReceipts();
+      await settleAll(
+        watched.store,
+        claims.map((c, i) => {
+          const key = { dedupKey: `${prefix}${i}`, token: (c as { token: string }).token };
+          return i % 3 === 0
+            ? { ...key, outcome: "done" as const }
+            : i % 3 === 1
+              ? { ...key, outcome: "released" as const }
+              : { ...key, outcome: "failed" as const, error: `e${i}` };
+        }),
+        7_001,
+        shards,
+      );
+      expect(watched.calls).toHaveLength(shards);
+      const counts = await inEveryShard(shards, `SELECT status, attempts, count(*) AS n FROM receipts WHERE dedup_key LIKE '${prefix}%' GROUP BY status, attempts`);
+      const total = (status: string, attempts: number) => counts.filter((c) => c.status === status && c.attempts === attempts).reduce((n, c) => n + Number(c.n), 0);
+      expect({ done: total("done", 1), released: total("failed", 0), failed: total("failed", 1) }).toEqual({ done: 34, released: 33, failed: 33 });
+      // Fresh claims, takeovers of failed ones and duplicates of done ones: one call per shard.
+      const again = watchedReceipts();
+      const second = await claimAll(again.store, requests, 7_002, shards);
+      expect(again.calls.map((c) => c.method)).toEqual(Array(shards).fill("claim"));
+      expect(second.filter((c) => c.state === "duplicate")).toHaveLength(34);
+      expect(second.filter((c) => c.state === "claimed")).toHaveLength(66);
+      const taken = await inEveryShard(shards, `SELECT attempts, count(*) AS n FROM receipts WHERE dedup_key LIKE '${prefix}%' AND status = 'claimed' GROUP BY attempts`);
+      const claimedWith = (attempts: number) => taken.filter((t) => t.attempts === attempts).reduce((n, t) => n + Number(t.n), 0);
+      expect({ fresh: claimedWith(1), takenOver: claimedWith(2) }).toEqual({ fresh: 33, takenOver: 33 });
+    });
+  }
 
   it("a shard that does not answer a claim leaves its keys busy for later; the other shards' keys are claimed", async () => {
+    const shards = 4;
     // Two keys on different shards.
     const keys = Array.from({ length: 40 }, (_, i) => `split-${i}`);
     const a = keys[0]!;
-    const b = keys.find((k) => shardOf(k) !== shardOf(a))!;
+    const b = keys.find((k) => shardOf(k, shards) !== shardOf(a, shards))!;
     const watched = watchedReceipts(env.RECEIPTS, ["claim"], 1);
-    const results = await claimAll(watched.store, [request(a), request(b)], 8_000);
+    const results = await claimAll(watched.store, [request(a), request(b)], 8_000, shards);
     expect(watched.failed).toHaveLength(1);
     const failedFirst = results[0]!.state === "busy";
     expect(results.map((r) => r.state).sort()).toEqual(["busy", "claimed"]);
     // Nothing was written for the key whose shard failed; a later claim takes it.
-    expect(await row(failedFirst ? a : b)).toBeNull();
-    const [later] = await claimAll(store, [request(failedFirst ? a : b)], 8_001);
+    expect(await receiptByKey(store, failedFirst ? a : b, shards)).toBeUndefined();
+    const [later] = await claimAll(store, [request(failedFirst ? a : b)], 8_001, shards);
     expect(later!.state).toBe("claimed");
   });
 
   it("finds a message's receipt whatever shard its dedup key is on", async () => {
-    const [c] = await claimAll(store, [{ dedupKey: "idem:agent:x:key-1", messageId: "msg_found", target: "agent:x" }], 9_000);
-    await settleAll(store, [{ dedupKey: "idem:agent:x:key-1", token: (c as { token: string }).token, outcome: "failed", error: "boom" }], 9_001);
-    const found = await receiptOf(store, ["msg_found", "msg_absent"]);
-    expect([...found.keys()]).toEqual(["msg_found"]);
-    expect(found.get("msg_found")).toMatchObject({ status: "failed", attempts: 1, firstError: "boom", lastError: "boom", target: "agent:x" });
+    for (const shards of [RECEIPT_SHARDS, 4]) {
+      const key = `idem:agent:x:key-${shards}`;
+      const [c] = await claimAll(store, [{ dedupKey: key, messageId: `msg_found${shards}`, target: "agent:x" }], 9_000, shards);
+      await settleAll(store, [{ dedupKey: key, token: (c as { token: string }).token, outcome: "failed", error: "boom" }], 9_001, shards);
+      const found = await receiptOf(store, [`msg_found${shards}`, "msg_absent"], shards);
+      expect([...found.keys()]).toEqual([`msg_found${shards}`]);
+      expect(found.get(`msg_found${shards}`)).toMatchObject({ status: "failed", attempts: 1, firstError: "boom", lastError: "boom", target: "agent:x" });
+    }
   });
 
   it("prunes only done receipts past the retention window", async () => {

@@ -7,6 +7,7 @@ import { sealDraft } from "../src/messaging/producer";
 import { api } from "./helpers";
 import { waitFor } from "./messaging-helpers";
 import { createSquad, echoAgent, register } from "./squad-helpers";
+import { RECEIPT_SHARDS } from "../src/messaging/receipts";
 import { inEveryShard } from "./receipt-helpers";
 
 const tasksOf = async (squad: string) =>
@@ -48,7 +49,7 @@ describe("messages to squads", () => {
     await consume([body]);
     await consume([body]);
     // The crash window: the effect happened but its receipt is gone; the squad still says duplicate.
-    await inEveryShard("DELETE FROM receipts WHERE message_id = ?", envelope.id);
+    await inEveryShard(RECEIPT_SHARDS, "DELETE FROM receipts WHERE message_id = ?", envelope.id);
     const third = await consume([body]);
     expect(third.explicitAcks).toHaveLength(1);
     expect(third.retryMessages).toEqual([]);

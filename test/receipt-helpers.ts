@@ -39,10 +39,10 @@ export async function receiptRow(dedupKey: string) {
   return (await receiptByKey(env.RECEIPTS, dedupKey)) ?? null;
 }
 
-/** Runs SQL inside every receipt shard (test access to their storage). */
-export async function inEveryShard(query: string, ...bindings: SqlStorageValue[]): Promise<Record<string, SqlStorageValue>[]> {
+/** Runs SQL inside each of the first `shards` receipt shards (test access to their storage). */
+export async function inEveryShard(shards: number, query: string, ...bindings: SqlStorageValue[]): Promise<Record<string, SqlStorageValue>[]> {
   const rows = await Promise.all(
-    Array.from({ length: RECEIPT_SHARDS }, (_, i) =>
+    Array.from({ length: shards }, (_, i) =>
       runInDurableObject(env.RECEIPTS.getByName(`receipts:${i}`), (_instance, state) => state.storage.sql.exec(query, ...bindings).toArray()),
     ),
   );
@@ -50,4 +50,4 @@ export async function inEveryShard(query: string, ...bindings: SqlStorageValue[]
 }
 
 /** Lets every live claim's lease lapse, as if CLAIM_LEASE_MS had passed (for redelivery tests). */
-export const expireClaims = () => inEveryShard("UPDATE receipts SET claimed_at = claimed_at - ? WHERE status = 'claimed'", CLAIM_LEASE_MS);
+export const expireClaims = () => inEveryShard(RECEIPT_SHARDS, "UPDATE receipts SET claimed_at = claimed_at - ? WHERE status = 'claimed'", CLAIM_LEASE_MS);

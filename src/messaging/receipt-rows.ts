@@ -89,61 +89,59 @@ const toReceipt = (r: ReceiptRow): Receipt => ({
   updatedAt: r.updated_at,
 });
 
+// Set-based statements: a call costs a few statements whatever its size, the rows riding as one JSON parameter.
+const CLAIM_SQL = `INSERT INTO receipts (dedup_key, message_id, target, status, claim_token, claimed_at, attempts, updated_at)
+  SELECT json_extract(value, '$.k'), json_extract(value, '$.m'), json_extract(value, '$.t'), 'claimed', json_extract(value, '$.c'), ?, 1, ?
+  FROM json_each(?) WHERE true
+  ON CONFLICT (dedup_key) DO UPDATE SET status = 'claimed', claim_token = excluded.claim_token, claimed_at = excluded.claimed_at,
+    updated_at = excluded.updated_at, message_id = excluded.message_id, attempts = receipts.attempts + 1
+  WHERE receipts.status = 'failed' OR (receipts.status = 'claimed' AND receipts.claimed_at + ? <= excluded.claimed_at)`;
+const READ_CLAIMS_SQL = "SELECT dedup_key, status, claim_token, claimed_at FROM receipts WHERE dedup_key IN (SELECT json_extract(value, '$.k') FROM json_each(?))";
+// Tokens are unique per claim, so "key in K and token in T" matches exactly the claims held (and looks keys up by index).
+const HELD = "dedup_key IN (SELECT json_extract(value, '$.k') FROM json_each(?1)) AND claim_token IN (SELECT json_extract(value, '$.t') FROM json_each(?1))";
+
 /**
- * Claims each key in order: a free key is inserted; a failed claim, or one whose lease lapsed, is taken over
- * (counting an attempt); a live or done one is left alone. The same key twice in one call is claimed once.
+ * Claims each key: a free key is inserted; a failed claim, or one whose lease lapsed, is taken over (counting
+ * an attempt); a live or done one is left alone. The same key twice in one call is claimed once.
  */
 export function claimRows(sql: SqlStorage, requests: readonly ClaimRequest[], now: number): ClaimResult[] {
   const seen = new Set<string>();
-  return requests.map((r): ClaimResult => {
-    if (seen.has(r.dedupKey)) return { state: "duplicate" }; // one effect covers both
-    seen.add(r.dedupKey);
-    const [row] = sql.exec<Pick<ReceiptRow, "status" | "claimed_at">>("SELECT status, claimed_at FROM receipts WHERE dedup_key = ?", r.dedupKey).toArray();
-    const token = crypto.randomUUID();
-    if (!row) {
-      sql.exec(
-        "INSERT INTO receipts (dedup_key, message_id, target, status, claim_token, claimed_at, attempts, updated_at) VALUES (?, ?, ?, 'claimed', ?, ?, 1, ?)",
-        r.dedupKey,
-        r.messageId,
-        r.target,
-        token,
-        now,
-        now,
-      );
-      return { state: "claimed", token };
-    }
+  const firsts = requests.map((r) => !seen.has(r.dedupKey) && Boolean(seen.add(r.dedupKey)));
+  const tokens = requests.map((_, i) => (firsts[i] ? crypto.randomUUID() : ""));
+  const rows = JSON.stringify(requests.flatMap((r, i) => (firsts[i] ? [{ k: r.dedupKey, m: r.messageId, t: r.target, c: tokens[i] }] : [])));
+  sql.exec(CLAIM_SQL, now, now, rows, CLAIM_LEASE_MS);
+  const held = new Map(
+    sql
+      .exec<Pick<ReceiptRow, "dedup_key" | "status" | "claim_token" | "claimed_at">>(READ_CLAIMS_SQL, rows)
+      .toArray()
+      .map((row) => [row.dedup_key, row]),
+  );
+  return requests.map((r, i): ClaimResult => {
+    const row = held.get(r.dedupKey);
+    if (!firsts[i] || !row) return { state: "duplicate" }; // one effect covers both
+    if (row.claim_token === tokens[i]) return { state: "claimed", token: tokens[i] };
     if (row.status === "done") return { state: "duplicate" };
-    if (row.status === "claimed" && row.claimed_at + CLAIM_LEASE_MS > now) return { state: "busy", retryInMs: Math.max(1000, row.claimed_at + CLAIM_LEASE_MS - now) };
-    sql.exec(
-      "UPDATE receipts SET status = 'claimed', claim_token = ?, claimed_at = ?, updated_at = ?, message_id = ?, attempts = attempts + 1 WHERE dedup_key = ?",
-      token,
-      now,
-      now,
-      r.messageId,
-      r.dedupKey,
-    );
-    return { state: "claimed", token };
+    // A live claim of another attempt (a failed or lapsed one would have been taken over above).
+    return { state: "busy", retryInMs: Math.max(1000, row.claimed_at + CLAIM_LEASE_MS - now) };
   });
 }
 
 /** Records how claimed effects ended. Only the claim's holder (its token) can settle it. */
 export function settleRows(sql: SqlStorage, settlements: readonly Settlement[], now: number): void {
+  const held = (outcome: Settlement["outcome"]) => JSON.stringify(settlements.filter((s) => s.outcome === outcome).map((s) => ({ k: s.dedupKey, t: s.token })));
+  sql.exec(`UPDATE receipts SET status = 'done', done_at = ?2, updated_at = ?2 WHERE ${HELD}`, held("done"), now);
+  // Released: put back without counting as a failure (deferred for an open breaker).
+  sql.exec(`UPDATE receipts SET status = 'failed', attempts = attempts - 1, updated_at = ?2 WHERE ${HELD}`, held("released"), now);
   for (const s of settlements) {
-    if (s.outcome === "done") {
-      sql.exec("UPDATE receipts SET status = 'done', done_at = ?, updated_at = ? WHERE dedup_key = ? AND claim_token = ?", now, now, s.dedupKey, s.token);
-    } else if (s.outcome === "released") {
-      // Put back without counting as a failure (deferred for an open breaker).
-      sql.exec("UPDATE receipts SET status = 'failed', attempts = attempts - 1, updated_at = ? WHERE dedup_key = ? AND claim_token = ?", now, s.dedupKey, s.token);
-    } else {
-      sql.exec(
-        "UPDATE receipts SET status = 'failed', first_error = coalesce(first_error, ?), last_error = ?, updated_at = ? WHERE dedup_key = ? AND claim_token = ?",
-        s.error,
-        s.error,
-        now,
-        s.dedupKey,
-        s.token,
-      );
-    }
+    if (s.outcome !== "failed") continue;
+    sql.exec(
+      "UPDATE receipts SET status = 'failed', first_error = coalesce(first_error, ?), last_error = ?, updated_at = ? WHERE dedup_key = ? AND claim_token = ?",
+      s.error,
+      s.error,
+      now,
+      s.dedupKey,
+      s.token,
+    );
   }
 }
 

@@ -21,13 +21,17 @@ export { CLAIM_LEASE_MS, type ClaimRequest, type ClaimResult, RECEIPT_RETENTION_
  * Receipts live in Durable Objects next to the consumer, not in D1: a batch's claims cost one call per
  * shard it touches (all in parallel), and so do its settlements, instead of a round trip to D1's primary
  * each. A dedup key always maps to the same shard, so one object decides every claim on it, atomically.
- * Changing the shard count re-maps keys (in-flight claims would be forgotten): it is a constant.
+ *
+ * One shard: a batch's keys are random, so a batch touches every shard and each shard takes two calls per
+ * batch however many there are. More shards add calls (each billed, each a storage commit to wait for)
+ * without lowering the call rate one object must take; they only split storage (10 GB per object). Changing
+ * the count re-maps keys (in-flight claims would be forgotten), so it is a constant; the code takes any count.
  */
-export const RECEIPT_SHARDS = 4;
+export const RECEIPT_SHARDS = 1;
 
 export type ReceiptStore = Env["RECEIPTS"];
 
-export const shardOf = (dedupKey: string) => fnv1a(dedupKey) % RECEIPT_SHARDS;
+export const shardOf = (dedupKey: string, shards = RECEIPT_SHARDS) => fnv1a(dedupKey) % shards;
 const shard = (store: ReceiptStore, i: number) => store.getByName(`receipts:${i}`);
 
 /** A shard that did not answer a claim: its messages wait this long and come back (nothing ran). */
@@ -39,10 +43,10 @@ export function dedupKeyOf(e: { id: string; to: string; idempotencyKey?: string 
 }
 
 /** Items grouped by the shard of their dedup key, with their positions in the input. */
-function byShard<T extends { dedupKey: string }>(items: readonly T[]): Map<number, { items: T[]; positions: number[] }> {
+function byShard<T extends { dedupKey: string }>(items: readonly T[], shards: number): Map<number, { items: T[]; positions: number[] }> {
   const groups = new Map<number, { items: T[]; positions: number[] }>();
   items.forEach((item, position) => {
-    const i = shardOf(item.dedupKey);
+    const i = shardOf(item.dedupKey, shards);
     const group = groups.get(i) ?? { items: [], positions: [] };
     group.items.push(item);
     group.positions.push(position);
@@ -55,10 +59,10 @@ function byShard<T extends { dedupKey: string }>(items: readonly T[]): Map<numbe
  * Claims every key of a batch: one call per shard touched, in parallel. A shard that fails answers `busy`
  * for its keys (they come back later; nothing ran), so one unavailable shard does not hold up the others.
  */
-export async function claimAll(store: ReceiptStore, requests: readonly ClaimRequest[], now = Date.now()): Promise<ClaimResult[]> {
+export async function claimAll(store: ReceiptStore, requests: readonly ClaimRequest[], now = Date.now(), shards = RECEIPT_SHARDS): Promise<ClaimResult[]> {
   const results: ClaimResult[] = new Array(requests.length);
   await Promise.all(
-    [...byShard(requests)].map(async ([i, group]) => {
+    [...byShard(requests, shards)].map(async ([i, group]) => {
       let claims: ClaimResult[];
       try {
         claims = await shard(store, i).claim(group.items, now);
@@ -75,23 +79,23 @@ export async function claimAll(store: ReceiptStore, requests: readonly ClaimRequ
 }
 
 /** Records how claimed effects ended: one call per shard touched, in parallel; throws if any shard failed. */
-export async function settleAll(store: ReceiptStore, settlements: readonly Settlement[], now = Date.now()): Promise<void> {
-  await Promise.all([...byShard(settlements)].map(([i, group]) => shard(store, i).settle(group.items, now)));
+export async function settleAll(store: ReceiptStore, settlements: readonly Settlement[], now = Date.now(), shards = RECEIPT_SHARDS): Promise<void> {
+  await Promise.all([...byShard(settlements, shards)].map(([i, group]) => shard(store, i).settle(group.items, now)));
 }
 
 /** The receipts held by messages with these ids (any shard: an idempotency key does not name the message). */
-export async function receiptOf(store: ReceiptStore, messageIds: readonly string[]): Promise<Map<string, Receipt>> {
+export async function receiptOf(store: ReceiptStore, messageIds: readonly string[], shards = RECEIPT_SHARDS): Promise<Map<string, Receipt>> {
   if (messageIds.length === 0) return new Map();
-  const found = await Promise.all(Array.from({ length: RECEIPT_SHARDS }, (_, i) => shard(store, i).ofMessages([...messageIds])));
+  const found = await Promise.all(Array.from({ length: shards }, (_, i) => shard(store, i).ofMessages([...messageIds])));
   return new Map(found.flat().map((r) => [r.messageId, r]));
 }
 
 /** The receipt under one dedup key (tests and inspection). */
-export const receiptByKey = (store: ReceiptStore, dedupKey: string) => shard(store, shardOf(dedupKey)).ofKey(dedupKey);
+export const receiptByKey = (store: ReceiptStore, dedupKey: string, shards = RECEIPT_SHARDS) => shard(store, shardOf(dedupKey, shards)).ofKey(dedupKey);
 
 /** Drops done receipts past the retention window in every shard (for a cron). Returns how many went. */
-export async function pruneReceipts(store: ReceiptStore, now = Date.now()): Promise<number> {
-  const counts = await Promise.all(Array.from({ length: RECEIPT_SHARDS }, (_, i) => shard(store, i).prune(now)));
+export async function pruneReceipts(store: ReceiptStore, now = Date.now(), shards = RECEIPT_SHARDS): Promise<number> {
+  const counts = await Promise.all(Array.from({ length: shards }, (_, i) => shard(store, i).prune(now)));
   return counts.reduce((a, b) => a + b, 0);
 }
 
