@@ -1,5 +1,6 @@
 // Benchmark worker for bench/messaging.mjs. Runs inside workerd (wrangler dev):
-//   POST /floor?n=   raw queue floor: send n tiny messages, a consumer that only acks counts them
+//   POST /floor?n=[&high=1]   raw queue floor: send n tiny messages, a consumer that only acks counts them
+//                    (high=1: on a queue with the high band's batch settings)
 //   POST /e2e?n=&priority=   the real path: sendMessages (seal) -> band queue -> handleQueue (open, claim,
 //                    effect, settle in the receipt shards); the effect is the real topic fan-out (a D1 read of subscribers)
 //   POST /crypto?n=&bytes=   n seal+open round trips of a payload of `bytes`; timed from outside against n=0
@@ -12,7 +13,7 @@ import { type MessageDraft, sendMessages } from "../../src/messaging/producer";
 
 export { ReceiptShard } from "../../src/messaging/receipts";
 
-type BenchEnv = Env & { FLOOR: Queue<{ run: string }> };
+type BenchEnv = Env & { FLOOR: Queue<{ run: string }>; FLOOR_HIGH: Queue<{ run: string }> };
 
 const counts = new Map<string, number>();
 const bump = (run: string) => counts.set(run, (counts.get(run) ?? 0) + 1);
@@ -39,8 +40,9 @@ export default {
     const run = crypto.randomUUID();
     const started = Date.now();
     if (url.pathname === "/floor") {
+      const queue = url.searchParams.get("high") ? env.FLOOR_HIGH : env.FLOOR;
       for (let i = 0; i < n; i += 100) {
-        await env.FLOOR.sendBatch(Array.from({ length: Math.min(100, n - i) }, () => ({ body: { run } })));
+        await queue.sendBatch(Array.from({ length: Math.min(100, n - i) }, () => ({ body: { run } })));
       }
       await until(run, n);
       return Response.json({ n, ms: Date.now() - started });
@@ -78,7 +80,7 @@ export default {
   },
 
   async queue(batch: MessageBatch<unknown>, env: BenchEnv, ctx: ExecutionContext) {
-    if (batch.queue === "bench-floor") {
+    if (batch.queue === "bench-floor" || batch.queue === "bench-floor-high") {
       for (const m of batch.messages) bump((m.body as { run: string }).run);
       batch.ackAll();
       return;
