@@ -95,8 +95,10 @@ const CLAIM_SQL = `INSERT INTO receipts (dedup_key, message_id, target, status, 
   FROM json_each(?) WHERE true
   ON CONFLICT (dedup_key) DO UPDATE SET status = 'claimed', claim_token = excluded.claim_token, claimed_at = excluded.claimed_at,
     updated_at = excluded.updated_at, message_id = excluded.message_id, attempts = receipts.attempts + 1
-  WHERE receipts.status = 'failed' OR (receipts.status = 'claimed' AND receipts.claimed_at + ? <= excluded.claimed_at)`;
-const READ_CLAIMS_SQL = "SELECT dedup_key, status, claim_token, claimed_at FROM receipts WHERE dedup_key IN (SELECT json_extract(value, '$.k') FROM json_each(?))";
+  WHERE receipts.status = 'failed' OR (receipts.status = 'claimed' AND receipts.claimed_at + ? <= excluded.claimed_at)
+  RETURNING dedup_key`;
+/** Keys the claim did not take: done ones, and live claims of other attempts. */
+const READ_KEPT_SQL = "SELECT dedup_key, status, claimed_at FROM receipts WHERE dedup_key IN (SELECT value FROM json_each(?))";
 // Tokens are unique per claim, so "key in K and token in T" matches exactly the claims held (and looks keys up by index).
 const HELD = "dedup_key IN (SELECT json_extract(value, '$.k') FROM json_each(?1)) AND claim_token IN (SELECT json_extract(value, '$.t') FROM json_each(?1))";
 
@@ -109,18 +111,26 @@ export function claimRows(sql: SqlStorage, requests: readonly ClaimRequest[], no
   const firsts = requests.map((r) => !seen.has(r.dedupKey) && Boolean(seen.add(r.dedupKey)));
   const tokens = requests.map((_, i) => (firsts[i] ? crypto.randomUUID() : ""));
   const rows = JSON.stringify(requests.flatMap((r, i) => (firsts[i] ? [{ k: r.dedupKey, m: r.messageId, t: r.target, c: tokens[i] }] : [])));
-  sql.exec(CLAIM_SQL, now, now, rows, CLAIM_LEASE_MS);
-  const held = new Map(
+  const taken = new Set(
     sql
-      .exec<Pick<ReceiptRow, "dedup_key" | "status" | "claim_token" | "claimed_at">>(READ_CLAIMS_SQL, rows)
+      .exec<Pick<ReceiptRow, "dedup_key">>(CLAIM_SQL, now, now, rows, CLAIM_LEASE_MS)
       .toArray()
-      .map((row) => [row.dedup_key, row]),
+      .map((row) => row.dedup_key),
+  );
+  const kept = requests.filter((r, i) => firsts[i] && !taken.has(r.dedupKey)).map((r) => r.dedupKey);
+  const others = new Map(
+    kept.length
+      ? sql
+          .exec<Pick<ReceiptRow, "dedup_key" | "status" | "claimed_at">>(READ_KEPT_SQL, JSON.stringify(kept))
+          .toArray()
+          .map((row) => [row.dedup_key, row])
+      : [],
   );
   return requests.map((r, i): ClaimResult => {
-    const row = held.get(r.dedupKey);
-    if (!firsts[i] || !row) return { state: "duplicate" }; // one effect covers both
-    if (row.claim_token === tokens[i]) return { state: "claimed", token: tokens[i] };
-    if (row.status === "done") return { state: "duplicate" };
+    if (!firsts[i]) return { state: "duplicate" }; // one effect covers both
+    if (taken.has(r.dedupKey)) return { state: "claimed", token: tokens[i]! };
+    const row = others.get(r.dedupKey);
+    if (!row || row.status === "done") return { state: "duplicate" };
     // A live claim of another attempt (a failed or lapsed one would have been taken over above).
     return { state: "busy", retryInMs: Math.max(1000, row.claimed_at + CLAIM_LEASE_MS - now) };
   });
