@@ -1,4 +1,4 @@
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { QUEUE_NAMES } from "../src/messaging/address";
@@ -7,6 +7,7 @@ import type { Deliver } from "../src/messaging/deliver";
 import { type MessageDraft, sealDraft } from "../src/messaging/producer";
 import { countingD1 } from "./counting-d1";
 import { CLAIM_LEASE_MS, claimAll, dedupKeyOf, pruneReceipts, RECEIPT_RETENTION_MS, RECEIPT_SHARDS, receiptByKey, receiptOf, settleAll, shardOf } from "../src/messaging/receipts";
+import { pruneRows } from "../src/messaging/receipt-rows";
 import { inEveryShard, receiptRow as row, watchedReceipts } from "./receipt-helpers";
 
 const request = (key: string, messageId = `msg_${key}`) => ({ dedupKey: key, messageId, target: "topic:t" });
@@ -127,6 +128,24 @@ describe("message receipts (effect once)", () => {
     expect(await row("old-failed")).not.toBeNull();
     expect(await row("new-done")).not.toBeNull();
     expect(await pruneReceipts(store, now)).toBe(0);
+  });
+
+  it("prunes at most a bounded number per call, oldest first; the next call takes the rest", async () => {
+    const now = 60 * RECEIPT_RETENTION_MS;
+    const keys = ["bound-a", "bound-b", "bound-c"];
+    for (const [i, key] of keys.entries()) {
+      const at = now - RECEIPT_RETENTION_MS - 10 + i;
+      const [c] = await claimAll(store, [request(key)], at);
+      await settleAll(store, [{ dedupKey: key, token: (c as { token: string }).token, outcome: "done" }], at);
+    }
+    const prune = (at: number, limit: number) => runInDurableObject(store.getByName("receipts:0"), (_instance, state) => pruneRows(state.storage.sql, at, limit));
+    // Older done receipts of other tests go first: clear everything older than these three.
+    await prune(now - 10, 1_000_000);
+    const pruneAtMostTwo = () => prune(now, 2);
+    expect(await pruneAtMostTwo()).toBe(2);
+    expect([await row("bound-a"), await row("bound-b"), await row("bound-c")].map((r) => r !== null)).toEqual([false, false, true]);
+    expect(await pruneAtMostTwo()).toBe(1);
+    expect(await pruneAtMostTwo()).toBe(0);
   });
 });
 

@@ -166,7 +166,14 @@ export function receiptOfKey(sql: SqlStorage, dedupKey: string): Receipt | undef
   return row && toReceipt(row);
 }
 
-/** Drops done receipts past the retention window. Returns how many went. */
-export function pruneRows(sql: SqlStorage, now: number): number {
-  return sql.exec("DELETE FROM receipts WHERE status = 'done' AND updated_at < ?", now - RECEIPT_RETENTION_MS).rowsWritten;
+/** Receipts one prune call deletes at most, so a call stays well inside an object's CPU limit; the next cron takes the rest. */
+export const PRUNE_MAX_ROWS = 100_000;
+
+/** Drops done receipts past the retention window, oldest first, at most `limit`. Returns how many went. */
+export function pruneRows(sql: SqlStorage, now: number, limit = PRUNE_MAX_ROWS): number {
+  return sql.exec(
+    "DELETE FROM receipts WHERE rowid IN (SELECT rowid FROM receipts WHERE status = 'done' AND updated_at < ? ORDER BY updated_at LIMIT ?)",
+    now - RECEIPT_RETENTION_MS,
+    limit,
+  ).rowsWritten;
 }
