@@ -167,7 +167,7 @@ export function receiptOfKey(sql: SqlStorage, dedupKey: string): Receipt | undef
 }
 
 /** Receipts one prune call deletes at most, so a call stays well inside an object's CPU limit; the next cron takes the rest. */
-export const PRUNE_MAX_ROWS = 100_000;
+export const PRUNE_MAX_ROWS = 500_000;
 
 /** Drops done receipts past the retention window, oldest first, at most `limit`. Returns how many went. */
 export function pruneRows(sql: SqlStorage, now: number, limit = PRUNE_MAX_ROWS): number {
