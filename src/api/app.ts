@@ -31,12 +31,7 @@ export const MAX_BODY_BYTES = 64 * 1024;
 export function buildApp() {
   const app = new OpenAPIHono<AppEnv>();
 
-  app.use("*", async (c, next) => {
-    const requestId = c.req.header("cf-ray") ?? crypto.randomUUID();
-    c.set("requestId", requestId);
-    await next();
-    c.header("x-request-id", requestId);
-  });
+  // Request id and trace first, so every answer (errors included) carries them.
   app.use("*", observe);
 
   const limitBody = bodyLimit({

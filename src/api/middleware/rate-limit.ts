@@ -4,6 +4,7 @@ import type { BucketConfig, BucketDecision } from "../../auth/token-bucket";
 import { principalLeases } from "../../auth/token-lease";
 import type { AppEnv, Env } from "../../env";
 import { AppError } from "../../errors";
+import { setResponseHeaders } from "./response-headers";
 
 /** The bucket that rate-limits one principal (API keys have theirs in their key object, see keyObjectName). */
 export const rateLimiterFor = (env: Env, principalId: string) => env.RATE_LIMITER.getByName(principalId);
@@ -44,10 +45,5 @@ export const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
   }
   await next();
   if (c.res.status === 101) return; // a WebSocket handshake: its response carries the socket and is left as it is
-  try {
-    // Responses the app builds have mutable headers: set them in place rather than copying the response per header.
-    for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
-  } catch {
-    for (const [name, value] of Object.entries(headers)) c.header(name, value);
-  }
+  setResponseHeaders(c, headers);
 });
