@@ -22,21 +22,32 @@ export const streamTokenRoute: MiddlewareHandler<AppEnv> = createMiddleware<AppE
 /** Hono wraps a sub-app's handlers that have their own error handler; the original is kept under this key. */
 const COMPOSED_HANDLER = "__COMPOSED_HANDLER";
 
-function declares(c: Context<AppEnv>, marker: MiddlewareHandler<AppEnv>): boolean {
-  return matchedRoutes(c).some(({ handler }) => {
-    let h: unknown = handler;
-    while (typeof h === "function" && COMPOSED_HANDLER in h) h = (h as unknown as Record<string, unknown>)[COMPOSED_HANDLER];
-    return h === marker;
-  });
+type Marker = "public" | "stream-token" | "none";
+
+/** The marker each registered route carries, worked out once per route (routes live as long as the app). */
+const markers = new WeakMap<object, Marker>();
+
+function markerOf(route: { handler: unknown }): Marker {
+  let marker = markers.get(route);
+  if (marker) return marker;
+  let h: unknown = route.handler;
+  while (typeof h === "function" && COMPOSED_HANDLER in h) h = (h as unknown as Record<string, unknown>)[COMPOSED_HANDLER];
+  marker = h === publicRoute ? "public" : h === streamTokenRoute ? "stream-token" : "none";
+  markers.set(route, marker);
+  return marker;
 }
 
 export type Access = "public" | "stream-token" | "bearer";
 
-/** How this request gets into the route it matched. */
+/** How this request gets into the route it matched: one pass over the matched routes. */
 export function access(c: Context<AppEnv>): Access {
-  if (declares(c, publicRoute)) return "public";
-  if (declares(c, streamTokenRoute) && c.req.query("token") !== undefined && !c.req.header("authorization")) return "stream-token";
-  return "bearer";
+  let streamToken = false;
+  for (const route of matchedRoutes(c)) {
+    const marker = markerOf(route);
+    if (marker === "public") return "public";
+    if (marker === "stream-token") streamToken = true;
+  }
+  return streamToken && c.req.query("token") !== undefined && !c.req.header("authorization") ? "stream-token" : "bearer";
 }
 
 /** The request opens a stream with `?token=` and no bearer header: the stream's owner checks the token, nothing here did. */
