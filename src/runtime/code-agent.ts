@@ -35,7 +35,12 @@ export const isolateId = (codeHash: string) => `agent:${SANDBOX_REVISION}:${code
 
 /** Hash of what shapes a code agent's Dynamic Worker, memoised per isolate (specs are immutable). */
 const codeHashes = new Map<string, Promise<string>>();
+/** The same hash by spec object: a warm run of a cached spec skips serialising its code to find the key. */
+const hashBySpec = new WeakMap<CodeSpec, string>();
+
 export function codeHash(spec: CodeSpec): Promise<string> {
+  const known = hashBySpec.get(spec);
+  if (known) return Promise.resolve(known);
   const key = canonicalJson({ code: spec.code, network: spec.permissions.network, timeoutMs: spec.timeoutMs ?? null });
   let hash = codeHashes.get(key);
   if (!hash) {
@@ -43,7 +48,10 @@ export function codeHash(spec: CodeSpec): Promise<string> {
     hash = sha256Hex(key);
     codeHashes.set(key, hash);
   }
-  return hash;
+  return hash.then((h) => {
+    hashBySpec.set(spec, h);
+    return h;
+  });
 }
 
 /** The Dynamic Worker for one code agent: its modules, no env, no network unless granted. */
@@ -67,7 +75,7 @@ const disposeReply = (reply: unknown) => (reply as Partial<Disposable> | null | 
 
 /** Runs one code agent in its Dynamic Worker; every way it can go wrong becomes a reason, never a throw. */
 export async function runCodeAgent(env: Env, spec: CodeSpec, run: { runId: string; input: unknown; timeoutMs: number; host: RunHost }): Promise<CodeRunOutcome> {
-  const worker = env.LOADER.get(isolateId(await codeHash(spec)), () => workerCode(spec));
+  const worker = env.LOADER.get(isolateId(hashBySpec.get(spec) ?? (await codeHash(spec))), () => workerCode(spec));
   const sandbox = worker.getEntrypoint("AgentSandbox") as unknown as SandboxStub;
   const request: SandboxRequest = { runId: run.runId, input: run.input, params: spec.params, timeoutMs: run.timeoutMs, models: spec.permissions.models.length > 0 };
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -237,6 +237,7 @@ async function runResolved(env: Env, resolved: Resolved, input: unknown, opts: R
   const finishedAt = Date.now();
   const durationMs = finishedAt - startedAt;
   const inputJson = JSON.stringify(input ?? null);
+  const inputBytes = jsonBytes(inputJson);
   const record: RunRecord = {
     id: runId,
     agentId: resolved.agentId,
@@ -248,7 +249,7 @@ async function runResolved(env: Env, resolved: Resolved, input: unknown, opts: R
     source: opts.source,
     sessionId: ending.sessionId ?? opts.sessionId ?? null,
     status: ending.error ? "failed" : "succeeded",
-    input: jsonBytes(inputJson) <= MAX_RECORDED_INPUT_BYTES ? inputJson : JSON.stringify({ omitted: true, bytes: jsonBytes(inputJson) }),
+    input: inputBytes <= MAX_RECORDED_INPUT_BYTES ? inputJson : JSON.stringify({ omitted: true, bytes: inputBytes }),
     output: ending.error ? null : JSON.stringify(ending.output ?? null),
     errorCode: ending.error?.code ?? null,
     errorType: ending.error?.type ?? null,

@@ -19,7 +19,8 @@ export const WINDOW_MS = 20;
 /** A batch this large is written without waiting for the window to close. */
 const MAX_BATCH = 500;
 
-type Held = RunRecord & { seq: number };
+/** A record handed over, with its sequence number (kept beside it rather than copied into it). */
+type Held = { record: RunRecord; seq: number };
 
 const pending = new Map<Env, Held[]>();
 /** Sequence numbers of records handed over and not yet written or buffered. */
@@ -59,7 +60,7 @@ async function flushLater(env: Env, batch: Held[]): Promise<void> {
 
 async function flushNow(env: Env, batch: Held[]): Promise<void> {
   if (pending.get(env) === batch) pending.delete(env);
-  const records = batch.map(({ seq: _seq, ...r }) => r);
+  const records = batch.map((held) => held.record);
   try {
     await flushRuns(env, records);
   } catch (error) {
@@ -83,7 +84,7 @@ export const recordAfter =
       (held) => flushNow(env, held),
     );
     if (scoped) {
-      scoped.push({ ...record, seq });
+      scoped.push({ record, seq });
       return;
     }
     let batch = pending.get(env);
@@ -92,7 +93,7 @@ export const recordAfter =
       pending.set(env, batch);
       track(flushLater(env, batch));
     }
-    batch.push({ ...record, seq });
+    batch.push({ record, seq });
     if (batch.length >= MAX_BATCH) {
       pending.delete(env);
       track(flushNow(env, batch.splice(0)));
