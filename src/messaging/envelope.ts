@@ -71,9 +71,18 @@ export class KeyRingError extends Error {
 
 const ringCache = new Map<string, Promise<KeyRing>>();
 
+/** The refusal when MESSAGE_KEYS is unset, made once per isolate: callers such as system events meet it on every call. */
+let unset: Promise<KeyRing> | undefined;
+
 /** Parses MESSAGE_KEYS (`[{kid, key: base64 of 32 bytes}, …]`, last = current); cached per isolate by its text. */
 export function keyRing(raw: string | undefined): Promise<KeyRing> {
-  if (!raw) return Promise.reject(new KeyRingError("MESSAGE_KEYS is not set: messaging needs a key ring secret."));
+  if (!raw) {
+    if (!unset) {
+      unset = Promise.reject(new KeyRingError("MESSAGE_KEYS is not set: messaging needs a key ring secret."));
+      unset.catch(() => {}); // handled by each caller; not an unhandled rejection while none is waiting
+    }
+    return unset;
+  }
   let ring = ringCache.get(raw);
   if (!ring) {
     ring = importRing(raw);

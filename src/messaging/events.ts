@@ -21,6 +21,9 @@ export const SYSTEM_TOPIC = "system";
 /** Priority of system events: normal band, below interactive work. */
 const SYSTEM_EVENT_PRIORITY = 4;
 
+/** Whether this isolate has said that system events skip the queue for want of MESSAGE_KEYS (said once, not per event). */
+let toldUnconfigured = false;
+
 /**
  * Publishes a system event (agent.published, channel.moved, …) to a topic. Delivery is the queue's
  * business: this never throws into the caller's request path; problems are logged.
@@ -31,6 +34,13 @@ export async function publishEvent(env: Env, topic: string, type: string, data: 
     const event = eventSchema.parse({ type, data });
     // The global stream gets system topics directly (after the current work); subscribers get them through the queue.
     if ((GLOBAL_TOPICS as readonly string[]).includes(topic)) publishToHub(env, topic, event.type, event.data);
+    // Without a key ring nothing can be sealed: a configuration state, reported once per isolate rather than per event.
+    if (!env.MESSAGE_KEYS) {
+      if (!toldUnconfigured)
+        console.error(JSON.stringify({ at: "publishEvent", topic, type, error: "MESSAGE_KEYS is not set: system events reach the global stream, not topic subscribers" }));
+      toldUnconfigured = true;
+      return;
+    }
     await sendMessage(env, { to: { topic }, priority: SYSTEM_EVENT_PRIORITY, payload: event, actor: "system" });
   } catch (error) {
     console.error(JSON.stringify({ at: "publishEvent", topic, type, error: error instanceof Error ? error.message : String(error) }));
