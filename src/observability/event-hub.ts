@@ -2,6 +2,7 @@ import { DurableObject, waitUntil } from "cloudflare:workers";
 import type { Env } from "../env";
 import { issueStreamToken, storedStreamKey, verifyStreamToken } from "../squad/stream-token";
 import { log } from "./log";
+import { invocationBatch } from "../invocation";
 import { countMetric } from "./record";
 import { ALL_SQUADS, parseSince, topicScope, wants } from "./topics";
 
@@ -35,9 +36,13 @@ interface Attachment {
 export class EventHub extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec(
+    const sql = ctx.storage.sql;
+    sql.exec(
       "CREATE TABLE IF NOT EXISTS events (topic TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (topic, seq))",
     );
+    // Retention rides on the insert (one statement per publish); recreated at start so it follows RETAIN_PER_TOPIC.
+    sql.exec("DROP TRIGGER IF EXISTS events_retain");
+    sql.exec(`CREATE TRIGGER events_retain AFTER INSERT ON events BEGIN DELETE FROM events WHERE topic = NEW.topic AND seq <= NEW.seq - ${RETAIN_PER_TOPIC}; END`);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
@@ -48,11 +53,19 @@ export class EventHub extends DurableObject<Env> {
   /** Stores and broadcasts one event. `seq` comes from the source when it has one (a squad); else the next here. Idempotent per (topic, seq). */
   publish(topic: string, type: string, data: unknown, seq?: number, ts = Date.now()): number {
     if (!topicScope(topic) || topic === ALL_SQUADS) return -1;
-    const sql = this.ctx.storage.sql;
-    const n = seq ?? Number(sql.exec<{ n: number }>("SELECT coalesce(max(seq), 0) + 1 AS n FROM events WHERE topic = ?", topic).one().n);
-    const inserted = sql.exec("INSERT OR IGNORE INTO events (topic, seq, ts, type, data) VALUES (?, ?, ?, ?, ?)", topic, n, ts, type, JSON.stringify(data ?? null)).rowsWritten;
-    if (!inserted) return n; // a retried publish: sockets already have it
-    sql.exec("DELETE FROM events WHERE topic = ? AND seq <= ?", topic, n - RETAIN_PER_TOPIC);
+    // One statement: the next seq here when the source has none, the insert, and (trigger) the trim to RETAIN_PER_TOPIC.
+    const [row] = this.ctx.storage.sql
+      .exec<{ seq: number }>(
+        "INSERT OR IGNORE INTO events (topic, seq, ts, type, data) VALUES (?1, coalesce(?2, (SELECT coalesce(max(seq), 0) + 1 FROM events WHERE topic = ?1)), ?3, ?4, ?5) RETURNING seq",
+        topic,
+        seq ?? null,
+        ts,
+        type,
+        JSON.stringify(data ?? null),
+      )
+      .toArray();
+    if (!row) return seq ?? -1; // a retried publish (the source's seq is stored already): sockets have it
+    const n = row.seq;
     // Counted here because a retried publish stops above: each task transition once, across every squad.
     if (topic.startsWith("squad:") && type.startsWith("task.")) countMetric("tdev_tasks_total", { status: type.slice("task.".length) });
     const text = JSON.stringify({ topic, type, seq: n, ts: new Date(ts).toISOString(), data } satisfies StreamFrame);
@@ -61,6 +74,11 @@ export class EventHub extends DurableObject<Env> {
       if (att && wants(att.topics, topic)) trySend(ws, text);
     }
     return n;
+  }
+
+  /** Stores and broadcasts several events in one call (one storage commit); their seqs, in order. */
+  publishAll(events: readonly HubEvent[]): number[] {
+    return events.map((e) => this.publish(e.topic, e.type, e.data, e.seq, e.ts));
   }
 
   async streamToken(topics: string[], principal: string): Promise<{ token: string; expiresAt: string }> {
@@ -115,14 +133,49 @@ function trySend(ws: WebSocket, text: string): void {
 
 export const eventHub = (env: Env) => env.EVENT_HUB.getByName(HUB_NAME);
 
+/** One event on its way to the hub; `seq` when the source numbers its own (a squad). */
+export interface HubEvent {
+  topic: string;
+  type: string;
+  data: unknown;
+  seq?: number;
+  ts: number;
+}
+
+/**
+ * How long an isolate collects events before one call stores them all: events close together share one
+ * call and one storage commit in the hub (each commit is a disk sync in the hub's single-threaded object).
+ */
+export const HUB_WINDOW_MS = 10;
+
+let pending: HubEvent[] | undefined;
+
 /** Sends an event to the global stream after the current work, never failing or delaying it. */
-export function publishToHub(env: Env, topic: string, type: string, data: unknown, seq?: number, ts?: number): void {
-  const sending = Promise.resolve()
-    .then(() => eventHub(env).publish(topic, type, data, seq, ts))
-    .catch((error: unknown) => log.warn("event_hub.publish_failed", { topic, type, error }));
+export function publishToHub(env: Env, topic: string, type: string, data: unknown, seq?: number, ts = Date.now()): void {
+  const event: HubEvent = { topic, type, data, seq, ts };
+  // A queue invocation sends its events when it ends (invocation.ts): no timer holds it open.
+  const scoped = invocationBatch<HubEvent[]>(
+    "event-hub",
+    () => [],
+    (events) => sendToHub(env, events),
+  );
+  if (scoped) return void scoped.push(event);
+  if (pending) return void pending.push(event);
+  const mine = [event];
+  pending = mine;
   try {
-    waitUntil(sending);
+    waitUntil(new Promise((resolve) => setTimeout(resolve, HUB_WINDOW_MS)).then(() => sendToHub(env, mine)));
   } catch {
-    // outside a request context the promise still runs; nothing to extend
+    // Outside a request context nothing can be extended: send now.
+    void sendToHub(env, mine);
+  }
+}
+
+async function sendToHub(env: Env, events: HubEvent[]): Promise<void> {
+  if (pending === events) pending = undefined;
+  try {
+    await eventHub(env).publishAll(events);
+  } catch (error) {
+    log.warn("event_hub.publish_failed", { events: events.length, types: [...new Set(events.map((e) => e.type))], error });
   }
 }
