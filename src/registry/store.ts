@@ -8,9 +8,10 @@ import { afterTimeId, decodeCursor, type Page, toPage } from "./cursor";
 import { candidateVersions, reachableEdges, refuseCycles, resolveDependencies, type ResolvedDependency } from "./dependencies";
 import { currentGeneration } from "./generation";
 import { cached, writing } from "./read-cache";
-import { agentVersions, agents, channels, dependencyEdges, deployments, type AgentRow, type AgentVersionRow } from "./schema";
+import { agentVersions, agents, channels, deployments, type AgentRow, type AgentVersionRow } from "./schema";
 import { sizeSpec, versionSortKey, type AgentSpec, type SizedSpec } from "./spec";
 import { iso } from "../encoding";
+import { insertAgent, insertChannel, insertDeployment, insertEdges, insertVersion, updateAgentAfterPublish } from "./writes";
 
 /** Drizzle over D1, with the binding it wraps (`$client`) for the reads drizzle does not express. */
 export type Db = DrizzleD1Database<Record<string, never>> & { $client: D1Database };
@@ -150,15 +151,14 @@ export async function createAgent(db: Db, spec: AgentSpec, actor: string): Promi
   };
   const version = versionRow(agent.id, sized, actor, now);
   try {
+    const d1 = db.$client;
     await writing(() =>
-      db.batch([
-        db.insert(agents).values(agent),
-        db.insert(agentVersions).values(version),
-        ...deps.map((d) => db.insert(dependencyEdges).values({ versionId: version.id, dependsOnName: d.name, range: d.range, resolvedVersion: d.version })),
-        db.insert(channels).values({ agentId: agent.id, channel: "live", version: spec.version, updatedAt: now, updatedBy: actor }),
-        db
-          .insert(deployments)
-          .values({ id: newId("dep", now), agentId: agent.id, channel: "live", fromVersion: null, toVersion: spec.version, actor, reason: "first version", at: now }),
+      d1.batch([
+        insertAgent(d1, agent),
+        insertVersion(d1, version),
+        ...insertEdges(d1, version.id, deps),
+        insertChannel(d1, { agentId: agent.id, channel: "live", version: spec.version, updatedAt: now, updatedBy: actor }),
+        insertDeployment(d1, { id: newId("dep", now), agentId: agent.id, channel: "live", fromVersion: null, toVersion: spec.version, actor, reason: "first version", at: now }),
       ]),
     );
   } catch (err) {
@@ -211,13 +211,8 @@ async function publishToExisting(
     ? { latestVersion: sized.spec.version, kind: sized.spec.kind, capabilities: sized.spec.capabilities, description: sized.spec.description, updatedAt: now }
     : { updatedAt: now };
   try {
-    await writing(() =>
-      db.batch([
-        db.insert(agentVersions).values(version),
-        ...deps.map((d) => db.insert(dependencyEdges).values({ versionId: version.id, dependsOnName: d.name, range: d.range, resolvedVersion: d.version })),
-        db.update(agents).set(agentUpdate).where(eq(agents.id, agent.id)),
-      ]),
-    );
+    const d1 = db.$client;
+    await writing(() => d1.batch([insertVersion(d1, version), ...insertEdges(d1, version.id, deps), updateAgentAfterPublish(d1, agent.id, agentUpdate)]));
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
     // A concurrent publish of the same version won; exactly one write stands.
