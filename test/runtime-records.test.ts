@@ -8,8 +8,8 @@ import { caseSchema } from "../src/evaluation/suite";
 import { agentSpecSchema } from "../src/registry/spec";
 import { executeAgent } from "../src/runtime/execute";
 import { retryDelayMs } from "../src/runtime/run-buffer";
-import { chunkRows, writeRuns, type RunRecord } from "../src/runtime/run-records";
-import { BUFFER_NAME, flushRuns, recordAfter, runsSettled } from "../src/runtime/run-writer";
+import { chunkRows, writeRuns } from "../src/runtime/run-records";
+import { BUFFER_NAME, flushRuns, recordAfter, runsSettled, WINDOW_MS } from "../src/runtime/run-writer";
 import { getRun } from "../src/runtime/runs";
 import { countingD1 } from "./counting-d1";
 import { failingD1 } from "./faulty-d1";
@@ -117,6 +117,22 @@ describe("run records behind the answer", () => {
     const stored = await workerEnv.DB.prepare("SELECT count(*) AS n FROM runs WHERE id IN ('run_held_a', 'run_held_b')").first<{ n: number }>();
     expect(stored?.n).toBe(2);
     expect([1, 2, 3, 20].map(retryDelayMs)).toEqual([1_000, 2_000, 4_000, 300_000]);
+  });
+
+  it("runs that end close together share one write; a read in the same isolate sends the open window at once, and its timer then writes nothing", async () => {
+    const { db, trips } = countingD1(workerEnv.DB);
+    const countingEnv = { ...workerEnv, DB: db };
+    const sink = recordAfter(countingEnv);
+    for (const id of ["run_window_a", "run_window_b", "run_window_c"]) await sink(runRecord(id));
+    expect(trips).toEqual([]);
+    // The write starts inside the call, not when the window's timer fires.
+    const settled = runsSettled();
+    expect(trips).toEqual([{ batch: 1 }]);
+    await settled;
+    const stored = await workerEnv.DB.prepare("SELECT count(*) AS n FROM runs WHERE id LIKE 'run_window_%'").first<{ n: number }>();
+    expect(stored?.n).toBe(3);
+    await new Promise((r) => setTimeout(r, WINDOW_MS + 50));
+    expect(trips).toEqual([{ batch: 1 }]);
   });
 
   it("answers POST /execute before the record lands, and the record is in D1 within 1 s of the answer", async () => {
