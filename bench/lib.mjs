@@ -1,7 +1,7 @@
 // Shared benchmark plumbing: start local workers with wrangler, drive them with autocannon, print rows.
 import autocannon from "autocannon";
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -32,14 +32,16 @@ async function waitFor(url, child, log) {
   throw new Error(`timed out waiting for ${url}:\n${log()}`);
 }
 
-/** Starts `wrangler dev` on a port with its own persisted state; returns {url, stop}. */
+/**
+ * Starts a worker with wrangler's local dev server (bench/dev-worker.mjs: no DevTools inspector unless
+ * `inspectorPort` is given) on a port with its own persisted state; returns {url, port, group, stop}.
+ */
 export async function startWorker({ config = "wrangler.toml", port, vars = {}, migrate = false, inspectorPort }) {
   const persist = mkdtempSync(path.join(tmpdir(), "tdev-bench-"));
   if (migrate) await run("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persist, "-c", config]);
-  const args = ["wrangler", "dev", "-c", config, "--port", String(port), "--persist-to", persist, "--log-level", "warn"];
-  if (inspectorPort) args.push("--inspector-port", String(inspectorPort));
-  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
-  const child = spawn("npx", args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const options = JSON.stringify({ config, port, persist, vars, inspectorPort });
+  // Its own process group, so `stop` ends workerd too and cpuSeconds can tell its processes apart.
+  const child = spawn(process.execPath, [path.join(ROOT, "bench", "dev-worker.mjs"), options], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let log = "";
   child.stdout.on("data", (d) => (log += d));
   child.stderr.on("data", (d) => (log += d));
@@ -47,6 +49,8 @@ export async function startWorker({ config = "wrangler.toml", port, vars = {}, m
   await waitFor(url, child, () => log);
   return {
     url,
+    port,
+    group: child.pid,
     stop: () => {
       try {
         process.kill(-child.pid, "SIGTERM");
@@ -59,16 +63,17 @@ export async function startWorker({ config = "wrangler.toml", port, vars = {}, m
 const BENCH_MESSAGE_KEYS = JSON.stringify([{ kid: "bench-1", key: "BdJCSLQIr7fC2mIuNc+vsx94rGuQlW4DbYcIArG/Rl8=" }]);
 
 export async function startSystem(port = 8790, vars = {}) {
-  return startWorker({
+  const system = await startWorker({
     port,
     migrate: true,
     vars: { ADMIN_API_KEY: ADMIN_KEY, RATE_LIMIT_CAPACITY: "100000000", RATE_LIMIT_PER_MINUTE: "100000000", MESSAGE_KEYS: BENCH_MESSAGE_KEYS, ...vars },
   });
+  return { ...system, name: "system" };
 }
 
-export const startFloor = (port = 8791) => startWorker({ config: "bench/floor/wrangler.toml", port });
+export const startFloor = (port = 8791) => startWorker({ config: "bench/floor/wrangler.toml", port }).then((w) => ({ ...w, name: "floor" }));
 
-/** Runs autocannon and returns {rps, p50, p99, errors, non2xx}. */
+/** Runs autocannon and returns {rps, p50, p99, errors, non2xx, requests}. */
 export async function load(opts) {
   const result = await autocannon({ connections: 10, duration: 8, ...opts });
   return {
@@ -77,7 +82,74 @@ export async function load(opts) {
     p99: result.latency.p99,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
+    requests: result.requests.total,
   };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * The case and the floor measured in turns (floor, case, floor, case, …), so both see the same machine: on a
+ * shared 2-core host the speed drifts by a third within minutes, and a floor measured once at the start
+ * would carry that drift into the ratio. Returns the case's median round and the median of the per-round ratios.
+ */
+export async function againstFloor(floorOpts, caseOpts, { rounds = 3, duration = 5 } = {}) {
+  const floors = [];
+  const cases = [];
+  for (let i = 0; i < rounds; i++) {
+    floors.push(await load({ duration, ...floorOpts }));
+    cases.push(await load({ duration, ...caseOpts }));
+  }
+  const pick = (runs) => ({ ...runs.find((r) => r.rps === median(runs.map((x) => x.rps))), p99: median(runs.map((r) => r.p99)) });
+  return { floor: pick(floors), result: pick(cases), ratio: median(cases.map((r, i) => r.rps / floors[i].rps)) };
+}
+
+/** CPU seconds used so far by each process of the given `wrangler dev` workers and by this one (the load generator). */
+export function cpuSeconds(workers) {
+  const out = new Map();
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    let stat;
+    let cmd;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    } catch {
+      continue; // ended meanwhile
+    }
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const group = Number(fields[2]);
+    const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+    let role;
+    if (Number(pid) === process.pid) role = "load generator (autocannon, this process)";
+    for (const w of workers) {
+      if (group !== w.group) continue;
+      if (!cmd.includes("workerd")) role = `${w.name}: wrangler's dev server (node)`;
+      else if (new RegExp(`entry=[^\\0]*:${w.port}\\0`).test(cmd)) role = `${w.name}: wrangler's proxy (workerd)`;
+      else role = `${w.name}: the worker (workerd)`;
+    }
+    if (role) out.set(role, (out.get(role) ?? 0) + seconds);
+  }
+  return out;
+}
+
+/** Runs one load and charges each process's CPU to its requests: where a request's time goes on this machine. */
+export async function loadWithCpu(opts, workers) {
+  const before = cpuSeconds(workers);
+  const result = await load(opts);
+  const after = cpuSeconds(workers);
+  const msPerRequest = [...after]
+    .map(([role, s]) => [role, ((s - (before.get(role) ?? 0)) * 1000) / Math.max(1, result.requests)])
+    .filter(([, ms]) => ms >= 0.005)
+    .sort((a, b) => b[1] - a[1]);
+  return { ...result, msPerRequest };
+}
+
+export function printCpu(title, cases) {
+  console.log(`\n## ${title}`);
+  console.log(`| process | ${cases.map(([name]) => name).join(" | ")} |`);
+  console.log(`|---|${cases.map(() => "---:").join("|")}|`);
+  const roles = [...new Set(cases.flatMap(([, r]) => r.msPerRequest.map(([role]) => role)))];
+  for (const role of roles) console.log(`| ${role} | ${cases.map(([, r]) => (r.msPerRequest.find(([x]) => x === role)?.[1] ?? 0).toFixed(2)).join(" | ")} |`);
 }
 
 export function printRows(title, rows, floor) {
@@ -85,7 +157,7 @@ export function printRows(title, rows, floor) {
   console.log("| case | req/s | p50 ms | p99 ms | req/s vs floor | errors/non-2xx |");
   console.log("|---|---:|---:|---:|---:|---:|");
   for (const [name, r] of rows) {
-    const ratio = floor ? `${((r.rps / floor.rps) * 100).toFixed(0)}%` : "—";
+    const ratio = r.ratio !== undefined ? `${(r.ratio * 100).toFixed(0)}%` : floor ? `${((r.rps / floor.rps) * 100).toFixed(0)}%` : "—";
     console.log(`| ${name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${ratio} | ${r.errors}/${r.non2xx} |`);
   }
 }

@@ -115,7 +115,7 @@ try {
   await cdp.send("Debugger.enable");
   const maps = sourceMaps(cdp.scripts);
   await cdp.send("Profiler.enable");
-  await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
+  await cdp.send("Profiler.setSamplingInterval", { interval: Number(process.env.PROFILE_INTERVAL_US ?? 200) });
   await cdp.send("Profiler.start");
   const stats = await drive(5);
   const { profile } = await cdp.send("Profiler.stop");
@@ -134,6 +134,23 @@ try {
     const fn = `${node.callFrame.functionName || "(anonymous)"} ${a}:${maps.get(node.callFrame.scriptId)?.findEntry(node.callFrame.lineNumber, node.callFrame.columnNumber)?.originalLine ?? node.callFrame.lineNumber}`;
     byFn.set(fn, (byFn.get(fn) ?? 0) + us);
   }
+  // Each sample charged to the innermost of our own frames on its stack: what our code costs, library calls included.
+  const parentOf = new Map();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node);
+  const ownerCache = new Map();
+  const ownerOf = (node) => {
+    if (ownerCache.has(node.id)) return ownerCache.get(node.id);
+    const a = area(node.callFrame, maps);
+    const parent = parentOf.get(node.id);
+    const owner = a.startsWith("src/") ? `${a} ${node.callFrame.functionName || "(anonymous)"}` : parent ? ownerOf(parent) : a;
+    ownerCache.set(node.id, owner);
+    return owner;
+  };
+  const byOwner = new Map();
+  for (const node of profile.nodes) {
+    const us = dt.get(node.id) ?? 0;
+    if (us) byOwner.set(ownerOf(node), (byOwner.get(ownerOf(node)) ?? 0) + us);
+  }
   const requests = stats.rps * stats.seconds;
   const busy = total - (byArea.get("(idle)") ?? 0);
   const unit = path === "messages" ? "message" : "request";
@@ -142,6 +159,8 @@ try {
   );
   console.log(`| where | ms per ${unit} | share of busy |\n|---|---:|---:|`);
   for (const [a, us] of [...byArea].sort((x, y) => y[1] - x[1]).slice(0, 14)) console.log(`| ${a} | ${(us / 1000 / requests).toFixed(3)} | ${((us / busy) * 100).toFixed(0)}% |`);
+  console.log(`\n| our innermost frame (library time included) | ms per ${unit} |\n|---|---:|`);
+  for (const [owner, us] of [...byOwner].sort((x, y) => y[1] - x[1]).slice(0, 25)) console.log(`| ${owner} | ${(us / 1000 / requests).toFixed(3)} |`);
   console.log(`\n| top functions (self) | ms per ${unit} |\n|---|---:|`);
   for (const [fn, us] of [...byFn].sort((x, y) => y[1] - x[1]).slice(0, 20)) console.log(`| ${fn} | ${(us / 1000 / requests).toFixed(3)} |`);
 } finally {

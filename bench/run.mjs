@@ -10,14 +10,14 @@ const only = process.argv.slice(2);
 const system = await startSystem();
 const floor = await startFloor();
 try {
-  const floorStats = await load({ url: floor.url });
+  await load({ url: floor.url, duration: 2 }); // warm-up: each area measures the floor in turns with its own cases
   console.log(`# T-Developer Edge benchmark — ${new Date().toISOString()}, node ${process.version}, ${(await import("node:os")).cpus().length} cores`);
   for (const area of AREAS) {
     if (only.length && !only.includes(area)) continue;
     const file = path.join(ROOT, "bench", `${area}.mjs`);
     if (!existsSync(file)) continue;
     const { default: bench } = await import(file);
-    await bench({ system, floor, floorStats });
+    await bench({ system, floor });
   }
 } finally {
   system.stop();

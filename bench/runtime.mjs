@@ -1,7 +1,7 @@
 // Issue 3 figures: code-agent runs through POST /api/v1/execute, warm (cached isolate) and cold
 // (a new version, so a new isolate, per run), against the bare-worker floor measured in the same
 // run; and, inside workerd, the cost of turning a stored spec into a runnable handle when cached.
-import { authHeaders, load, printRows, startWorker } from "./lib.mjs";
+import { againstFloor, authHeaders, loadWithCpu, printCpu, printRows, startWorker } from "./lib.mjs";
 
 const TRIVIAL = "export default { async run(input) { return input; } };";
 const COLD_RUNS = 120;
@@ -36,14 +36,16 @@ async function timed(count, concurrency, makeRequest) {
   return { rps: count / seconds, p50: Math.round(percentile(latencies, 50)), p99: Math.round(percentile(latencies, 99)), errors: 0, non2xx: failures };
 }
 
-export default async function runtimeBench({ system, floorStats }) {
+export default async function runtimeBench({ system, floor }) {
   const created = await post(`${system.url}/api/v1/agents`, { name: "bench-trivial", version: "1.0.0", kind: "code", code: TRIVIAL });
   if (created.status !== 201 && created.status !== 200) throw new Error(`register failed: ${created.status} ${await created.text()}`);
   const { id } = await created.json();
 
   const warmBody = JSON.stringify({ agent: "bench-trivial", input: { n: 1 } });
   await post(`${system.url}/api/v1/execute`, { agent: "bench-trivial", input: { n: 0 } }); // build the isolate once
-  const warm = await load({ url: `${system.url}/api/v1/execute`, method: "POST", headers: authHeaders, body: warmBody });
+  const warmOpts = { url: `${system.url}/api/v1/execute`, method: "POST", headers: authHeaders, body: warmBody };
+  const paired = await againstFloor({ url: floor.url }, warmOpts);
+  const [floorStats, warm] = [paired.floor, { ...paired.result, ratio: paired.ratio }];
 
   // Cold: publish COLD_RUNS versions (same code, new content hash each), then run each exactly once.
   for (let i = 1; i <= COLD_RUNS; i++) {
@@ -61,15 +63,20 @@ export default async function runtimeBench({ system, floorStats }) {
     "Runtime: code agents through POST /api/v1/execute",
     [
       ["floor: bare worker, constant response (autocannon, 10 connections)", floorStats],
-      ["warm: cached isolate (autocannon, 10 connections, 8 s)", warm],
+      ["warm: cached isolate (autocannon, 10 connections; 3 rounds of 5 s in turns with the floor, medians)", warm],
       [`cold: new version = new isolate each run (${COLD_RUNS} runs, ${COLD_CONCURRENCY} at a time)`, cold],
       [`warm, same loop as cold (${COLD_RUNS} runs, ${COLD_CONCURRENCY} at a time)`, warmSameShape],
     ],
     floorStats,
   );
   console.log(
-    `\nwarm p50 ${warm.p50} ms / floor p50 ${floorStats.p50} ms; warm runs/s ${warm.rps.toFixed(0)} = ${((warm.rps / floorStats.rps) * 100).toFixed(0)}% of floor; cold p50 ${cold.p50} ms, p99 ${cold.p99} ms, ${cold.rps.toFixed(1)} runs/s`,
+    `\nwarm p50 ${warm.p50} ms / floor p50 ${floorStats.p50} ms; warm runs/s ${warm.rps.toFixed(0)} = ${(warm.ratio * 100).toFixed(0)}% of floor (target 50%); cold p50 ${cold.p50} ms, p99 ${cold.p99} ms, ${cold.rps.toFixed(1)} runs/s`,
   );
+
+  printCpu("Where a warm run's CPU goes (ms of CPU per request, by process; 5 s each)", [
+    ["floor", await loadWithCpu({ url: floor.url, duration: 5 }, [system, floor])],
+    ["warm POST /execute", await loadWithCpu({ ...warmOpts, duration: 5 }, [system, floor])],
+  ]);
 
   // Inside workerd: stored spec -> cached runnable handle, and a warm sandbox call without HTTP.
   const inner = await startWorker({ config: "bench/runtime-worker/wrangler.toml", port: 8796 });

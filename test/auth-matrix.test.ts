@@ -110,9 +110,14 @@ describe("public endpoints", () => {
 
 describe("secretEquals", () => {
   it("compares secrets of any length in constant time", async () => {
-    expect(await secretEquals("same-secret", "same-secret")).toBe(true);
-    expect(await secretEquals("same-secret", "same-secreT")).toBe(false);
-    expect(await secretEquals("short", "a-much-longer-secret")).toBe(false);
-    expect(await secretEquals("", "")).toBe(true);
+    expect(secretEquals("same-secret", "same-secret")).toBe(true);
+    expect(secretEquals("same-secret", "same-secreT")).toBe(false);
+    expect(secretEquals("short", "a-much-longer-secret")).toBe(false);
+    expect(secretEquals("", "")).toBe(true);
+    // Cut or zero-padded to the secret's length before comparing: the lengths must still match.
+    expect(secretEquals("same-secret-and-more", "same-secret")).toBe(false);
+    expect(secretEquals("abc", "abc\u0000")).toBe(false);
+    expect(secretEquals("", "secret")).toBe(false);
+    expect(secretEquals("sécret", "sécret")).toBe(true);
   });
 });

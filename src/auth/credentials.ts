@@ -8,21 +8,28 @@ import { apiKeyLeases } from "./token-lease";
 
 const encoder = new TextEncoder();
 
-/** Constant-time comparison: hashes both sides first so lengths leak nothing either. */
-export async function secretEquals(a: string, b: string): Promise<boolean> {
-  const presented = await crypto.subtle.digest("SHA-256", encoder.encode(a));
-  // The configured secret's digest is kept per isolate (a value, never a promise shared across requests):
-  // the usual request hashes only what it presents.
-  const expected = secretDigest?.secret === b ? secretDigest.digest : await digestOf(b);
-  return crypto.subtle.timingSafeEqual(presented, expected);
+/**
+ * Constant-time comparison that leaks neither the secret nor its length: the presented value is cut or
+ * zero-padded to the secret's length and compared in constant time, so the work depends only on the
+ * secret's length and what the caller sent; the lengths are compared afterwards. Synchronous: every
+ * request checks the bootstrap key, and an awaited digest cost more than the rest of authentication.
+ */
+export function secretEquals(presented: string, secret: string): boolean {
+  const expected = secretBytes?.secret === secret ? secretBytes.bytes : bytesOf(secret);
+  const given = encoder.encode(presented);
+  const sameLength = new Uint8Array(expected.length);
+  sameLength.set(given.subarray(0, expected.length));
+  const equal = crypto.subtle.timingSafeEqual(sameLength, expected);
+  return equal && given.length === expected.length;
 }
 
-let secretDigest: { secret: string; digest: ArrayBuffer } | undefined;
+// The configured secret's bytes, kept per isolate: the usual request encodes only what it presents.
+let secretBytes: { secret: string; bytes: Uint8Array } | undefined;
 
-async function digestOf(secret: string): Promise<ArrayBuffer> {
-  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(secret));
-  secretDigest = { secret, digest };
-  return digest;
+function bytesOf(secret: string): Uint8Array {
+  const bytes = encoder.encode(secret);
+  secretBytes = { secret, bytes };
+  return bytes;
 }
 
 /**
@@ -38,7 +45,7 @@ const ADMIN: Principal = { id: "admin", scopes: new Set(SCOPES) };
  * or a JWT. A failure carries a short reason that is safe to show the caller.
  */
 export async function authenticate(env: Env, token: string): Promise<AuthResult> {
-  if (env.ADMIN_API_KEY && (await secretEquals(token, env.ADMIN_API_KEY))) return { ok: true, principal: ADMIN };
+  if (env.ADMIN_API_KEY && secretEquals(token, env.ADMIN_API_KEY)) return { ok: true, principal: ADMIN };
   if (token.startsWith(API_KEY_PREFIX)) {
     // Refuse what we could never have issued before spending a Durable Object and a D1 read on it.
     if (!API_KEY_SHAPE.test(token)) return { ok: false, reason: "malformed API key" };
