@@ -64,9 +64,9 @@ export default async function messagingBench() {
     const pct = (r, f) => `${((r.perSecond / f.perSecond) * 100).toFixed(0)}%`;
     const row = (name, r, same) => console.log(`| ${name} | ${r.n} | ${r.ms.toFixed(0)} | ${r.perSecond.toFixed(0)} | ${pct(r, floor)} | ${same ? pct(r, same) : "—"} |`);
     row("floor: raw queue, consumer only acks (batch 50, timeout 1 s)", floor, floor);
-    row("floor: raw queue with the high band's settings (batch 10, timeout 0)", floorHigh, floorHigh);
+    row("floor: raw queue with the high band's settings (batch 50, timeout 0)", floorHigh, floorHigh);
     row("end to end, normal band (seal, queue, open, claim, fan-out effect, settle; batch 50)", normal, floor);
-    row("end to end, high band (batch 10, timeout 0)", high, floorHigh);
+    row("end to end, high band (batch 50, timeout 0: no wait)", high, floorHigh);
     row("end to end, low band (batch 100, timeout 5 s)", low);
     console.log("\n| envelope | payload bytes | round trips | µs per seal+open |");
     console.log("|---|---:|---:|---:|");
