@@ -2,6 +2,8 @@ import { z } from "@hono/zod-openapi";
 import type { Env } from "../env";
 import { TOPIC_PATTERN } from "./address";
 import { sendMessage } from "./producer";
+import { subscribersOf } from "./subscription-cache";
+import { matchesEventType } from "./subscriptions";
 import { publishToHub } from "../observability/event-hub";
 import { GLOBAL_TOPICS } from "../observability/topics";
 
@@ -41,6 +43,10 @@ export async function publishEvent(env: Env, topic: string, type: string, data: 
       toldUnconfigured = true;
       return;
     }
+    // An event no subscriber wants is not sealed, queued, claimed and settled for nothing. The subscriptions come
+    // from the consumers' cache, so a subscription created anywhere receives events within the same 1 s bound.
+    const subscribers = await subscribersOf(env.DB, topic);
+    if (!subscribers.some((s) => matchesEventType(s.eventTypes, event.type))) return;
     await sendMessage(env, { to: { topic }, priority: SYSTEM_EVENT_PRIORITY, payload: event, actor: "system" });
   } catch (error) {
     console.error(JSON.stringify({ at: "publishEvent", topic, type, error: error instanceof Error ? error.message : String(error) }));
