@@ -26,6 +26,26 @@ describe("base64", () => {
     expect(decodeBase64Url("-_8")).toEqual(bytes(0xfb, 0xff));
   });
 
+  it("decodes standard base64 strictly: only the canonical text of some bytes", () => {
+    expect(decodeBase64("")).toEqual(bytes());
+    expect(decodeBase64("+/8=")).toEqual(bytes(0xfb, 0xff));
+    expect(decodeBase64("AAE=")).toEqual(bytes(0, 1));
+    for (const text of [
+      "+/8", // padding left out
+      "+/9=", // non-zero padding bits
+      "AA==AA==", // padding inside
+      "A===",
+      "-_8=", // the URL alphabet
+      "AA E=", // whitespace, which fromBase64 itself would skip
+      " AAE=",
+      "AAE=\n",
+      "AA\tE=",
+      "é===",
+      "AAE",
+    ])
+      expect(decodeBase64(text), JSON.stringify(text)).toBeNull();
+  });
+
   it("refuses what is not unpadded base64url", () => {
     for (const text of ["+/8", "-_8=", "a", "ab c", "é"]) expect(decodeBase64Url(text), text).toBeNull();
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { additionalData, encodeBase64, type EnvelopeMeta, keyRing, open, openSecret, seal, sealSecret } from "../src/messaging/envelope";
+import { additionalData, encodeBase64, type EnvelopeMeta, keyRing, open, openSecret, seal, sealMeasured, sealSecret } from "../src/messaging/envelope";
 import { canonicalJson } from "../src/registry/canonical";
 
 const keyOf = (fill: number) => encodeBase64(new Uint8Array(32).fill(fill));
@@ -35,6 +35,19 @@ describe("message envelope", () => {
     ]) {
       const withKid = { ...m, kid: "k1" };
       expect(decoder.decode(additionalData(withKid))).toBe(canonicalJson(withKid));
+    }
+  });
+
+  it("measures a sealed envelope as its JSON in UTF-8, byte for byte, without writing it out", async () => {
+    const ring = await keyRing(ringText(["k1", 1]));
+    for (const [m, payload] of [
+      [meta(), { n: 1 }],
+      [meta({ idempotencyKey: undefined, expiresAt: undefined }), "x".repeat(1000)],
+      [meta({ expiresAt: 1_700_000_060_000, traceId: "0af7651916cd43dd8448eb211c80319c", to: 'topic:ünïcödé "quoted" \u2028', idempotencyKey: "键/\\" }), { emoji: "🚀" }],
+    ] as const) {
+      const { envelope, bytes } = await sealMeasured(ring, m, { actor: "a", payload });
+      expect(bytes).toBe(new TextEncoder().encode(JSON.stringify(envelope)).byteLength);
+      expect((await open(ring, envelope, 1_700_000_000_001)).ok).toBe(true);
     }
   });
 

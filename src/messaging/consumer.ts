@@ -34,6 +34,8 @@ interface Ready extends Delivery {
   priority: number;
   createdAt: number;
   id: string;
+  /** The claim this attempt holds, once claimed. */
+  token: string;
 }
 
 async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, deliver: Deliver): Promise<void> {
@@ -79,10 +81,11 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
   }
 
   // 3. Authenticate and decrypt.
-  const opened = await Promise.all(runnable.map(async (i) => ({ item: i, result: await open(ring, i.body.envelope, now) })));
+  const opened = await Promise.all(runnable.map((i) => open(ring, i.body.envelope, now)));
   const ready: Ready[] = [];
   const shared = new Map<string, Promise<unknown>>();
-  for (const { item, result } of opened) {
+  runnable.forEach((item, k) => {
+    const result = opened[k]!;
     if (result.ok) {
       const e = result.envelope;
       ready.push({
@@ -95,13 +98,14 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
         priority: e.priority,
         createdAt: e.createdAt,
         id: e.id,
+        token: "",
       });
     } else {
       // An expired envelope authenticated, so its id is trustworthy; refused ones keep the queue's id.
       const fallback = result.reason === "expired" ? undefined : `qm_${item.message.id}`;
       refuse(item.message, { ...unauthenticated(item.body.envelope, fallback), reason: result.reason, firstError: result.detail, lastError: result.detail });
     }
-  }
+  });
 
   // 4. Claim every dedup key (one call per receipt shard, in parallel); duplicates are acknowledged without an effect.
   const claims = await claimAll(
@@ -109,11 +113,13 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
     ready.map((r) => ({ dedupKey: r.dedupKey, messageId: r.id, target: r.envelope.to })),
     now,
   );
-  const claimed: (Ready & { token: string })[] = [];
+  const claimed: Ready[] = [];
   ready.forEach((r, i) => {
     const claim = claims[i]!;
-    if (claim.state === "claimed") claimed.push({ ...r, token: claim.token });
-    else if (claim.state === "duplicate") r.message.ack();
+    if (claim.state === "claimed") {
+      r.token = claim.token;
+      claimed.push(r);
+    } else if (claim.state === "duplicate") r.message.ack();
     else r.message.retry({ delaySeconds: Math.ceil(claim.retryInMs / 1000) });
   });
 
@@ -128,7 +134,7 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
 
   // 6. Record how each ended, then acknowledge or retry.
   const settlements: Settlement[] = [];
-  const deferred: (typeof claimed)[number][] = [];
+  const deferred: Ready[] = [];
   const retries: { message: Message<unknown>; delaySeconds: number }[] = [];
   const acks: Message<unknown>[] = [];
   const base = retryBase(env.MESSAGE_RETRY_BASE_SECONDS);
@@ -212,7 +218,12 @@ async function persistently(what: string, write: () => Promise<void>): Promise<b
 /** One effect inside its message's trace, so the runs, tasks and messages it causes carry the sender's traceId; a throw is a retryable failure. */
 function deliverInTrace(env: Env, r: Ready, deliver: Deliver): Promise<EffectResult> {
   return continueTrace(r.envelope.traceId, async () => {
-    const result = await deliver(env, r).catch((e: unknown): EffectResult => ({ ok: false, retry: true, error: String(e) }));
+    let result: EffectResult;
+    try {
+      result = await deliver(env, r);
+    } catch (e) {
+      result = { ok: false, retry: true, error: String(e) };
+    }
     if (!result.ok) log.warn("message.effect_failed", { messageId: r.id, target: r.envelope.to, attempt: r.message.attempts, retry: result.retry, error: result.error });
     return result;
   });

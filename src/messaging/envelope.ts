@@ -123,18 +123,17 @@ async function deriveIdKey(raw: Uint8Array): Promise<CryptoKey> {
   return crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: ID_INFO }, ikm, { name: "HMAC", hash: "SHA-256", length: 256 }, false, ["sign"]);
 }
 
-async function idTag(key: CryptoKey, body: string): Promise<string> {
-  return toHex(new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(body)), 0, 4));
-}
+// A plain promise chain, not async functions: the producer tags every message it sends.
+const idTag = (key: CryptoKey, body: string): Promise<string> => crypto.subtle.sign("HMAC", key, encoder.encode(body)).then((mac) => toHex(new Uint8Array(mac, 0, 4)));
 
 /**
  * A message id the system can later recognise as its own without storing it: `msg_` + 12 hex ms + 8 hex
  * random + 8 hex of an HMAC over the rest. Sending stays one queue call; GET /messages/{id} answers 404 for an
  * id it never issued instead of "pending" forever.
  */
-export async function issueMessageId(ring: KeyRing, now: number): Promise<string> {
+export function issueMessageId(ring: KeyRing, now: number): Promise<string> {
   const body = `msg_${now.toString(16).padStart(12, "0")}${toHex(crypto.getRandomValues(new Uint8Array(4)))}`;
-  return body + (await idTag(ring.idKeys[ring.idKeys.length - 1]!, body));
+  return idTag(ring.idKeys[ring.idKeys.length - 1]!, body).then((tag) => body + tag);
 }
 
 /** Whether any key in the ring tagged this id (a key retired from the ring takes its ids' recognition with it). */
@@ -161,11 +160,24 @@ export function additionalData(e: EnvelopeMeta & { kid: string }): Uint8Array {
 }
 
 export async function seal(ring: KeyRing, meta: EnvelopeMeta, sealed: Sealed): Promise<Envelope> {
+  return (await sealMeasured(ring, meta, sealed)).envelope;
+}
+
+/**
+ * seal, and the envelope's size as JSON in UTF-8 without writing it out: the additional data is every other
+ * field, as JSON, so the envelope adds only `,"iv":"…"` and `,"ciphertext":"…"` (base64, one byte a character).
+ */
+export async function sealMeasured(ring: KeyRing, meta: EnvelopeMeta, sealed: Sealed): Promise<{ envelope: Envelope; bytes: number }> {
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const { kid, key } = ring.current;
-  const ciphertext = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: additionalData({ ...meta, kid }) }, key, encoder.encode(JSON.stringify(sealed)));
-  return { ...meta, kid, iv: encodeBase64(iv), ciphertext: encodeBase64(new Uint8Array(ciphertext)) };
+  const aad = additionalData({ ...meta, kid });
+  const ciphertext = encodeBase64(new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: aad }, key, encoder.encode(JSON.stringify(sealed)))));
+  const envelope = { ...meta, kid, iv: encodeBase64(iv), ciphertext };
+  return { envelope, bytes: aad.byteLength + ENVELOPE_EXTRA_BYTES + envelope.iv.length + ciphertext.length };
 }
+
+/** `,"iv":""` and `,"ciphertext":""`. */
+const ENVELOPE_EXTRA_BYTES = 8 + 16;
 
 /** Authenticates and decrypts an envelope; anything short of that is refused with a reason. */
 export async function open(ring: KeyRing, raw: unknown, now = Date.now()): Promise<Opened> {

@@ -3,7 +3,7 @@ import type { Env } from "../env";
 import { AppError } from "../errors";
 import { currentTraceId } from "../observability/context";
 import { type Band, bandOf, formatTarget, kindFor, parseTarget, queueFor, type Target } from "./address";
-import { type Envelope, issueMessageId, keyRing, KeyRingError, seal } from "./envelope";
+import { type Envelope, type EnvelopeMeta, issueMessageId, type KeyRing, keyRing, KeyRingError, sealMeasured } from "./envelope";
 
 /** What travels on a band queue: the envelope plus delivery bookkeeping that is not part of the message. */
 export const queueBodySchema = z
@@ -35,40 +35,44 @@ export const MAX_BATCH = 100;
 export const MAX_ENVELOPE_BYTES = 120_000;
 
 export async function sealDraft(env: Env, draft: MessageDraft, now = Date.now()): Promise<Envelope> {
-  const envelope = await sealUnchecked(env, draft, now);
-  const bytes = new TextEncoder().encode(JSON.stringify(envelope)).byteLength;
+  return sealWith(await ringOf(env), draft, now);
+}
+
+/** The key ring, or the refusal callers answer when messaging has none. */
+function ringOf(env: Env): Promise<KeyRing> {
+  return keyRing(env.MESSAGE_KEYS).catch((e: unknown) => {
+    throw e instanceof KeyRingError ? new AppError("messaging_not_configured", e.message) : e;
+  });
+}
+
+async function sealWith(ring: KeyRing, draft: MessageDraft, now: number): Promise<Envelope> {
+  const to = formatTarget(draft.to);
+  const meta: EnvelopeMeta = {
+    v: 1,
+    id: await issueMessageId(ring, now),
+    kind: kindFor[parseTarget(to)!.type],
+    priority: draft.priority,
+    to,
+    createdAt: now,
+    expiresAt: draft.expiresInMs === undefined ? undefined : now + draft.expiresInMs,
+    idempotencyKey: draft.idempotencyKey,
+    traceId: draft.traceId ?? currentTraceId(),
+  };
+  const { envelope, bytes } = await sealMeasured(ring, meta, { actor: draft.actor, payload: draft.payload });
   if (bytes > MAX_ENVELOPE_BYTES) {
     throw new AppError("payload_too_large", `A sealed message may be at most ${MAX_ENVELOPE_BYTES} bytes; this one is ${bytes}.`, { limitBytes: MAX_ENVELOPE_BYTES });
   }
   return envelope;
 }
 
-async function sealUnchecked(env: Env, draft: MessageDraft, now: number): Promise<Envelope> {
-  const to = formatTarget(draft.to);
-  const ring = await keyRing(env.MESSAGE_KEYS).catch((e: unknown) => {
-    throw e instanceof KeyRingError ? new AppError("messaging_not_configured", e.message) : e;
-  });
-  return seal(
-    ring,
-    {
-      v: 1,
-      id: await issueMessageId(ring, now),
-      kind: kindFor[parseTarget(to)!.type],
-      priority: draft.priority,
-      to,
-      createdAt: now,
-      expiresAt: draft.expiresInMs === undefined ? undefined : now + draft.expiresInMs,
-      idempotencyKey: draft.idempotencyKey,
-      traceId: draft.traceId ?? currentTraceId(),
-    },
-    { actor: draft.actor, payload: draft.payload },
-  );
-}
-
 /** The one producer path (API and internal callers): seals each draft and sends it to its band's queue. */
 export async function sendMessages(env: Env, drafts: readonly MessageDraft[]): Promise<string[]> {
   if (drafts.length > MAX_BATCH) throw new AppError("bad_request", `At most ${MAX_BATCH} messages per batch.`);
-  const envelopes = await Promise.all(drafts.map((d) => sealDraft(env, d)));
+  if (drafts.length === 0) return [];
+  // One ring and one clock for the batch (workerd's clock stands still while code runs anyway).
+  const ring = await ringOf(env);
+  const now = Date.now();
+  const envelopes = await Promise.all(drafts.map((d) => sealWith(ring, d, now)));
   await enqueueEnvelopes(env, envelopes);
   return envelopes.map((e) => e.id);
 }

@@ -109,7 +109,9 @@ const HELD = "dedup_key IN (SELECT json_extract(value, '$.k') FROM json_each(?1)
 export function claimRows(sql: SqlStorage, requests: readonly ClaimRequest[], now: number): ClaimResult[] {
   const seen = new Set<string>();
   const firsts = requests.map((r) => !seen.has(r.dedupKey) && Boolean(seen.add(r.dedupKey)));
-  const tokens = requests.map((_, i) => (firsts[i] ? crypto.randomUUID() : ""));
+  // One random UUID per call, a position per claim: unique per claim, without a UUID per message.
+  const call = crypto.randomUUID();
+  const tokens = requests.map((_, i) => (firsts[i] ? `${call}.${i}` : ""));
   const rows = JSON.stringify(requests.flatMap((r, i) => (firsts[i] ? [{ k: r.dedupKey, m: r.messageId, t: r.target, c: tokens[i] }] : [])));
   const taken = new Set(
     sql
@@ -138,10 +140,15 @@ export function claimRows(sql: SqlStorage, requests: readonly ClaimRequest[], no
 
 /** Records how claimed effects ended. Only the claim's holder (its token) can settle it. */
 export function settleRows(sql: SqlStorage, settlements: readonly Settlement[], now: number): void {
-  const held = (outcome: Settlement["outcome"]) => JSON.stringify(settlements.filter((s) => s.outcome === outcome).map((s) => ({ k: s.dedupKey, t: s.token })));
-  sql.exec(`UPDATE receipts SET status = 'done', done_at = ?2, updated_at = ?2 WHERE ${HELD}`, held("done"), now);
+  const done: { k: string; t: string }[] = [];
+  const released: { k: string; t: string }[] = [];
+  for (const s of settlements) {
+    if (s.outcome === "done") done.push({ k: s.dedupKey, t: s.token });
+    else if (s.outcome === "released") released.push({ k: s.dedupKey, t: s.token });
+  }
+  if (done.length) sql.exec(`UPDATE receipts SET status = 'done', done_at = ?2, updated_at = ?2 WHERE ${HELD}`, JSON.stringify(done), now);
   // Released: put back without counting as a failure (deferred for an open breaker).
-  sql.exec(`UPDATE receipts SET status = 'failed', attempts = attempts - 1, updated_at = ?2 WHERE ${HELD}`, held("released"), now);
+  if (released.length) sql.exec(`UPDATE receipts SET status = 'failed', attempts = attempts - 1, updated_at = ?2 WHERE ${HELD}`, JSON.stringify(released), now);
   for (const s of settlements) {
     if (s.outcome !== "failed") continue;
     sql.exec(

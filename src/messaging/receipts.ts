@@ -46,7 +46,7 @@ export function dedupKeyOf(e: { id: string; to: string; idempotencyKey?: string 
 function byShard<T extends { dedupKey: string }>(items: readonly T[], shards: number): Map<number, { items: T[]; positions: number[] }> {
   const groups = new Map<number, { items: T[]; positions: number[] }>();
   items.forEach((item, position) => {
-    const i = shardOf(item.dedupKey, shards);
+    const i = shards === 1 ? 0 : shardOf(item.dedupKey, shards);
     const group = groups.get(i) ?? { items: [], positions: [] };
     group.items.push(item);
     group.positions.push(position);
