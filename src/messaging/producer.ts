@@ -47,17 +47,12 @@ function ringOf(env: Env): Promise<KeyRing> {
 
 async function sealWith(ring: KeyRing, draft: MessageDraft, now: number): Promise<Envelope> {
   const to = formatTarget(draft.to);
-  const meta: EnvelopeMeta = {
-    v: 1,
-    id: await issueMessageId(ring, now),
-    kind: kindFor[parseTarget(to)!.type],
-    priority: draft.priority,
-    to,
-    createdAt: now,
-    expiresAt: draft.expiresInMs === undefined ? undefined : now + draft.expiresInMs,
-    idempotencyKey: draft.idempotencyKey,
-    traceId: draft.traceId ?? currentTraceId(),
-  };
+  const meta: EnvelopeMeta = { v: 1, id: await issueMessageId(ring, now), kind: kindFor[parseTarget(to)!.type], priority: draft.priority, to, createdAt: now };
+  // Absent fields are left out rather than set to undefined: every key rides through the queue's serializer and the consumer's parse.
+  if (draft.expiresInMs !== undefined) meta.expiresAt = now + draft.expiresInMs;
+  if (draft.idempotencyKey !== undefined) meta.idempotencyKey = draft.idempotencyKey;
+  const traceId = draft.traceId ?? currentTraceId();
+  if (traceId !== undefined) meta.traceId = traceId;
   const { envelope, bytes } = await sealMeasured(ring, meta, { actor: draft.actor, payload: draft.payload });
   if (bytes > MAX_ENVELOPE_BYTES) {
     throw new AppError("payload_too_large", `A sealed message may be at most ${MAX_ENVELOPE_BYTES} bytes; this one is ${bytes}.`, { limitBytes: MAX_ENVELOPE_BYTES });
