@@ -71,6 +71,9 @@ export default defineConfig(async () => {
       globalSetup: ["./test/global/openapi-validator.ts", "./test/global/bedrock.ts", "./test/global/aws.ts", "./test/global/fuzz.ts"],
       include: ["test/**/*.test.ts"],
       testTimeout: 30_000,
+      // Vitest's default is one fewer than the cores: one file at a time on a 2-core machine. Most of a file's
+      // time is its runtime starting (seconds, largely waiting), so two at a time overlap that wait.
+      maxWorkers: 2,
     },
   };
 });
