@@ -4,7 +4,7 @@
 //   node bench/evolution.mjs [http://127.0.0.1:8787] [admin key]
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { ADMIN_KEY, ROOT } from "./lib.mjs";
+import { ADMIN_KEY, median, ROOT } from "./lib.mjs";
 
 const REPS = 3;
 const load = (f) => readFile(path.join(ROOT, "examples", "sentiment", f), "utf8");
@@ -49,7 +49,6 @@ export default async function evolutionBench({ system, key = ADMIN_KEY }) {
     generations.push({ ms, fresh, caseRuns: run.budget.evaluationsUsed });
   }
 
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const gen = generations.slice().sort((a, b) => a.ms - b.ms)[Math.floor(REPS / 2)];
   console.log(`\n## Evolution (population 16, 50-case suite, ${REPS} repetitions, median)`);
   console.log("| measure | value |");

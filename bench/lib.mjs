@@ -86,7 +86,8 @@ export async function load(opts) {
   };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The middle value (the upper middle of an even count). */
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * The case and the floor measured in turns (floor, case, floor, case, …), so both see the same machine: on a
@@ -100,7 +101,10 @@ export async function againstFloor(floorOpts, caseOpts, { rounds = 3, duration =
     floors.push(await load({ duration, ...floorOpts }));
     cases.push(await load({ duration, ...caseOpts }));
   }
-  const pick = (runs) => ({ ...runs.find((r) => r.rps === median(runs.map((x) => x.rps))), p99: median(runs.map((r) => r.p99)) });
+  const pick = (runs) => {
+    const middle = median(runs.map((r) => r.rps));
+    return { ...runs.find((r) => r.rps === middle), p99: median(runs.map((r) => r.p99)) };
+  };
   return { floor: pick(floors), result: pick(cases), ratio: median(cases.map((r, i) => r.rps / floors[i].rps)) };
 }
 

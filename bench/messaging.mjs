@@ -1,7 +1,7 @@
 // Issue 5 figures: messages/s end to end (produce -> consume -> effect) against the raw local queue
 // floor in the same run, and the AES-GCM envelope cost per message, all measured inside workerd.
 // Called by bench/run.mjs; runs alone with `node bench/messaging.mjs`.
-import { startWorker } from "./lib.mjs";
+import { median, startWorker } from "./lib.mjs";
 
 const PORT = 8793;
 
@@ -13,8 +13,6 @@ async function post(url) {
   return performance.now() - started;
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
 /**
  * Each case's median of `rounds`, the cases run in turns (all once, then all again) so the floors and the
  * bands see the same machine: on a shared host the speed drifts within minutes.
@@ -22,7 +20,12 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 async function throughputs(urls, n, rounds = 3) {
   const times = Object.fromEntries(Object.keys(urls).map((name) => [name, []]));
   for (let i = 0; i < rounds; i++) for (const [name, url] of Object.entries(urls)) times[name].push(await post(`${url}&n=${n}`));
-  return Object.fromEntries(Object.entries(times).map(([name, ms]) => [name, { n, ms: median(ms), perSecond: (n / median(ms)) * 1000 }]));
+  return Object.fromEntries(
+    Object.entries(times).map(([name, all]) => {
+      const ms = median(all);
+      return [name, { n, ms, perSecond: (n / ms) * 1000 }];
+    }),
+  );
 }
 
 /** Per-message cost of n seal+open round trips, net of a request doing none. */

@@ -5,9 +5,8 @@
 // - events/s delivered to 100 WebSocket clients of one squad vs the squad's event rate with no clients.
 // Called by bench/run.mjs; runs alone with `node bench/squads.mjs`.
 import WebSocket from "ws";
-import { authHeaders, startSystem } from "./lib.mjs";
+import { authHeaders, median, startSystem } from "./lib.mjs";
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

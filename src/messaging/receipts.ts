@@ -31,7 +31,8 @@ export const RECEIPT_SHARDS = 1;
 
 export type ReceiptStore = Env["RECEIPTS"];
 
-export const shardOf = (dedupKey: string, shards = RECEIPT_SHARDS) => fnv1a(dedupKey) % shards;
+// One shard needs no hash (the deployed count): every key is shard 0.
+export const shardOf = (dedupKey: string, shards = RECEIPT_SHARDS) => (shards === 1 ? 0 : fnv1a(dedupKey) % shards);
 const shard = (store: ReceiptStore, i: number) => store.getByName(`receipts:${i}`);
 
 /** A shard that did not answer a claim: its messages wait this long and come back (nothing ran). */
@@ -46,7 +47,7 @@ export function dedupKeyOf(e: { id: string; to: string; idempotencyKey?: string 
 function byShard<T extends { dedupKey: string }>(items: readonly T[], shards: number): Map<number, { items: T[]; positions: number[] }> {
   const groups = new Map<number, { items: T[]; positions: number[] }>();
   items.forEach((item, position) => {
-    const i = shards === 1 ? 0 : shardOf(item.dedupKey, shards);
+    const i = shardOf(item.dedupKey, shards);
     const group = groups.get(i) ?? { items: [], positions: [] };
     group.items.push(item);
     group.positions.push(position);
