@@ -1,9 +1,12 @@
+import { waitUntil } from "cloudflare:workers";
 import type { Env, Principal } from "../env";
+import { log } from "../observability/log";
+import { registryDb } from "../registry/store";
 import { looksLikeJwt, jwtConfig, verifyJwt } from "./jwt";
-import { API_KEY_PREFIX, API_KEY_SHAPE, hashApiKey, keyObjectName } from "./keys";
-import { rateLimitConfig } from "./rate-limiter";
+import { API_KEY_PREFIX, API_KEY_SHAPE, hashApiKey, keyObjectName, recordKeyUse } from "./keys";
+import { type KeyTake, rateLimitConfig } from "./rate-limiter";
 import { isScope, SCOPES } from "./scopes";
-import type { BucketDecision } from "./token-bucket";
+import type { BucketConfig, BucketDecision } from "./token-bucket";
 import { apiKeyLeases } from "./token-lease";
 
 const encoder = new TextEncoder();
@@ -53,19 +56,54 @@ export async function authenticate(env: Env, token: string): Promise<AuthResult>
     // A live lease of this key's tokens proves the key was valid within LEASE_TTL_MS: no call to its object.
     const now = Date.now();
     const leased = apiKeyLeases.spend(hash, now);
-    if (leased) return { ok: true, principal: leased.holder, rateLimit: leased.decision };
     const config = rateLimitConfig(env);
+    if (leased) {
+      topUpBehind(env, hash, config, now);
+      return { ok: true, principal: leased.holder, rateLimit: leased.decision };
+    }
     const size = apiKeyLeases.sizeFor(hash, config.capacity, now);
     const result = await env.RATE_LIMITER.getByName(keyObjectName(hash)).takeForKey(hash, config, size);
     if (!result.ok) {
       apiKeyLeases.forget(hash);
       return result;
     }
-    const principal = { id: result.principalId, scopes: new Set(result.scopes.filter(isScope)) };
-    const grant = { holder: principal, decision: result.decision, granted: result.granted, size, askedAt: now, expiresAt: result.expiresAt ?? undefined };
-    const keyUse = result.usedAt === undefined ? undefined : { keyId: result.principalId.slice("key:".length), at: result.usedAt };
-    return { ok: true, principal, rateLimit: apiKeyLeases.granted(hash, grant), keyUse };
+    const grant = { ...keyGrant(result, now), size };
+    return { ok: true, principal: grant.holder, rateLimit: apiKeyLeases.granted(hash, grant), keyUse: keyUseOf(result) };
   }
   if (looksLikeJwt(token)) return verifyJwt(token, jwtConfig(env));
   return { ok: false, reason: "unrecognised credential" };
+}
+
+type KeyTaken = Extract<KeyTake, { ok: true }>;
+
+const keyGrant = (result: KeyTaken, askedAt: number) => ({
+  holder: { id: result.principalId, scopes: new Set(result.scopes.filter(isScope)) } satisfies Principal,
+  decision: result.decision,
+  granted: result.granted,
+  askedAt,
+  expiresAt: result.expiresAt ?? undefined,
+});
+
+const keyUseOf = (result: KeyTaken) => (result.usedAt === undefined ? undefined : { keyId: result.principalId.slice("key:".length), at: result.usedAt });
+
+/**
+ * Tops a running-low lease of an API key's tokens up after the answer (token-lease.ts). The key's object
+ * checks the key again; a key revoked or expired meanwhile loses its lease here.
+ */
+function topUpBehind(env: Env, hash: string, config: BucketConfig, now: number): void {
+  const want = apiKeyLeases.topUpFor(hash, config.capacity, now);
+  if (want === 0) return;
+  const topUp = env.RATE_LIMITER.getByName(keyObjectName(hash))
+    .takeForKey(hash, config, want)
+    .then(async (result) => {
+      if (!result.ok) return apiKeyLeases.forget(hash);
+      apiKeyLeases.toppedUp(hash, keyGrant(result, now));
+      const use = keyUseOf(result);
+      if (use) await recordKeyUse(registryDb(env.DB), use.keyId, use.at);
+    })
+    .catch((error: unknown) => {
+      apiKeyLeases.toppedUp(hash, undefined);
+      log.warn("rate_limit.top_up_failed", { error });
+    });
+  waitUntil(topUp);
 }

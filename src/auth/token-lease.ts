@@ -9,6 +9,11 @@ import type { BucketDecision } from "./token-bucket";
  * exactly as before. Leased tokens are taken from the bucket, so the limit is never exceeded; the cost is
  * that tokens an isolate leased and did not spend are lost for LEASE_TTL_MS at most (a lease never exceeds
  * 5% of the bucket's capacity, nor MAX_LEASE). Pure apart from the per-isolate book below.
+ *
+ * A lease half spent or half way to expiry is topped up in the background (`topUpFor`, `toppedUp`), so a
+ * busy credential's requests keep spending locally and none waits for the bucket's object: that round trip
+ * was the slowest of a warm request's awaits (its p99). A top-up asks only for what refills the lease to
+ * its size, so a lease never holds more than that; its tokens then live LEASE_TTL_MS from the top-up.
  */
 export const LEASE_TTL_MS = 1_000;
 export const BUSY_GAP_MS = 250;
@@ -26,6 +31,10 @@ export interface Lease<T> {
   /** When the credential last made a request here, and the lease's size: the next size grows from it while busy. */
   usedAt: number;
   size: number;
+  /** The gap between the last two requests spending from it: a top-up is only for a busy credential. */
+  lastGapMs?: number;
+  /** A background top-up of this lease is on its way. */
+  toppingUp?: boolean;
 }
 
 /** How many tokens to ask for: one when the credential was idle, doubling while it stays busy, capped. */
@@ -39,6 +48,7 @@ export function nextLeaseSize(previous: Pick<Lease<unknown>, "usedAt" | "size"> 
 export function spendLease<T>(lease: Lease<T> | undefined, now: number): BucketDecision | undefined {
   if (!lease || lease.tokens < 1 || now >= lease.expiresAt) return undefined;
   lease.tokens--;
+  lease.lastGapMs = now - lease.usedAt;
   lease.usedAt = now;
   return { ...lease.decision, remaining: lease.decision.remaining + lease.tokens };
 }
@@ -73,6 +83,41 @@ export class LeaseBook<T> {
     const lease: Lease<T> = { holder: grant.holder, tokens: grant.granted - 1, expiresAt, decision: grant.decision, usedAt: grant.askedAt, size: grant.size };
     this.#leases.set(key, lease);
     return { ...grant.decision, remaining: grant.decision.remaining + lease.tokens };
+  }
+
+  /**
+   * After a request spent from the lease: how many tokens a background top-up should ask for (0: none). A
+   * top-up is for a busy credential (its last two requests closer than BUSY_GAP_MS: an idle one would only
+   * lose what it leased), starts once the lease is half spent or half way to expiry, one at a time, and asks
+   * for what brings it back to the size a busy credential gets next.
+   */
+  topUpFor(key: string, capacity: number, now = Date.now()): number {
+    const lease = this.#leases.get(key);
+    if (!lease || lease.toppingUp || now >= lease.expiresAt || (lease.lastGapMs ?? Number.POSITIVE_INFINITY) > BUSY_GAP_MS) return 0;
+    const halfSpent = lease.tokens * 2 <= lease.size;
+    const halfExpired = lease.expiresAt - now <= LEASE_TTL_MS / 2;
+    if (!halfSpent && !halfExpired) return 0;
+    const want = nextLeaseSize(lease, now, capacity) - lease.tokens;
+    if (want < 1) return 0;
+    lease.toppingUp = true;
+    return want;
+  }
+
+  /**
+   * Adds what a background top-up was granted to the lease (no request spends a token of it). A denial, or a
+   * top-up that failed (`grant` undefined), leaves the lease to run out; the request after it asks the bucket.
+   * A lease forgotten meanwhile (revocation) stays forgotten.
+   */
+  toppedUp(key: string, grant: { holder: T; decision: BucketDecision; granted: number; askedAt: number; expiresAt?: number } | undefined, now = Date.now()): void {
+    const lease = this.#leases.get(key);
+    if (!lease) return;
+    lease.toppingUp = false;
+    if (!grant?.decision.allowed || grant.granted < 1) return;
+    lease.tokens = (now < lease.expiresAt ? lease.tokens : 0) + grant.granted;
+    lease.expiresAt = Math.min(grant.askedAt + LEASE_TTL_MS, grant.expiresAt ?? Number.POSITIVE_INFINITY);
+    lease.decision = grant.decision;
+    lease.holder = grant.holder;
+    lease.size = Math.max(lease.size, lease.tokens);
   }
 
   /** Drops a credential's lease (revocation): its next request asks the bucket again. */

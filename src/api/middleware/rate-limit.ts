@@ -1,9 +1,11 @@
+import { waitUntil } from "cloudflare:workers";
 import { createMiddleware } from "hono/factory";
 import { rateLimitConfig } from "../../auth/rate-limiter";
 import type { BucketConfig, BucketDecision } from "../../auth/token-bucket";
 import { principalLeases } from "../../auth/token-lease";
 import type { AppEnv, Env } from "../../env";
 import { AppError } from "../../errors";
+import { log } from "../../observability/log";
 import { setResponseHeaders } from "./response-headers";
 
 /** The bucket that rate-limits one principal (API keys have theirs in their key object, see keyObjectName). */
@@ -13,10 +15,29 @@ export const rateLimiterFor = (env: Env, principalId: string) => env.RATE_LIMITE
 async function takeLeased(env: Env, principalId: string, config: BucketConfig): Promise<BucketDecision> {
   const now = Date.now();
   const leased = principalLeases.spend(principalId, now);
-  if (leased) return leased.decision;
+  if (leased) {
+    topUpBehind(env, principalId, config, now);
+    return leased.decision;
+  }
   const size = principalLeases.sizeFor(principalId, config.capacity, now);
   const { decision, granted } = await rateLimiterFor(env, principalId).takeUpTo(config, size);
   return principalLeases.granted(principalId, { holder: undefined, decision, granted, size, askedAt: now });
+}
+
+/** Tops a running-low lease up after the answer: no request waits for it (token-lease.ts). */
+function topUpBehind(env: Env, principalId: string, config: BucketConfig, now: number): void {
+  const want = principalLeases.topUpFor(principalId, config.capacity, now);
+  if (want === 0) return;
+  const topUp = rateLimiterFor(env, principalId)
+    .takeUpTo(config, want)
+    .then(
+      (grant) => principalLeases.toppedUp(principalId, { holder: undefined, ...grant, askedAt: now }),
+      (error: unknown) => {
+        principalLeases.toppedUp(principalId, undefined);
+        log.warn("rate_limit.top_up_failed", { error });
+      },
+    );
+  waitUntil(topUp);
 }
 
 /** IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers), as most clients read them today. */
