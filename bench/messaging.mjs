@@ -17,7 +17,7 @@ async function post(url) {
  * Each case's median of `rounds`, the cases run in turns (all once, then all again) so the floors and the
  * bands see the same machine: on a shared host the speed drifts within minutes.
  */
-async function throughputs(urls, n, rounds = 3) {
+async function throughputs(urls, n, rounds = 5) {
   const times = Object.fromEntries(Object.keys(urls).map((name) => [name, []]));
   for (let i = 0; i < rounds; i++) for (const [name, url] of Object.entries(urls)) times[name].push(await post(`${url}&n=${n}`));
   return Object.fromEntries(
@@ -47,7 +47,7 @@ export default async function messagingBench() {
     await post(`${base}/floor?n=200`);
     await post(`${base}/e2e?n=200&priority=5`);
 
-    const N = 2000;
+    const N = 6000;
     const { floor, floorHigh, normal, high, low } = await throughputs(
       {
         floor: `${base}/floor?x=1`,
@@ -61,7 +61,7 @@ export default async function messagingBench() {
     const small = await cryptoCost(base, 256, 5000);
     const large = await cryptoCost(base, 16384, 2000);
 
-    console.log("\n## Messaging (inside workerd via wrangler dev, local Queues, receipt Durable Objects and D1; median of 3 rounds, the cases in turns)");
+    console.log("\n## Messaging (inside workerd via wrangler dev, local Queues, receipt Durable Objects and D1; median of 5 rounds, the cases in turns)");
     console.log("| path | messages | ms | messages/s | vs raw queue floor | vs raw queue, same batch settings |");
     console.log("|---|---:|---:|---:|---:|---:|");
     const pct = (r, f) => `${((r.perSecond / f.perSecond) * 100).toFixed(0)}%`;
