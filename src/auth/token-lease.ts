@@ -11,8 +11,8 @@ import type { BucketDecision } from "./token-bucket";
  * 5% of the bucket's capacity, nor MAX_LEASE). Pure apart from the per-isolate book below.
  *
  * A lease half spent or half way to expiry is topped up in the background (`topUpFor`, `toppedUp`), so a
- * busy credential's requests keep spending locally and none waits for the bucket's object: that round trip
- * was the slowest of a warm request's awaits (its p99). A top-up asks only for what refills the lease to
+ * busy credential's requests keep spending locally and none waits for the bucket's object (an object far
+ * from the isolate makes that the longest await a warm request can have). A top-up asks only for what refills the lease to
  * its size, so a lease never holds more than that; its tokens then live LEASE_TTL_MS from the top-up.
  */
 export const LEASE_TTL_MS = 1_000;
