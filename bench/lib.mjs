@@ -1,7 +1,7 @@
 // Shared benchmark plumbing: start local workers with wrangler, drive them with autocannon, print rows.
 import autocannon from "autocannon";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -72,6 +72,17 @@ export async function startSystem(port = 8790, vars = {}) {
 }
 
 export const startFloor = (port = 8791) => startWorker({ config: "bench/floor/wrangler.toml", port }).then((w) => ({ ...w, name: "floor" }));
+
+/** The floor's constant answer behind the system's own wrangler.toml (bench/floor/configured.js): what the configuration costs a request. */
+export async function startConfiguredFloor(port = 8795) {
+  const config = path.join(mkdtempSync(path.join(tmpdir(), "tdev-configured-")), "wrangler.toml");
+  const toml = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8")
+    .replace(/^main = .*$/m, `main = ${JSON.stringify(path.join(ROOT, "bench/floor/configured.js"))}`)
+    .replace(/^directory = "(.*)"$/m, (_, dir) => `directory = ${JSON.stringify(path.join(ROOT, dir))}`)
+    .replace(/^migrations_dir = "(.*)"$/gm, (_, dir) => `migrations_dir = ${JSON.stringify(path.join(ROOT, dir))}`);
+  writeFileSync(config, toml);
+  return startWorker({ config, port }).then((w) => ({ ...w, name: "configured floor" }));
+}
 
 /** Runs autocannon and returns {rps, p50, p99, errors, non2xx, requests}. */
 export async function load(opts) {

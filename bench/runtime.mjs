@@ -1,7 +1,7 @@
 // Issue 3 figures: code-agent runs through POST /api/v1/execute, warm (cached isolate) and cold
 // (a new version, so a new isolate, per run), against the bare-worker floor measured in the same
 // run; and, inside workerd, the cost of turning a stored spec into a runnable handle when cached.
-import { againstFloor, authHeaders, loadWithCpu, printCpu, printRows, startWorker } from "./lib.mjs";
+import { againstFloor, authHeaders, loadWithCpu, printCpu, printRows, startConfiguredFloor, startWorker } from "./lib.mjs";
 
 const TRIVIAL = "export default { async run(input) { return input; } };";
 const COLD_RUNS = 120;
@@ -73,10 +73,26 @@ export default async function runtimeBench({ system, floor }) {
     `\nwarm p50 ${warm.p50} ms / floor p50 ${floorStats.p50} ms; warm runs/s ${warm.rps.toFixed(0)} = ${(warm.ratio * 100).toFixed(0)}% of floor (target 50%); cold p50 ${cold.p50} ms, p99 ${cold.p99} ms, ${cold.rps.toFixed(1)} runs/s`,
   );
 
-  printCpu("Where a warm run's CPU goes (ms of CPU per request, by process; 5 s each)", [
-    ["floor", await loadWithCpu({ url: floor.url, duration: 5 }, [system, floor])],
-    ["warm POST /execute", await loadWithCpu({ ...warmOpts, duration: 5 }, [system, floor])],
-  ]);
+  // The same constant answer behind the system's wrangler.toml: how much of the gap is configuration (locally,
+  // [assets] routes every request through wrangler's asset router first), not our code.
+  const configured = await startConfiguredFloor();
+  try {
+    const configuredUrl = `${configured.url}/api/floor`;
+    const bare = await againstFloor({ url: floor.url }, { url: configuredUrl });
+    const vsConfigured = await againstFloor({ url: configuredUrl }, warmOpts);
+    console.log(
+      `floor with the system's configuration: ${bare.result.rps.toFixed(0)} req/s = ${(bare.ratio * 100).toFixed(0)}% of the bare floor; ` +
+        `warm POST /execute = ${(vsConfigured.ratio * 100).toFixed(0)}% of it`,
+    );
+    const workers = [system, floor, configured];
+    printCpu("Where a warm run's CPU goes (ms of CPU per request, by process; 5 s each)", [
+      ["floor", await loadWithCpu({ url: floor.url, duration: 5 }, workers)],
+      ["floor, system's configuration", await loadWithCpu({ url: configuredUrl, duration: 5 }, workers)],
+      ["warm POST /execute", await loadWithCpu({ ...warmOpts, duration: 5 }, workers)],
+    ]);
+  } finally {
+    configured.stop();
+  }
 
   // Inside workerd: stored spec -> cached runnable handle, and a warm sandbox call without HTTP.
   const inner = await startWorker({ config: "bench/runtime-worker/wrangler.toml", port: 8796 });
