@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
+import { hashApiKey } from "../src/auth/keys";
 import { RateLimiter } from "../src/auth/rate-limiter";
 import { takeUpTo, type BucketConfig } from "../src/auth/token-bucket";
 import { apiKeyLeases, BUSY_GAP_MS, LEASE_TTL_MS, LeaseBook, MAX_LEASE, nextLeaseSize, principalLeases } from "../src/auth/token-lease";
@@ -138,12 +139,17 @@ describe("rate-limit token leases", () => {
       spy.mockRestore();
     }
     // Busy, the key's lease is topped up behind the answers: only the first few requests wait for its object.
+    // From a fresh lease (1, 2, 4 ... tokens), 150 requests without top-ups would wait about 9 times.
+    apiKeyLeases.forget(await hashApiKey(key));
     const asked = vi.spyOn(apiKeyLeases, "sizeFor");
+    const taken = vi.spyOn(RateLimiter.prototype, "takeForKey");
     try {
-      for (let i = 0; i < 100; i++) expect((await api("GET", "/api/v1/agents?limit=1", { token: key })).status).toBe(200);
+      for (let i = 0; i < 150; i++) expect((await api("GET", "/api/v1/agents?limit=1", { token: key })).status).toBe(200);
       expect(asked.mock.calls.length).toBeLessThanOrEqual(4);
+      expect(taken.mock.calls.length).toBeGreaterThan(asked.mock.calls.length);
     } finally {
       asked.mockRestore();
+      taken.mockRestore();
     }
     expect((await api("DELETE", `/api/v1/keys/${(created.json as { id: string }).id}`)).status).toBeLessThan(300);
     const refused = await api("GET", "/api/v1/agents?limit=1", { token: key });
