@@ -91,19 +91,16 @@ const keyUseOf = (result: KeyTaken) => (result.usedAt === undefined ? undefined 
  * checks the key again; a key revoked or expired meanwhile loses its lease here.
  */
 function topUpBehind(env: Env, hash: string, config: BucketConfig, now: number): void {
-  const want = apiKeyLeases.topUpFor(hash, config.capacity, now);
-  if (want === 0) return;
-  const topUp = env.RATE_LIMITER.getByName(keyObjectName(hash))
-    .takeForKey(hash, config, want)
-    .then(async (result) => {
-      if (!result.ok) return apiKeyLeases.forget(hash);
-      apiKeyLeases.toppedUp(hash, keyGrant(result, now));
-      const use = keyUseOf(result);
-      if (use) await recordKeyUse(registryDb(env.DB), use.keyId, use.at);
-    })
-    .catch((error: unknown) => {
-      apiKeyLeases.toppedUp(hash, undefined);
-      log.warn("rate_limit.top_up_failed", { error });
-    });
-  waitUntil(topUp);
+  const topUp = apiKeyLeases.topUpBehind(hash, config.capacity, now, async (want) => {
+    const result = await env.RATE_LIMITER.getByName(keyObjectName(hash)).takeForKey(hash, config, want);
+    if (!result.ok) {
+      apiKeyLeases.forget(hash);
+      return undefined;
+    }
+    const use = keyUseOf(result);
+    // Bookkeeping beside the top-up, never holding it up.
+    if (use) waitUntil(recordKeyUse(registryDb(env.DB), use.keyId, use.at).catch((error: unknown) => log.warn("keys.record_use_failed", { error })));
+    return keyGrant(result, now);
+  });
+  if (topUp) waitUntil(topUp.catch((error: unknown) => log.warn("rate_limit.top_up_failed", { error })));
 }

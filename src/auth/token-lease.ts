@@ -37,6 +37,15 @@ export interface Lease<T> {
   toppingUp?: boolean;
 }
 
+/** What a background top-up brings back from the bucket. */
+export interface TopUpGrant<T> {
+  holder: T;
+  decision: BucketDecision;
+  granted: number;
+  askedAt: number;
+  expiresAt?: number;
+}
+
 /** How many tokens to ask for: one when the credential was idle, doubling while it stays busy, capped. */
 export function nextLeaseSize(previous: Pick<Lease<unknown>, "usedAt" | "size"> | undefined, now: number, capacity: number): number {
   const cap = Math.max(1, Math.min(MAX_LEASE, Math.floor(capacity / 20)));
@@ -108,7 +117,7 @@ export class LeaseBook<T> {
    * top-up that failed (`grant` undefined), leaves the lease to run out; the request after it asks the bucket.
    * A lease forgotten meanwhile (revocation) stays forgotten.
    */
-  toppedUp(key: string, grant: { holder: T; decision: BucketDecision; granted: number; askedAt: number; expiresAt?: number } | undefined, now = Date.now()): void {
+  toppedUp(key: string, grant: TopUpGrant<T> | undefined, now = Date.now()): void {
     const lease = this.#leases.get(key);
     if (!lease) return;
     lease.toppingUp = false;
@@ -118,6 +127,23 @@ export class LeaseBook<T> {
     lease.decision = grant.decision;
     lease.holder = grant.holder;
     lease.size = Math.max(lease.size, lease.tokens);
+  }
+
+  /**
+   * Starts a background top-up when the lease needs one (`topUpFor`): `ask` takes `want` tokens from the bucket and
+   * resolves to the grant (undefined: nothing to add). Returns the work for the caller to hand to waitUntil, or
+   * undefined when no top-up is due; a failed `ask` rejects it after clearing the lease's top-up flag.
+   */
+  topUpBehind(key: string, capacity: number, now: number, ask: (want: number) => Promise<TopUpGrant<T> | undefined>): Promise<void> | undefined {
+    const want = this.topUpFor(key, capacity, now);
+    if (want === 0) return undefined;
+    return ask(want).then(
+      (grant) => this.toppedUp(key, grant),
+      (error: unknown) => {
+        this.toppedUp(key, undefined);
+        throw error;
+      },
+    );
   }
 
   /** Drops a credential's lease (revocation): its next request asks the bucket again. */

@@ -26,18 +26,12 @@ async function takeLeased(env: Env, principalId: string, config: BucketConfig): 
 
 /** Tops a running-low lease up after the answer: no request waits for it (token-lease.ts). */
 function topUpBehind(env: Env, principalId: string, config: BucketConfig, now: number): void {
-  const want = principalLeases.topUpFor(principalId, config.capacity, now);
-  if (want === 0) return;
-  const topUp = rateLimiterFor(env, principalId)
-    .takeUpTo(config, want)
-    .then(
-      (grant) => principalLeases.toppedUp(principalId, { holder: undefined, ...grant, askedAt: now }),
-      (error: unknown) => {
-        principalLeases.toppedUp(principalId, undefined);
-        log.warn("rate_limit.top_up_failed", { error });
-      },
-    );
-  waitUntil(topUp);
+  const topUp = principalLeases.topUpBehind(principalId, config.capacity, now, async (want) => ({
+    holder: undefined,
+    ...(await rateLimiterFor(env, principalId).takeUpTo(config, want)),
+    askedAt: now,
+  }));
+  if (topUp) waitUntil(topUp.catch((error: unknown) => log.warn("rate_limit.top_up_failed", { error })));
 }
 
 /** IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers), as most clients read them today. */
