@@ -73,18 +73,15 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
   // 2. Lower bands let higher bands with a backlog go first (at most MAX_YIELDS times per message).
   // 3. Authenticate and decrypt, while the higher bands' backlog is asked for: the answer is a round trip,
   //    and a batch that yields (rarely) has only spent its decryption.
-  const yielding = items.filter((i) => i.body.deferrals < MAX_YIELDS);
-  const [busy, allOpened] = await Promise.all([yielding.length > 0 ? higherBandsBusy(env, band) : false, Promise.all(items.map((i) => open(ring, i.body.envelope, now)))]);
-  let runnable = items;
-  let opened = allOpened;
-  if (busy && (await resend(env, band, yielding, 1))) {
-    for (const i of yielding) i.message.ack();
-    runnable = items.filter((i) => i.body.deferrals >= MAX_YIELDS);
-    opened = allOpened.filter((_, k) => items[k]!.body.deferrals >= MAX_YIELDS);
-  }
+  const mayYield = (i: Item) => i.body.deferrals < MAX_YIELDS;
+  const yielding = items.filter(mayYield);
+  const [busy, opened] = await Promise.all([yielding.length > 0 ? higherBandsBusy(env, band) : false, Promise.all(items.map((i) => open(ring, i.body.envelope, now)))]);
+  const yielded = busy && (await resend(env, band, yielding, 1));
+  if (yielded) for (const i of yielding) i.message.ack();
   const ready: Ready[] = [];
   const shared = new Map<string, Promise<unknown>>();
-  runnable.forEach((item, k) => {
+  items.forEach((item, k) => {
+    if (yielded && mayYield(item)) return; // re-sent behind the higher bands
     const result = opened[k]!;
     if (result.ok) {
       const e = result.envelope;
