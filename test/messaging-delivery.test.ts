@@ -10,6 +10,7 @@ import { createSubscription } from "../src/messaging/subscriptions";
 import { api } from "./helpers";
 import { waitFor, webhookReceiver } from "./messaging-helpers";
 import { receiptOf } from "../src/messaging/receipts";
+import { watchedReceipts } from "./receipt-helpers";
 
 let receiver: ReturnType<typeof webhookReceiver> | undefined;
 afterEach(() => receiver?.restore());
@@ -72,6 +73,31 @@ describe("consumer: effect once, refusals, retries, order", () => {
     const other = await webhookSubscription("once", "/once-other");
     await consume(normal, [body(await sealDraft(env, deliveryTo(other.id, 3, { idempotencyKey: "pay-1" })))]);
     expect(receiver.to("/once-other")).toHaveLength(1);
+  });
+
+  it("a topic message takes no claim, yet every copy of it delivers once per subscriber", async () => {
+    receiver = webhookReceiver();
+    await webhookSubscription("fan-once", "/fan-once");
+    const event = (type: string, idempotencyKey?: string): MessageDraft => ({ to: { topic: "fan-once" }, priority: 5, payload: { type, data: {} }, actor: "test", idempotencyKey });
+    const first = await sealDraft(env, event("order.paid", "order-7"));
+    const watched = watchedReceipts();
+    const fanned = await consume(normal, [body(first)], { env: { ...env, RECEIPTS: watched.store } });
+    expect(fanned.explicitAcks).toEqual(fanned.ids);
+    expect(watched.calls.map((c) => c.method)).toEqual(["settle"]);
+    expect((await api("GET", `/api/v1/messages/${first.id}`)).json).toMatchObject({ status: "delivered", attempts: 1 });
+
+    // Queues redelivers the same message, and the producer resends it under the same idempotency key.
+    await consume(normal, [body(first)], { attempts: 2 });
+    const resent = await sealDraft(env, event("order.paid", "order-7"));
+    expect(resent.id).not.toBe(first.id);
+    await consume(normal, [body(resent)]);
+    // A later event is a barrier: its delivery is queued after every copy's, on the same band.
+    await consume(normal, [body(await sealDraft(env, event("order.barrier")))]);
+    await waitFor(() => receiver!.to("/fan-once").some((h) => JSON.parse(h.body).event.type === "order.barrier"), 20_000, "the barrier's delivery");
+    expect(receiver.to("/fan-once").map((h) => JSON.parse(h.body).event)).toEqual([
+      expect.objectContaining({ id: first.id, type: "order.paid" }),
+      expect.objectContaining({ type: "order.barrier" }),
+    ]);
   });
 
   it("tampered, unknown-key, malformed and expired messages go straight to dead letters with their reason; the rest are delivered", async () => {

@@ -114,6 +114,27 @@ describe("message receipts (effect once)", () => {
     }
   });
 
+  it("records an effect that took no claim: failures count attempts, done is final, a live claim is left alone", async () => {
+    const unclaimed = (key: string, messageId: string) => ({ dedupKey: key, unclaimed: { dedupKey: key, messageId, target: "topic:t" } });
+    await settleAll(store, [{ ...unclaimed("open-1", "msg_u1"), outcome: "failed", error: "first" }], 10_000);
+    expect(await row("open-1")).toMatchObject({ status: "failed", attempts: 1, firstError: "first", lastError: "first", messageId: "msg_u1", doneAt: null });
+    await settleAll(store, [{ ...unclaimed("open-1", "msg_u1"), outcome: "failed", error: "second" }], 10_001);
+    await settleAll(store, [{ ...unclaimed("open-1", "msg_u1"), outcome: "done" }], 10_002);
+    expect(await row("open-1")).toMatchObject({ status: "done", attempts: 3, firstError: "first", lastError: "second", doneAt: 10_002 });
+    // A later copy (another message under the same key) changes nothing: the key's effect is done, and the receipt
+    // stays the first message's.
+    await settleAll(store, [{ ...unclaimed("open-1", "msg_u2"), outcome: "failed", error: "late" }], 10_003);
+    expect(await row("open-1")).toMatchObject({ status: "done", attempts: 3, lastError: "second", messageId: "msg_u1" });
+    expect((await receiptOf(store, ["msg_u1", "msg_u2"])).get("msg_u1")).toMatchObject({ status: "done" });
+    // Released without a claim: nothing was held, nothing is written.
+    await settleAll(store, [{ ...unclaimed("open-2", "msg_u3"), outcome: "released" }], 10_004);
+    expect(await row("open-2")).toBeNull();
+    // A key someone holds a live claim on is theirs to settle.
+    const [held] = await claimAll(store, [request("open-3")], 10_005);
+    await settleAll(store, [{ ...unclaimed("open-3", "msg_u4"), outcome: "done" }], 10_006);
+    expect(await row("open-3")).toMatchObject({ status: "claimed", messageId: "msg_open-3", claimToken: (held as { token: string }).token });
+  });
+
   it("prunes only done receipts past the retention window", async () => {
     const now = 50 * RECEIPT_RETENTION_MS;
     const old = now - RECEIPT_RETENTION_MS - 1;

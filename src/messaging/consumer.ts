@@ -2,7 +2,7 @@ import type { Env } from "../env";
 import { type Band, bandOfQueue, DEAD_LETTER_QUEUE, higherBands, queueFor } from "./address";
 import { alertDeadLetters } from "./dead-letter-alert";
 import { type DeadLetterDraft, recordDeadLetters, storeDeadLetterBatch } from "./dead-letters";
-import { deliver as defaultDeliver, type Deliver, type Delivery, type EffectResult } from "./deliver";
+import { deliver as defaultDeliver, type Deliver, type Delivery, type EffectResult, needsClaim } from "./deliver";
 import { envelopeSchema, envelopeTraceId, type KeyRing, keyRing, open } from "./envelope";
 import { circuitDelaySeconds, MAX_CIRCUIT_DEFERRALS, MAX_YIELDS, priorityLevels, retryBase, retryDelaySeconds } from "./policy";
 import { type QueueBody, queueBodySchema } from "./producer";
@@ -34,8 +34,8 @@ interface Ready extends Delivery {
   priority: number;
   createdAt: number;
   id: string;
-  /** The claim this attempt holds, once claimed. */
-  token: string;
+  /** The claim this attempt holds once claimed; null for an effect that takes none (needsClaim). */
+  token: string | null;
 }
 
 async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, deliver: Deliver): Promise<void> {
@@ -95,7 +95,7 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
         priority: e.priority,
         createdAt: e.createdAt,
         id: e.id,
-        token: "",
+        token: null,
       });
     } else {
       // An expired envelope authenticated, so its id is trustworthy; refused ones keep the queue's id.
@@ -104,25 +104,23 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
     }
   });
 
-  // 4. Claim every dedup key (one call per receipt shard, in parallel); duplicates are acknowledged without an effect.
-  const claims = await claimAll(
-    env.RECEIPTS,
-    ready.map((r) => ({ dedupKey: r.dedupKey, messageId: r.id, target: r.envelope.to })),
-    now,
-  );
-  const claimed: Ready[] = [];
-  ready.forEach((r, i) => {
+  // 4. Claim the dedup keys of effects that need one (one call per receipt shard, in parallel); duplicates are
+  //    acknowledged without an effect. The rest (topic fan-outs) go ahead unclaimed.
+  const claiming = ready.filter((r) => needsClaim(r.envelope.to));
+  const claims = claiming.length ? await claimAll(env.RECEIPTS, claiming.map(claimRequest), now) : [];
+  const runnable: Ready[] = ready.filter((r) => !needsClaim(r.envelope.to));
+  claiming.forEach((r, i) => {
     const claim = claims[i]!;
     if (claim.state === "claimed") {
       r.token = claim.token;
-      claimed.push(r);
+      runnable.push(r);
     } else if (claim.state === "duplicate") r.message.ack();
     else r.message.retry({ delaySeconds: Math.ceil(claim.retryInMs / 1000) });
   });
 
   // 5. Effects, highest priority level first; one level runs concurrently.
   const results = new Map<Ready, EffectResult>();
-  for (const level of priorityLevels(claimed)) {
+  for (const level of priorityLevels(runnable)) {
     const outcomes = await Promise.all(level.map((r) => deliverInTrace(env, r, deliver)));
     level.forEach((r, i) => {
       results.set(r, outcomes[i]!);
@@ -135,9 +133,9 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
   const retries: { message: Message<unknown>; delaySeconds: number }[] = [];
   const acks: Message<unknown>[] = [];
   const base = retryBase(env.MESSAGE_RETRY_BASE_SECONDS);
-  for (const r of claimed) {
+  for (const r of runnable) {
     const result = results.get(r)!;
-    const key = { dedupKey: r.dedupKey, token: r.token };
+    const key = r.token === null ? { dedupKey: r.dedupKey, unclaimed: claimRequest(r) } : { dedupKey: r.dedupKey, token: r.token };
     if (result.ok) {
       settlements.push({ ...key, outcome: "done" });
       acks.push(r.message);
@@ -186,6 +184,8 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
     else r.message.retry({ delaySeconds: circuitDelaySeconds(r.deferrals, base) });
   }
 }
+
+const claimRequest = (r: Ready) => ({ dedupKey: r.dedupKey, messageId: r.id, target: r.envelope.to });
 
 /** Attempts of each write recording how a batch ended, a moment apart: a hiccup must not undo a batch's effects. */
 const OUTCOME_WRITE_ATTEMPTS = 3;

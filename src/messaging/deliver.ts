@@ -1,6 +1,7 @@
 import type { Env } from "../env";
 import { AppError } from "../errors";
 import { currentTraceId } from "../observability/context";
+import { sha256Hex } from "../registry/canonical";
 import { executeAgent } from "../runtime/execute";
 import { recordAfter } from "../runtime/run-writer";
 import { squadStub } from "../squad/directory";
@@ -33,6 +34,24 @@ export interface Delivery {
 export type EffectResult = { ok: true } | { ok: false; retry: boolean; circuitOpen?: boolean; error: string };
 
 export type Deliver = (env: Env, delivery: Delivery) => Promise<EffectResult>;
+
+/**
+ * Whether an effect must hold a receipt claim while it runs. A topic message's only effect is to send one delivery
+ * per subscriber, keyed (deliveryKeyOf) the same for every copy of the message, and each delivery is claimed: a
+ * repeated fan-out is deduplicated there. So a topic message skips the claim's round trip; its outcome is still
+ * recorded, for its status.
+ */
+export const needsClaim = (to: string): boolean => !to.startsWith("topic:");
+
+/**
+ * The idempotency key of a topic message's deliveries: its own idempotency key (hashed: it may be as long as a key
+ * may be), or else its id. Every copy of the message — a redelivery, or a resend under the same idempotency key —
+ * gives the same keys, so each subscriber gets one delivery. A dead-letter alert's keys carry ALERT_KEY_PREFIX.
+ */
+async function deliveryKeyOf(envelope: Envelope, alert: boolean): Promise<string> {
+  const key = envelope.idempotencyKey === undefined ? envelope.id : `key:${(await sha256Hex(envelope.idempotencyKey)).slice(0, 40)}`;
+  return alert ? `${ALERT_KEY_PREFIX}${key}` : key;
+}
 
 /** Codes that mean the target will never accept this message as it is. */
 const PERMANENT_CODES = new Set(["validation_failed", "bad_request", "not_found", "forbidden", "conflict", "spec_too_large"]);
@@ -86,6 +105,8 @@ async function fanOut(env: Env, topic: string, d: Delivery): Promise<EffectResul
     d.shared?.set(key, all);
   }
   const subscribers = (await all).filter((s) => matchesEventType(s.eventTypes, event.data.type));
+  if (subscribers.length === 0) return { ok: true };
+  const idempotencyKey = await deliveryKeyOf(d.envelope, event.data.type === DEAD_LETTER_EVENT);
   const now = Date.now();
   const drafts: MessageDraft[] = subscribers.map((s) => ({
     to: { subscription: s.id },
@@ -93,7 +114,7 @@ async function fanOut(env: Env, topic: string, d: Delivery): Promise<EffectResul
     payload: { topic, event: { id: d.envelope.id, type: event.data.type, data: event.data.data, time: new Date(d.envelope.createdAt).toISOString() } },
     actor: d.sealed.actor,
     // Scoped to the subscription, so a repeated fan-out of this event delivers once per subscriber.
-    idempotencyKey: event.data.type === DEAD_LETTER_EVENT ? `${ALERT_KEY_PREFIX}${d.envelope.id}` : d.envelope.id,
+    idempotencyKey,
     expiresInMs: d.envelope.expiresAt === undefined ? undefined : Math.max(1, d.envelope.expiresAt - now),
   }));
   for (let i = 0; i < drafts.length; i += MAX_BATCH) await sendMessages(env, drafts.slice(i, i + MAX_BATCH));

@@ -59,7 +59,12 @@ export type ClaimResult =
   /** Another attempt holds a live claim (or the receipt store did not answer); try again later. */
   | { state: "busy"; retryInMs: number };
 
-export type Settlement = { dedupKey: string; token: string } & ({ outcome: "done" } | { outcome: "failed"; error: string } | { outcome: "released" });
+/**
+ * How an effect ended: for a claim held (its `token`), or for an effect that took no claim (`unclaimed`: one whose
+ * repeats are deduplicated downstream, see needsClaim in deliver.ts), recorded by upsert so its message has a status.
+ */
+export type Settlement = ({ dedupKey: string; token: string } | { dedupKey: string; unclaimed: ClaimRequest }) &
+  ({ outcome: "done" } | { outcome: "failed"; error: string } | { outcome: "released" });
 
 interface ReceiptRow extends Record<string, SqlStorageValue> {
   dedup_key: string;
@@ -138,19 +143,34 @@ export function claimRows(sql: SqlStorage, requests: readonly ClaimRequest[], no
   });
 }
 
-/** Records how claimed effects ended. Only the claim's holder (its token) can settle it. */
+// An effect that took no claim: its outcome becomes the receipt, counting an attempt, unless a done receipt (an earlier
+// copy's) or a live claim is already there. The row keeps the first message's id.
+const RECORD_UNCLAIMED_SQL = `INSERT INTO receipts (dedup_key, message_id, target, status, claim_token, claimed_at, attempts, first_error, last_error, done_at, updated_at)
+  SELECT json_extract(value, '$.k'), json_extract(value, '$.m'), json_extract(value, '$.t'), json_extract(value, '$.s'), '', ?2, 1,
+    json_extract(value, '$.e'), json_extract(value, '$.e'), CASE json_extract(value, '$.s') WHEN 'done' THEN ?2 END, ?2
+  FROM json_each(?1) WHERE true
+  ON CONFLICT (dedup_key) DO UPDATE SET status = excluded.status, attempts = receipts.attempts + 1, first_error = coalesce(receipts.first_error, excluded.first_error),
+    last_error = coalesce(excluded.last_error, receipts.last_error), done_at = excluded.done_at, updated_at = excluded.updated_at
+  WHERE receipts.status = 'failed'`;
+
+/** Records how effects ended. Only a claim's holder (its token) can settle it; unclaimed effects are recorded by upsert. */
 export function settleRows(sql: SqlStorage, settlements: readonly Settlement[], now: number): void {
   const done: { k: string; t: string }[] = [];
   const released: { k: string; t: string }[] = [];
+  const unclaimed: { k: string; m: string; t: string; s: "done" | "failed"; e: string | null }[] = [];
   for (const s of settlements) {
-    if (s.outcome === "done") done.push({ k: s.dedupKey, t: s.token });
+    if ("unclaimed" in s) {
+      // Released without a claim: nothing was held, so nothing is put back.
+      if (s.outcome !== "released") unclaimed.push({ k: s.dedupKey, m: s.unclaimed.messageId, t: s.unclaimed.target, s: s.outcome, e: s.outcome === "failed" ? s.error : null });
+    } else if (s.outcome === "done") done.push({ k: s.dedupKey, t: s.token });
     else if (s.outcome === "released") released.push({ k: s.dedupKey, t: s.token });
   }
   if (done.length) sql.exec(`UPDATE receipts SET status = 'done', done_at = ?2, updated_at = ?2 WHERE ${HELD}`, JSON.stringify(done), now);
   // Released: put back without counting as a failure (deferred for an open breaker).
   if (released.length) sql.exec(`UPDATE receipts SET status = 'failed', attempts = attempts - 1, updated_at = ?2 WHERE ${HELD}`, JSON.stringify(released), now);
+  if (unclaimed.length) sql.exec(RECORD_UNCLAIMED_SQL, JSON.stringify(unclaimed), now);
   for (const s of settlements) {
-    if (s.outcome !== "failed") continue;
+    if (s.outcome !== "failed" || "unclaimed" in s) continue;
     sql.exec(
       "UPDATE receipts SET status = 'failed', first_error = coalesce(first_error, ?), last_error = ?, updated_at = ? WHERE dedup_key = ? AND claim_token = ?",
       s.error,
