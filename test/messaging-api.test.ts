@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { AppError } from "../src/errors";
-import { issueMessageId, keyRing } from "../src/messaging/envelope";
+import { decodeBase64, issueMessageIds, keyRing } from "../src/messaging/envelope";
+import { toHex } from "../src/encoding";
 import { sealDraft } from "../src/messaging/producer";
 import { api, codeSpec } from "./helpers";
 import { waitFor } from "./messaging-helpers";
@@ -41,12 +42,17 @@ describe("POST /api/v1/messages", () => {
     expect(unknown.status).toBe(404);
     expect(unknown.headers.get("content-type")).toContain("application/problem+json");
     expect(unknown.json).toMatchObject({ status: 404, detail: "No message msg_0190000000000000000000000000." });
-    // An id the system issued but no consumer has recorded yet (queued or deferred) is pending, not unknown.
-    const issued = await issueMessageId(await keyRing(env.MESSAGE_KEYS), Date.now());
-    expect((await api("GET", `/api/v1/messages/${issued}`)).json).toMatchObject({ id: issued, status: "pending", attempts: 0 });
+    // Ids the system issued but no consumer has recorded yet (queued or deferred) are pending, not unknown: every id
+    // of a batch, and an id issued one at a time before batches (its HMAC, made here as that code made it).
+    const batch = await issueMessageIds(await keyRing(env.MESSAGE_KEYS), Date.now(), 3);
+    expect(new Set(batch).size).toBe(3);
+    const single = await singleIssuedId(env.MESSAGE_KEYS!);
+    for (const issued of [...batch, single]) expect((await api("GET", `/api/v1/messages/${issued}`)).json).toMatchObject({ id: issued, status: "pending", attempts: 0 });
     // A forged tag on a well-formed id is unknown too.
-    const forged = issued.slice(0, -8) + (issued.endsWith("0") ? "1" : "0").repeat(8);
-    expect((await api("GET", `/api/v1/messages/${forged}`)).status).toBe(404);
+    for (const issued of [batch[1]!, single]) {
+      const forged = issued.slice(0, -6) + (issued.endsWith("0") ? "1" : "0").repeat(6);
+      expect((await api("GET", `/api/v1/messages/${forged}`)).status).toBe(404);
+    }
     expect((await api("GET", "/api/v1/messages/not-an-id")).status).toBe(422);
   });
 
@@ -148,3 +154,13 @@ describe("POST /api/v1/messages", () => {
     expect(err).toMatchObject({ code: "messaging_not_configured" });
   });
 });
+
+/** An id as issued before batches: `msg_` + 12 hex ms + 8 hex random + the first 8 hex of HMAC-SHA256 over those, keyed by HKDF of the ring key. */
+async function singleIssuedId(keys: string): Promise<string> {
+  const raw = decodeBase64((JSON.parse(keys) as { key: string }[]).at(-1)!.key)!;
+  const ikm = await crypto.subtle.importKey("raw", raw, "HKDF", false, ["deriveKey"]);
+  const info = new TextEncoder().encode("t-developer-edge message id v1");
+  const key = await crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info }, ikm, { name: "HMAC", hash: "SHA-256", length: 256 }, false, ["sign"]);
+  const body = `msg_${Date.now().toString(16).padStart(12, "0")}${toHex(crypto.getRandomValues(new Uint8Array(4)))}`;
+  return body + toHex(new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(body)), 0, 4));
+}

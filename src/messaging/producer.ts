@@ -3,7 +3,7 @@ import type { Env } from "../env";
 import { AppError } from "../errors";
 import { currentTraceId } from "../observability/context";
 import { type Band, bandOf, formatTarget, kindFor, parseTarget, queueFor, type Target } from "./address";
-import { type Envelope, type EnvelopeMeta, issueMessageId, type KeyRing, keyRing, KeyRingError, sealMeasured } from "./envelope";
+import { type Envelope, type EnvelopeMeta, issueMessageIds, type KeyRing, keyRing, KeyRingError, sealMeasured } from "./envelope";
 
 /** What travels on a band queue: the envelope plus delivery bookkeeping that is not part of the message. */
 export const queueBodySchema = z
@@ -35,7 +35,9 @@ export const MAX_BATCH = 100;
 export const MAX_ENVELOPE_BYTES = 120_000;
 
 export async function sealDraft(env: Env, draft: MessageDraft, now = Date.now()): Promise<Envelope> {
-  return sealWith(await ringOf(env), draft, now);
+  const ring = await ringOf(env);
+  const [id] = await issueMessageIds(ring, now, 1);
+  return sealWith(ring, draft, id!, now);
 }
 
 /** The key ring, or the refusal callers answer when messaging has none. */
@@ -45,9 +47,9 @@ function ringOf(env: Env): Promise<KeyRing> {
   });
 }
 
-async function sealWith(ring: KeyRing, draft: MessageDraft, now: number): Promise<Envelope> {
+async function sealWith(ring: KeyRing, draft: MessageDraft, id: string, now: number): Promise<Envelope> {
   const to = formatTarget(draft.to);
-  const meta: EnvelopeMeta = { v: 1, id: await issueMessageId(ring, now), kind: kindFor[parseTarget(to)!.type], priority: draft.priority, to, createdAt: now };
+  const meta: EnvelopeMeta = { v: 1, id, kind: kindFor[parseTarget(to)!.type], priority: draft.priority, to, createdAt: now };
   // Absent fields are left out rather than set to undefined: every key rides through the queue's serializer and the consumer's parse.
   if (draft.expiresInMs !== undefined) meta.expiresAt = now + draft.expiresInMs;
   if (draft.idempotencyKey !== undefined) meta.idempotencyKey = draft.idempotencyKey;
@@ -67,7 +69,8 @@ export async function sendMessages(env: Env, drafts: readonly MessageDraft[]): P
   // One ring and one clock for the batch (workerd's clock stands still while code runs anyway).
   const ring = await ringOf(env);
   const now = Date.now();
-  const envelopes = await Promise.all(drafts.map((d) => sealWith(ring, d, now)));
+  const ids = await issueMessageIds(ring, now, drafts.length);
+  const envelopes = await Promise.all(drafts.map((d, i) => sealWith(ring, d, ids[i]!, now)));
   await enqueueEnvelopes(env, envelopes);
   return envelopes.map((e) => e.id);
 }
