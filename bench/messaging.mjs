@@ -48,11 +48,12 @@ export default async function messagingBench() {
     await post(`${base}/e2e?n=200&priority=5`);
 
     const N = 6000;
-    const { floor, floorHigh, normal, high, low } = await throughputs(
+    const { floor, floorHigh, normal, claimed, high, low } = await throughputs(
       {
         floor: `${base}/floor?x=1`,
         floorHigh: `${base}/floor?high=1`,
         normal: `${base}/e2e?priority=5`,
+        claimed: `${base}/e2e?priority=5&claimed=1`,
         high: `${base}/e2e?priority=8`,
         low: `${base}/e2e?priority=1`,
       },
@@ -68,7 +69,8 @@ export default async function messagingBench() {
     const row = (name, r, same) => console.log(`| ${name} | ${r.n} | ${r.ms.toFixed(0)} | ${r.perSecond.toFixed(0)} | ${pct(r, floor)} | ${same ? pct(r, same) : "—"} |`);
     row("floor: raw queue, consumer only acks (batch 50, timeout 1 s)", floor, floor);
     row("floor: raw queue with the high band's settings (batch 50, timeout 0)", floorHigh, floorHigh);
-    row("end to end, normal band (seal, queue, open, claim, fan-out effect, settle; batch 50)", normal, floor);
+    row("end to end, normal band (seal, queue, open, topic fan-out effect, record outcome; batch 50)", normal, floor);
+    row("end to end, normal band, deliveries that claim (seal, queue, open, claim, effect, settle; batch 50)", claimed, floor);
     row("end to end, high band (batch 50, timeout 0: no wait)", high, floorHigh);
     row("end to end, low band (batch 100, timeout 5 s)", low);
     console.log("\n| envelope | payload bytes | round trips | µs per seal+open |");

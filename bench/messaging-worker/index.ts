@@ -1,8 +1,10 @@
 // Benchmark worker for bench/messaging.mjs. Runs inside workerd (wrangler dev):
 //   POST /floor?n=[&high=1]   raw queue floor: send n tiny messages, a consumer that only acks counts them
 //                    (high=1: on a queue with the high band's batch settings)
-//   POST /e2e?n=&priority=   the real path: sendMessages (seal) -> band queue -> handleQueue (open, claim,
-//                    effect, settle in the receipt shards); the effect is the real topic fan-out (a D1 read of subscribers)
+//   POST /e2e?n=&priority=[&claimed=1]   the real path: sendMessages (seal) -> band queue -> handleQueue (open,
+//                    effect, outcome in the receipt shards); the effect is the real topic fan-out (subscribers read
+//                    through the per-isolate cache), which takes no claim. claimed=1: deliveries to a subscription
+//                    (cached as absent, so the effect is as small), which claim before the effect and settle after
 //   POST /crypto?n=&bytes=   n seal+open round trips of a payload of `bytes`; timed from outside against n=0
 import type { Env } from "../../src/env";
 import { handleQueue } from "../../src/messaging/consumer";
@@ -28,7 +30,8 @@ async function until(run: string, n: number, timeoutMs = 120_000) {
 
 const counting: Deliver = async (env, d) => {
   const result = await deliver(env, d);
-  const run = (d.sealed.payload as { data?: { run?: string } }).data?.run;
+  const payload = d.sealed.payload as { data?: { run?: string }; event?: { data?: { run?: string } } };
+  const run = payload.data?.run ?? payload.event?.data?.run;
   if (result.ok && run) bump(run);
   return result;
 };
@@ -49,13 +52,14 @@ export default {
     }
     if (url.pathname === "/e2e") {
       const priority = Number(url.searchParams.get("priority") ?? "5");
+      const claimed = url.searchParams.has("claimed");
       for (let i = 0; i < n; i += 100) {
-        const drafts: MessageDraft[] = Array.from({ length: Math.min(100, n - i) }, (_, k) => ({
-          to: { topic: "bench" },
-          priority,
-          actor: "bench",
-          payload: { type: "bench.tick", data: { run, i: i + k } },
-        }));
+        const drafts: MessageDraft[] = Array.from({ length: Math.min(100, n - i) }, (_, k) => {
+          const event = { type: "bench.tick", data: { run, i: i + k } };
+          return claimed
+            ? { to: { subscription: "sub_bench_absent" }, priority, actor: "bench", payload: { topic: "bench", event: { id: `evt_${i + k}`, ...event, time: "" } } }
+            : { to: { topic: "bench" }, priority, actor: "bench", payload: event };
+        });
         await sendMessages(env, drafts);
       }
       await until(run, n);
