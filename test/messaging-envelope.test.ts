@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { additionalData, encodeBase64, type EnvelopeMeta, keyRing, open, openSecret, seal, sealMeasured, sealSecret } from "../src/messaging/envelope";
+import { additionalData, encodeBase64, type EnvelopeMeta, issuedMessageId, issueMessageIds, keyRing, open, openSecret, seal, sealMeasured, sealSecret } from "../src/messaging/envelope";
 import { canonicalJson } from "../src/registry/canonical";
 
 const keyOf = (fill: number) => encodeBase64(new Uint8Array(32).fill(fill));
@@ -112,6 +112,26 @@ describe("message envelope", () => {
     expect(await open(after, { ...fresh, kid: "k1" })).toMatchObject({ ok: false, reason: "tampered" });
     const retired = await keyRing(ringText(["k2", 2]));
     expect(await open(retired, old)).toMatchObject({ ok: false, reason: "unknown_key" });
+  });
+
+  it("issues a batch's ids with one random part and one tag: distinct, recognised by any key of the ring, at most 256", async () => {
+    const ring = await keyRing(ringText(["k1", 1]));
+    const now = 1_700_000_000_123;
+    const ids = await issueMessageIds(ring, now, 256);
+    // Positions wrap around from a random start, so a full batch still gives 256 different ids.
+    expect(new Set(ids).size).toBe(256);
+    for (const id of ids) {
+      expect(id).toMatch(/^msg_[0-9a-f]{28}$/);
+      expect(id.slice(4, 16)).toBe(now.toString(16).padStart(12, "0"));
+      expect(id.slice(0, 24)).toBe(ids[0]!.slice(0, 24));
+    }
+    // Recognised after a rotation (the issuing key is still in the ring), not by a ring without it.
+    const rotated = await keyRing(ringText(["k1", 1], ["k2", 2]));
+    expect(await Promise.all(ids.slice(0, 3).map((id) => issuedMessageId(rotated, id)))).toEqual([true, true, true]);
+    expect(await issuedMessageId(await keyRing(ringText(["k2", 2])), ids[0]!)).toBe(false);
+    // The tag covers the time and random part: another random part under it is not recognised.
+    expect(await issuedMessageId(ring, ids[0]!.slice(0, 16) + "00000000" + ids[0]!.slice(24))).toBe(false);
+    await expect(issueMessageIds(ring, now, 257)).rejects.toThrow(RangeError);
   });
 
   it("rejects bad key rings with a clear message", async () => {

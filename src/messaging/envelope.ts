@@ -133,14 +133,16 @@ const MAX_IDS_PER_CALL = 256;
  * Ids for `count` messages that the system can later recognise as its own without storing them: `msg_` + 12 hex ms +
  * 8 hex random + 2 hex position + 6 hex of an HMAC over the first three parts (`msg_`, time, random). One random
  * part and one HMAC per batch, not per message: sending stays one queue call, and GET /messages/{id} answers 404
- * for an id it never issued instead of "pending" forever. Two batches collide only if they share the millisecond
- * and 32 random bits, so a batch of 100 risks no more than one message did on its own.
+ * for an id it never issued instead of "pending" forever. Positions start at a random byte, so two ids of the
+ * same millisecond collide only if 32 random bits match and their positions meet (40 bits for single sends).
  */
 export async function issueMessageIds(ring: KeyRing, now: number, count: number): Promise<string[]> {
   if (count > MAX_IDS_PER_CALL) throw new RangeError(`at most ${MAX_IDS_PER_CALL} message ids per call`);
-  const prefix = `msg_${now.toString(16).padStart(12, "0")}${toHex(crypto.getRandomValues(new Uint8Array(4)))}`;
+  const random = crypto.getRandomValues(new Uint8Array(5));
+  const prefix = `msg_${now.toString(16).padStart(12, "0")}${toHex(random.subarray(0, 4))}`;
   const tag = (await idMac(ring.idKeys[ring.idKeys.length - 1]!, prefix)).slice(0, 6);
-  return Array.from({ length: count }, (_, i) => `${prefix}${toHex(new Uint8Array([i]))}${tag}`);
+  const start = random[4]!;
+  return Array.from({ length: count }, (_, i) => `${prefix}${toHex(new Uint8Array([(start + i) & 0xff]))}${tag}`);
 }
 
 /**
