@@ -1,5 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { additionalData, encodeBase64, type EnvelopeMeta, issuedMessageId, issueMessageIds, keyRing, open, openSecret, seal, sealMeasured, sealSecret } from "../src/messaging/envelope";
+import {
+  additionalData,
+  encodeBase64,
+  type EnvelopeMeta,
+  issuedMessageId,
+  issueMessageIds,
+  keyRing,
+  open,
+  openSecret,
+  seal,
+  sealMeasured,
+  sealSecret,
+} from "../src/messaging/envelope";
 import { canonicalJson } from "../src/registry/canonical";
 
 const keyOf = (fill: number) => encodeBase64(new Uint8Array(32).fill(fill));
@@ -130,7 +142,7 @@ describe("message envelope", () => {
     expect(await Promise.all(ids.slice(0, 3).map((id) => issuedMessageId(rotated, id)))).toEqual([true, true, true]);
     expect(await issuedMessageId(await keyRing(ringText(["k2", 2])), ids[0]!)).toBe(false);
     // The tag covers the time and random part: another random part under it is not recognised.
-    expect(await issuedMessageId(ring, ids[0]!.slice(0, 16) + "00000000" + ids[0]!.slice(24))).toBe(false);
+    expect(await issuedMessageId(ring, `${ids[0]!.slice(0, 16)}00000000${ids[0]!.slice(24)}`)).toBe(false);
     await expect(issueMessageIds(ring, now, 257)).rejects.toThrow(RangeError);
   });
 
