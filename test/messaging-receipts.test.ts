@@ -203,6 +203,29 @@ describe("consumer round trips", () => {
     expect(dead.results.map((r) => r.reason)).toEqual(["malformed", "rejected"]);
   });
 
+  it("in a mixed batch only the effects that need a claim are claimed; every outcome is recorded in one settle call", async () => {
+    const topic = (n: number): MessageDraft => ({ to: { topic: "mixed" }, priority: 5, payload: { type: "t.x", data: { n } }, actor: "t" });
+    const delivery = (n: number): MessageDraft => ({
+      to: { subscription: "sub_mixed" },
+      priority: 5,
+      payload: { topic: "mixed", event: { id: `m${n}`, type: "t", data: n, time: "" } },
+      actor: "t",
+    });
+    const envelopes = await Promise.all([topic(1), delivery(2), topic(3), delivery(4)].map((d) => sealDraft(env, d)));
+    const batch = createMessageBatch(
+      QUEUE_NAMES.normal,
+      envelopes.map((envelope, i) => ({ id: `mx${i}`, timestamp: new Date(), attempts: 1, body: { v: 1, envelope, deferrals: 0 } })),
+    );
+    const watched = watchedReceipts();
+    const ctx = createExecutionContext();
+    await handleQueue(batch, { ...env, RECEIPTS: watched.store }, ctx, async () => ({ ok: true }));
+    expect((await getQueueResult(batch, ctx)).explicitAcks).toHaveLength(4);
+    const claimed = watched.calls.filter((c) => c.method === "claim").flatMap((c) => (c.args[0] as { dedupKey: string }[]).map((r) => r.dedupKey));
+    expect(claimed.sort()).toEqual([dedupKeyOf(envelopes[1]!), dedupKeyOf(envelopes[3]!)].sort());
+    expect(watched.calls.map((c) => c.method)).toEqual(["claim", "settle"]);
+    for (const e of envelopes) expect(await row(dedupKeyOf(e))).toMatchObject({ status: "done", messageId: e.id, attempts: 1 });
+  });
+
   it("a batch with only deliveries touches no D1 at all", async () => {
     const envelopes = await Promise.all(
       [1, 2, 3].map((n) =>

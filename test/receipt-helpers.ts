@@ -3,11 +3,11 @@ import { env } from "cloudflare:workers";
 import { CLAIM_LEASE_MS, RECEIPT_SHARDS, receiptByKey, type ReceiptStore } from "../src/messaging/receipts";
 
 /**
- * The real receipt shards, watched: every call the consumer makes (method and shard name) is recorded,
+ * The real receipt shards, watched: every call the consumer makes (method, shard name, arguments) is recorded,
  * and calls of `failing` methods throw for the first `failures` times. Nothing is stood in for.
  */
 export function watchedReceipts(store: ReceiptStore = env.RECEIPTS, failing: string[] = [], failures = 0) {
-  const calls: { method: string; shard: string }[] = [];
+  const calls: { method: string; shard: string; args: unknown[] }[] = [];
   const failed: string[] = [];
   const watched = new Proxy(store, {
     get(target, prop) {
@@ -19,7 +19,7 @@ export function watchedReceipts(store: ReceiptStore = env.RECEIPTS, failing: str
           get(s, method) {
             if (typeof method !== "string" || !["claim", "settle", "ofMessages", "ofKey", "prune"].includes(method)) return Reflect.get(s, method);
             return (...args: unknown[]) => {
-              calls.push({ method, shard: name });
+              calls.push({ method, shard: name, args });
               if (failing.includes(method) && failed.length < failures) {
                 failed.push(`${method} ${name}`);
                 return Promise.reject(new Error(`injected receipt store failure (${method})`));
