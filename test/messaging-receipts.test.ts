@@ -115,7 +115,7 @@ describe("message receipts (effect once)", () => {
   });
 
   it("records an effect that took no claim: failures count attempts, done is final, a live claim is left alone", async () => {
-    const unclaimed = (key: string, messageId: string) => ({ dedupKey: key, unclaimed: { dedupKey: key, messageId, target: "topic:t" } });
+    const unclaimed = (key: string, messageId: string) => ({ dedupKey: key, messageId, target: "topic:t", token: null });
     await settleAll(store, [{ ...unclaimed("open-1", "msg_u1"), outcome: "failed", error: "first" }], 10_000);
     expect(await row("open-1")).toMatchObject({ status: "failed", attempts: 1, firstError: "first", lastError: "first", messageId: "msg_u1", doneAt: null });
     await settleAll(store, [{ ...unclaimed("open-1", "msg_u1"), outcome: "failed", error: "second" }], 10_001);

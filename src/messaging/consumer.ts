@@ -106,9 +106,10 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
 
   // 4. Claim the dedup keys of effects that need one (one call per receipt shard, in parallel); duplicates are
   //    acknowledged without an effect. The rest (topic fan-outs) go ahead unclaimed.
-  const claiming = ready.filter((r) => needsClaim(r.envelope.to));
+  const claiming: Ready[] = [];
+  const runnable: Ready[] = [];
+  for (const r of ready) (needsClaim(r.envelope.to) ? claiming : runnable).push(r);
   const claims = claiming.length ? await claimAll(env.RECEIPTS, claiming.map(claimRequest), now) : [];
-  const runnable: Ready[] = ready.filter((r) => !needsClaim(r.envelope.to));
   claiming.forEach((r, i) => {
     const claim = claims[i]!;
     if (claim.state === "claimed") {
@@ -135,7 +136,7 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
   const base = retryBase(env.MESSAGE_RETRY_BASE_SECONDS);
   for (const r of runnable) {
     const result = results.get(r)!;
-    const key = r.token === null ? { dedupKey: r.dedupKey, unclaimed: claimRequest(r) } : { dedupKey: r.dedupKey, token: r.token };
+    const key = r.token === null ? { ...claimRequest(r), token: null } : { dedupKey: r.dedupKey, token: r.token };
     if (result.ok) {
       settlements.push({ ...key, outcome: "done" });
       acks.push(r.message);

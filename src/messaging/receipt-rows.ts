@@ -60,10 +60,10 @@ export type ClaimResult =
   | { state: "busy"; retryInMs: number };
 
 /**
- * How an effect ended: for a claim held (its `token`), or for an effect that took no claim (`unclaimed`: one whose
+ * How an effect ended: for a claim held (its `token`), or for an effect that took no claim (`token` null: one whose
  * repeats are deduplicated downstream, see needsClaim in deliver.ts), recorded by upsert so its message has a status.
  */
-export type Settlement = ({ dedupKey: string; token: string } | { dedupKey: string; unclaimed: ClaimRequest }) &
+export type Settlement = ({ dedupKey: string; token: string } | (ClaimRequest & { token: null })) &
   ({ outcome: "done" } | { outcome: "failed"; error: string } | { outcome: "released" });
 
 interface ReceiptRow extends Record<string, SqlStorageValue> {
@@ -159,9 +159,9 @@ export function settleRows(sql: SqlStorage, settlements: readonly Settlement[], 
   const released: { k: string; t: string }[] = [];
   const unclaimed: { k: string; m: string; t: string; s: "done" | "failed"; e: string | null }[] = [];
   for (const s of settlements) {
-    if ("unclaimed" in s) {
+    if (s.token === null) {
       // Released without a claim: nothing was held, so nothing is put back.
-      if (s.outcome !== "released") unclaimed.push({ k: s.dedupKey, m: s.unclaimed.messageId, t: s.unclaimed.target, s: s.outcome, e: s.outcome === "failed" ? s.error : null });
+      if (s.outcome !== "released") unclaimed.push({ k: s.dedupKey, m: s.messageId, t: s.target, s: s.outcome, e: s.outcome === "failed" ? s.error : null });
     } else if (s.outcome === "done") done.push({ k: s.dedupKey, t: s.token });
     else if (s.outcome === "released") released.push({ k: s.dedupKey, t: s.token });
   }
@@ -170,7 +170,7 @@ export function settleRows(sql: SqlStorage, settlements: readonly Settlement[], 
   if (released.length) sql.exec(`UPDATE receipts SET status = 'failed', attempts = attempts - 1, updated_at = ?2 WHERE ${HELD}`, JSON.stringify(released), now);
   if (unclaimed.length) sql.exec(RECORD_UNCLAIMED_SQL, JSON.stringify(unclaimed), now);
   for (const s of settlements) {
-    if (s.outcome !== "failed" || "unclaimed" in s) continue;
+    if (s.outcome !== "failed" || s.token === null) continue;
     sql.exec(
       "UPDATE receipts SET status = 'failed', first_error = coalesce(first_error, ?), last_error = ?, updated_at = ? WHERE dedup_key = ? AND claim_token = ?",
       s.error,
