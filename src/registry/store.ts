@@ -7,6 +7,7 @@ import type { AgentView } from "./agent-view";
 import { afterTimeId, decodeCursor, type Page, toPage } from "./cursor";
 import { candidateVersions, reachableEdges, refuseCycles, resolveDependencies, type ResolvedDependency } from "./dependencies";
 import { currentGeneration } from "./generation";
+import { registryCommits } from "./group-commit";
 import { cached, writing } from "./read-cache";
 import { agentVersions, agents, channels, deployments, type AgentRow, type AgentVersionRow } from "./schema";
 import { sizeSpec, versionSortKey, type AgentSpec, type SizedSpec } from "./spec";
@@ -153,12 +154,12 @@ export async function createAgent(db: Db, spec: AgentSpec, actor: string): Promi
   try {
     const d1 = db.$client;
     await writing(() =>
-      d1.batch([
-        insertAgent(d1, agent),
-        insertVersion(d1, version),
-        ...insertEdges(d1, version.id, deps),
-        insertChannel(d1, { agentId: agent.id, channel: "live", version: spec.version, updatedAt: now, updatedBy: actor }),
-        insertDeployment(d1, { id: newId("dep", now), agentId: agent.id, channel: "live", fromVersion: null, toVersion: spec.version, actor, reason: "first version", at: now }),
+      registryCommits.commit(d1, [
+        insertAgent(agent),
+        insertVersion(version),
+        ...insertEdges(version.id, deps),
+        insertChannel({ agentId: agent.id, channel: "live", version: spec.version, updatedAt: now, updatedBy: actor }),
+        insertDeployment({ id: newId("dep", now), agentId: agent.id, channel: "live", fromVersion: null, toVersion: spec.version, actor, reason: "first version", at: now }),
       ]),
     );
   } catch (err) {
@@ -212,7 +213,7 @@ async function publishToExisting(
     : { updatedAt: now };
   try {
     const d1 = db.$client;
-    await writing(() => d1.batch([insertVersion(d1, version), ...insertEdges(d1, version.id, deps), updateAgentAfterPublish(d1, agent.id, agentUpdate)]));
+    await writing(() => registryCommits.commit(d1, [insertVersion(version), ...insertEdges(version.id, deps), updateAgentAfterPublish(agent.id, agentUpdate)]));
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
     // A concurrent publish of the same version won; exactly one write stands.

@@ -1,8 +1,10 @@
 import type { ResolvedDependency } from "./dependencies";
+import type { Statement } from "./group-commit";
 import type { AgentRow, AgentVersionRow } from "./schema";
 
 /**
- * The registry's publishing writes (a new agent, a new version) as plain prepared D1 statements: drizzle's
+ * The registry's publishing writes (a new agent, a new version) as plain SQL with its values, prepared by
+ * whichever request writes them (group-commit.ts): drizzle's
  * query building cost ~0.17 ms of CPU per registration batch (measured in isolation), on the hot path of
  * POST /agents. Values are encoded as schema.ts declares the columns (JSON text, booleans as 0/1), so
  * drizzle reads the rows back unchanged (test/registry-writes.test.ts).
@@ -17,46 +19,51 @@ const UPDATE_LATEST = "UPDATE agents SET latest_version = ?, kind = ?, capabilit
 const UPDATE_TOUCHED = "UPDATE agents SET updated_at = ? WHERE id = ?";
 const INSERT_DEPLOYMENT = "INSERT INTO deployments (id, agent_id, channel, from_version, to_version, actor, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 
-export const insertAgent = (d1: D1Database, a: AgentRow) =>
-  d1.prepare(INSERT_AGENT).bind(a.id, a.name, a.description, a.kind, JSON.stringify(a.capabilities), a.latestVersion, a.retired ? 1 : 0, a.createdAt, a.updatedAt);
+const statement = (sql: string, ...params: Statement["params"]): Statement => ({ sql, params });
 
-export const insertVersion = (d1: D1Database, v: AgentVersionRow) =>
-  d1
-    .prepare(INSERT_VERSION)
-    .bind(
-      v.id,
-      v.agentId,
-      v.version,
-      v.sortKey,
-      v.spec,
-      v.sizeBytes,
-      v.contentHash,
-      v.createdAt,
-      v.createdBy,
-      v.score,
-      v.scoredAt,
-      v.parents === null ? null : JSON.stringify(v.parents),
-      v.operator,
-    );
+export const insertAgent = (a: AgentRow): Statement =>
+  statement(INSERT_AGENT, a.id, a.name, a.description, a.kind, JSON.stringify(a.capabilities), a.latestVersion, a.retired ? 1 : 0, a.createdAt, a.updatedAt);
 
-export const insertEdges = (d1: D1Database, versionId: string, deps: readonly ResolvedDependency[]) =>
-  deps.map((d) => d1.prepare(INSERT_EDGE).bind(versionId, d.name, d.range, d.version));
+export const insertVersion = (v: AgentVersionRow): Statement =>
+  statement(
+    INSERT_VERSION,
+    v.id,
+    v.agentId,
+    v.version,
+    v.sortKey,
+    v.spec,
+    v.sizeBytes,
+    v.contentHash,
+    v.createdAt,
+    v.createdBy,
+    v.score,
+    v.scoredAt,
+    v.parents === null ? null : JSON.stringify(v.parents),
+    v.operator,
+  );
+
+export const insertEdges = (versionId: string, deps: readonly ResolvedDependency[]): Statement[] => deps.map((d) => statement(INSERT_EDGE, versionId, d.name, d.range, d.version));
 
 /** A new channel row; moving an existing channel is moveChannel's upsert. */
-export const insertChannel = (d1: D1Database, c: { agentId: string; channel: string; version: string; updatedAt: number; updatedBy: string }) =>
-  d1.prepare(INSERT_CHANNEL).bind(c.agentId, c.channel, c.version, c.updatedAt, c.updatedBy);
+export const insertChannel = (c: { agentId: string; channel: string; version: string; updatedAt: number; updatedBy: string }): Statement =>
+  statement(INSERT_CHANNEL, c.agentId, c.channel, c.version, c.updatedAt, c.updatedBy);
 
-export const insertDeployment = (
-  d1: D1Database,
-  d: { id: string; agentId: string; channel: string; fromVersion: string | null; toVersion: string; actor: string; reason: string | null; at: number },
-) => d1.prepare(INSERT_DEPLOYMENT).bind(d.id, d.agentId, d.channel, d.fromVersion, d.toVersion, d.actor, d.reason, d.at);
+export const insertDeployment = (d: {
+  id: string;
+  agentId: string;
+  channel: string;
+  fromVersion: string | null;
+  toVersion: string;
+  actor: string;
+  reason: string | null;
+  at: number;
+}): Statement => statement(INSERT_DEPLOYMENT, d.id, d.agentId, d.channel, d.fromVersion, d.toVersion, d.actor, d.reason, d.at);
 
 /** After a publish: a newer version brings its kind, capabilities and description to the agent; an older one only the time. */
 export const updateAgentAfterPublish = (
-  d1: D1Database,
   agentId: string,
   u: { updatedAt: number } | { latestVersion: string; kind: string; capabilities: string[]; description: string; updatedAt: number },
-) =>
+): Statement =>
   "latestVersion" in u
-    ? d1.prepare(UPDATE_LATEST).bind(u.latestVersion, u.kind, JSON.stringify(u.capabilities), u.description, u.updatedAt, agentId)
-    : d1.prepare(UPDATE_TOUCHED).bind(u.updatedAt, agentId);
+    ? statement(UPDATE_LATEST, u.latestVersion, u.kind, JSON.stringify(u.capabilities), u.description, u.updatedAt, agentId)
+    : statement(UPDATE_TOUCHED, u.updatedAt, agentId);
