@@ -11,7 +11,9 @@ import { log } from "../observability/log";
  * (never a request that has answered). Every member's part is held by waitUntil, so a client that hangs up
  * does not strand the rest. Members hand over SQL and values; the writer prepares them in its own request.
  * A member learns its turn by polling: a continuation woken by another request's promise runs outside its
- * own request, and workerd refuses the D1 calls it makes there.
+ * own request, and workerd refuses the D1 calls it makes there. The price of grouping is latency for the
+ * members that wait: up to two writes' time (the one in flight, then their own), for one round trip saved
+ * per member on the single primary that serialises every write.
  *
  * A batch is one transaction: when it fails nobody's rows stand, and every member then writes its own
  * statements alone, so one member's conflict (a taken name) is that member's answer only. A member that
@@ -34,8 +36,8 @@ export interface GroupCommitLimits {
 
 type Turn = "written" | "lead" | "alone";
 
-/** How often a waiting member looks for its turn. */
-const POLL_MS = 1;
+/** A waiting member first looks for its turn after 1 ms, then twice as long each time, up to this. */
+const MAX_POLL_MS = 8;
 
 interface Member {
   statements: Statement[];
@@ -93,13 +95,16 @@ export class GroupCommit {
   private async wait(lane: Lane, member: Member): Promise<Turn> {
     lane.waiting.push(member);
     const deadline = Date.now() + this.limits.maxWaitMs;
+    // Locally a write takes a few ms; on Cloudflare a round trip to the primary can take 100 ms or more.
+    let pollMs = 1;
     while (member.turn === undefined) {
       if (Date.now() > deadline) {
         // Still queued: leave the queue. Already taken into a group that has not answered: write alone anyway.
         if (!member.taken) lane.waiting.splice(lane.waiting.indexOf(member), 1);
         return "alone";
       }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
     }
     return member.turn;
   }
