@@ -33,25 +33,28 @@ interface EgressFactory {
  */
 export const isolateId = (codeHash: string) => `agent:${SANDBOX_REVISION}:${codeHash}`;
 
-/** Hash of what shapes a code agent's Dynamic Worker, memoised per isolate (specs are immutable). */
-const codeHashes = new Map<string, Promise<string>>();
+/**
+ * Hash of what shapes a code agent's Dynamic Worker, memoised per isolate (specs are immutable). Only
+ * finished hashes are shared: a request that awaited another request's pending hash would continue outside
+ * its own request, where workerd refuses its I/O (see registry/group-commit.ts). Two first runs of the same
+ * code may both hash it; that costs microseconds.
+ */
+const codeHashes = new Map<string, string>();
 /** The same hash by spec object: a warm run of a cached spec skips serialising its code to find the key. */
 const hashBySpec = new WeakMap<CodeSpec, string>();
 
-export function codeHash(spec: CodeSpec): Promise<string> {
+export async function codeHash(spec: CodeSpec): Promise<string> {
   const known = hashBySpec.get(spec);
-  if (known) return Promise.resolve(known);
+  if (known) return known;
   const key = canonicalJson({ code: spec.code, network: spec.permissions.network, timeoutMs: spec.timeoutMs ?? null });
   let hash = codeHashes.get(key);
   if (!hash) {
+    hash = await sha256Hex(key);
     if (codeHashes.size > 512) codeHashes.clear();
-    hash = sha256Hex(key);
     codeHashes.set(key, hash);
   }
-  return hash.then((h) => {
-    hashBySpec.set(spec, h);
-    return h;
-  });
+  hashBySpec.set(spec, hash);
+  return hash;
 }
 
 /** The Dynamic Worker for one code agent: its modules, no env, no network unless granted. */
