@@ -1,4 +1,4 @@
-import { waitUntil } from "cloudflare:workers";
+import { extendInvocation } from "./invocation";
 
 /**
  * A change counter in D1 that triggers bump in the same transaction as every change to some tables
@@ -87,10 +87,6 @@ export class ChangeCounter {
       .finally(() => {
         this.#refreshing = false;
       });
-    try {
-      waitUntil(refresh);
-    } catch {
-      // Outside a request there is nothing to extend.
-    }
+    extendInvocation(refresh);
   }
 }

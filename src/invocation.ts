@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { waitUntil } from "cloudflare:workers";
 
 /**
  * Work that is batched behind a request (metrics, run records) normally collects for a short window that a
@@ -33,4 +34,13 @@ export function invocationBatch<T>(key: string, create: () => T, send: (value: T
     scope.batches.set(key, batch);
   }
   return batch.value as T;
+}
+
+/** Keeps the current request or invocation alive until `work` settles; outside one (module scope, a test calling directly) there is nothing to extend. */
+export function extendInvocation(work: Promise<unknown>): void {
+  try {
+    waitUntil(work);
+  } catch {
+    // No request to extend: the promise still runs while the isolate lives.
+  }
 }

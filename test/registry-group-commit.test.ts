@@ -93,7 +93,8 @@ describe("registrations in a burst", () => {
   });
 
   it("a name registered twice in one group: one agent, the same spec answers as already registered, a different one conflicts", async () => {
-    const db = registryDb(countingD1(env.DB).db);
+    const { db: counted, trips } = countingD1(env.DB);
+    const db = registryDb(counted);
     const outcomes = await Promise.allSettled([
       createAgent(db, spec("gc-lead"), "test"),
       createAgent(db, spec("gc-twice"), "test"),
@@ -108,6 +109,8 @@ describe("registrations in a burst", () => {
     expect(values[4]).toBe(true);
     const rows = await env.DB.prepare("SELECT count(*) AS n FROM agents WHERE name = 'gc-twice'").first<{ n: number }>();
     expect(rows?.n).toBe(1);
+    // gc-lead alone; the four behind it in one batch, which the taken name fails as a whole; then each of the four alone.
+    expect(trips.filter((t) => t.batch)).toEqual([{ batch: 4 }, { batch: 16 }, { batch: 4 }, { batch: 4 }, { batch: 4 }, { batch: 4 }]);
   });
 
   it("through the API: concurrent POST /agents all answer 201 and read back", async () => {

@@ -1,4 +1,4 @@
-import { waitUntil } from "cloudflare:workers";
+import { extendInvocation } from "../invocation";
 import { log } from "../observability/log";
 
 /**
@@ -43,7 +43,6 @@ interface Member {
   statements: Statement[];
   /** Set by the member that writes or hands over; read by the member's own polling. */
   turn?: Turn;
-  taken: boolean;
 }
 
 interface Lane {
@@ -53,14 +52,15 @@ interface Lane {
 }
 
 export class GroupCommit {
-  private readonly lanes = new WeakMap<object, Lane>();
+  private readonly lanes = new WeakMap<D1Database, Lane>();
 
   constructor(private readonly limits: GroupCommitLimits) {}
 
   /** Commits `statements` as one transaction, possibly in one batch with other writes of this isolate; throws what a batch of them alone would. */
   commit(d1: D1Database, statements: Statement[]): Promise<void> {
     const done = this.commitInGroup(d1, statements);
-    hold(done);
+    // Keeps a member's request alive until its part is done, even if its client has gone; its caller sees any failure.
+    extendInvocation(done.catch(() => undefined));
     return done;
   }
 
@@ -70,9 +70,9 @@ export class GroupCommit {
     if (lane.busySince === undefined || now - lane.busySince > this.limits.maxWaitMs) {
       // Nothing in flight (or the write in flight is long overdue: its writer is gone): lead a group now.
       lane.busySince = now;
-      return this.lead(d1, lane, { statements, taken: true });
+      return this.lead(d1, lane, { statements });
     }
-    const member: Member = { statements, taken: false };
+    const member: Member = { statements };
     const turn = await this.wait(lane, member);
     if (turn === "written") return;
     if (turn === "lead") return this.lead(d1, lane, member);
@@ -100,7 +100,8 @@ export class GroupCommit {
     while (member.turn === undefined) {
       if (Date.now() > deadline) {
         // Still queued: leave the queue. Already taken into a group that has not answered: write alone anyway.
-        if (!member.taken) lane.waiting.splice(lane.waiting.indexOf(member), 1);
+        const queued = lane.waiting.indexOf(member);
+        if (queued >= 0) lane.waiting.splice(queued, 1);
         return "alone";
       }
       await new Promise((resolve) => setTimeout(resolve, pollMs));
@@ -115,7 +116,6 @@ export class GroupCommit {
     let count = first.statements.length;
     while (lane.waiting.length && count + lane.waiting[0]!.statements.length <= this.limits.maxStatements) {
       const next = lane.waiting.shift()!;
-      next.taken = true;
       group.push(next);
       count += next.statements.length;
     }
@@ -142,7 +142,6 @@ export class GroupCommit {
       lane.busySince = undefined;
       return;
     }
-    next.taken = true;
     lane.busySince = Date.now();
     next.turn = "lead";
   }
@@ -150,15 +149,6 @@ export class GroupCommit {
 
 /** One batch: one transaction, one round trip. */
 const send = (d1: D1Database, statements: Statement[]) => d1.batch(statements.map((s) => d1.prepare(s.sql).bind(...s.params)));
-
-/** Keeps a member's request alive until its part is done, even if its client has gone; its caller sees any failure. */
-function hold(work: Promise<unknown>): void {
-  try {
-    waitUntil(work.catch(() => undefined));
-  } catch {
-    // Outside a request (module scope, tests calling directly): nothing to extend.
-  }
-}
 
 /** The registry's group commit: 24 statements keeps a leader's invocation well inside D1's 50 queries on the Free plan. */
 export const registryCommits = new GroupCommit({ maxStatements: 24, maxWaitMs: 5_000 });

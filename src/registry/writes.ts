@@ -4,9 +4,8 @@ import type { AgentRow, AgentVersionRow } from "./schema";
 
 /**
  * The registry's publishing writes (a new agent, a new version) as plain SQL with its values, prepared by
- * whichever request writes them (group-commit.ts): drizzle's
- * query building cost ~0.17 ms of CPU per registration batch (measured in isolation), on the hot path of
- * POST /agents. Values are encoded as schema.ts declares the columns (JSON text, booleans as 0/1), so
+ * whichever request sends them (group-commit.ts). Not drizzle: its query building cost ~0.17 ms of CPU per
+ * registration batch (measured in isolation), on the hot path of POST /agents. Values are encoded as schema.ts declares the columns (JSON text, booleans as 0/1), so
  * drizzle reads the rows back unchanged (test/registry-writes.test.ts).
  */
 

@@ -1,9 +1,8 @@
-import { waitUntil } from "cloudflare:workers";
 import type { Env } from "../env";
 import { log } from "../observability/log";
 import type { RunSink } from "./execute";
 import { writeRuns, type RunRecord } from "./run-records";
-import { invocationBatch } from "../invocation";
+import { extendInvocation, invocationBatch } from "../invocation";
 
 /**
  * Run records written behind the answer. A run hands its record over and answers at once; runs that
@@ -49,15 +48,6 @@ export async function flushRuns(env: Env, records: RunRecord[]): Promise<"writte
   }
 }
 
-function track<T>(work: Promise<T>): Promise<T> {
-  try {
-    waitUntil(work);
-  } catch {
-    // No request to extend (module scope): the promise still runs while the isolate lives.
-  }
-  return work;
-}
-
 async function flushLater(env: Env, batch: Held[]): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, WINDOW_MS));
   // Empty when a full batch or a read (runsSettled) has already sent it.
@@ -67,7 +57,7 @@ async function flushLater(env: Env, batch: Held[]): Promise<void> {
 /** Sends an open window now (its timer then finds it empty). */
 function flushEarly(env: Env, batch: Held[]): void {
   pending.delete(env);
-  track(flushNow(env, batch.splice(0)));
+  extendInvocation(flushNow(env, batch.splice(0)));
 }
 
 async function flushNow(env: Env, batch: Held[]): Promise<void> {
@@ -103,7 +93,7 @@ export const recordAfter =
     if (!batch) {
       batch = [];
       pending.set(env, batch);
-      track(flushLater(env, batch));
+      extendInvocation(flushLater(env, batch));
     }
     batch.push({ record, seq });
     if (batch.length >= MAX_BATCH) flushEarly(env, batch);
