@@ -114,25 +114,51 @@ describe("message receipts (effect once)", () => {
     }
   });
 
-  it("records an effect that took no claim: failures count attempts, done is final, a live claim is left alone", async () => {
-    const unclaimed = (key: string, messageId: string) => ({ dedupKey: key, messageId, target: "topic:t", token: null });
-    await settleAll(store, [{ ...unclaimed("open-1", "msg_u1"), outcome: "failed", error: "first" }], 10_000);
-    expect(await row("open-1")).toMatchObject({ status: "failed", attempts: 1, firstError: "first", lastError: "first", messageId: "msg_u1", doneAt: null });
-    await settleAll(store, [{ ...unclaimed("open-1", "msg_u1"), outcome: "failed", error: "second" }], 10_001);
-    await settleAll(store, [{ ...unclaimed("open-1", "msg_u1"), outcome: "done" }], 10_002);
-    expect(await row("open-1")).toMatchObject({ status: "done", attempts: 3, firstError: "first", lastError: "second", doneAt: 10_002 });
-    // A later copy (another message under the same key) changes nothing: the key's effect is done, and the receipt
-    // stays the first message's.
-    await settleAll(store, [{ ...unclaimed("open-1", "msg_u2"), outcome: "failed", error: "late" }], 10_003);
-    expect(await row("open-1")).toMatchObject({ status: "done", attempts: 3, lastError: "second", messageId: "msg_u1" });
-    expect((await receiptOf(store, ["msg_u1", "msg_u2"])).get("msg_u1")).toMatchObject({ status: "done" });
+  it("records an effect that took no claim under its message id: failures count attempts, done is final, each copy has its own", async () => {
+    const unclaimed = (messageId: string) => ({ messageId, target: "topic:t", token: null });
+    const record = async (id: string) => (await receiptOf(store, [id])).get(id) ?? null;
+    await settleAll(store, [{ ...unclaimed("msg_u1"), outcome: "failed", error: "first" }], 10_000);
+    expect(await record("msg_u1")).toMatchObject({ status: "failed", attempts: 1, firstError: "first", lastError: "first", target: "topic:t", doneAt: null });
+    await settleAll(store, [{ ...unclaimed("msg_u1"), outcome: "failed", error: "second" }], 10_001);
+    await settleAll(store, [{ ...unclaimed("msg_u1"), outcome: "done" }], 10_002);
+    expect(await record("msg_u1")).toEqual({
+      messageId: "msg_u1",
+      target: "topic:t",
+      status: "done",
+      attempts: 3,
+      firstError: "first",
+      lastError: "second",
+      doneAt: 10_002,
+      updatedAt: 10_002,
+    });
+    // A redelivered copy of a done message changes nothing.
+    await settleAll(store, [{ ...unclaimed("msg_u1"), outcome: "failed", error: "late" }], 10_003);
+    expect(await record("msg_u1")).toMatchObject({ status: "done", attempts: 3, lastError: "second" });
+    // Another message sent under the same idempotency key fanned out too (its deliveries dedupe downstream): its own record.
+    await settleAll(store, [{ ...unclaimed("msg_u2"), outcome: "done" }], 10_004);
+    expect(await record("msg_u2")).toMatchObject({ status: "done", attempts: 1, doneAt: 10_004 });
     // Released without a claim: nothing was held, nothing is written.
-    await settleAll(store, [{ ...unclaimed("open-2", "msg_u3"), outcome: "released" }], 10_004);
-    expect(await row("open-2")).toBeNull();
-    // A key someone holds a live claim on is theirs to settle.
-    const [held] = await claimAll(store, [request("open-3")], 10_005);
-    await settleAll(store, [{ ...unclaimed("open-3", "msg_u4"), outcome: "done" }], 10_006);
-    expect(await row("open-3")).toMatchObject({ status: "claimed", messageId: "msg_open-3", claimToken: (held as { token: string }).token });
+    await settleAll(store, [{ ...unclaimed("msg_u3"), outcome: "released" }], 10_005);
+    expect(await record("msg_u3")).toBeNull();
+    // Outcomes never touch receipts: a claim held under a key stays its holder's.
+    const [held] = await claimAll(store, [request("open-3", "msg_u4")], 10_006);
+    await settleAll(store, [{ ...unclaimed("msg_u4"), outcome: "done" }], 10_007);
+    expect(await row("open-3")).toMatchObject({ status: "claimed", claimToken: (held as { token: string }).token });
+  });
+
+  it("prunes the outcomes of messages sent before the retention window, by the time their ids begin with", async () => {
+    const now = 70 * RECEIPT_RETENTION_MS;
+    const idAt = (ms: number, tail: string) => `msg_${ms.toString(16).padStart(12, "0")}${tail}`;
+    const old = idAt(now - RECEIPT_RETENTION_MS - 1, "00000000aa000000");
+    const kept = idAt(now - RECEIPT_RETENTION_MS + 1, "00000000ab000000");
+    await settleAll(
+      store,
+      [old, kept].map((messageId) => ({ messageId, target: "topic:t", token: null, outcome: "done" as const })),
+      now,
+    );
+    const prune = (limit: number) => runInDurableObject(store.getByName("receipts:0"), (_instance, state) => pruneRows(state.storage.sql, now, limit));
+    expect(await prune(1_000_000)).toBeGreaterThanOrEqual(1);
+    expect([...(await receiptOf(store, [old, kept])).keys()]).toEqual([kept]);
   });
 
   it("prunes only done receipts past the retention window", async () => {
@@ -223,7 +249,14 @@ describe("consumer round trips", () => {
     const claimed = watched.calls.filter((c) => c.method === "claim").flatMap((c) => (c.args[0] as { dedupKey: string }[]).map((r) => r.dedupKey));
     expect(claimed.sort()).toEqual([dedupKeyOf(envelopes[1]!), dedupKeyOf(envelopes[3]!)].sort());
     expect(watched.calls.map((c) => c.method)).toEqual(["claim", "settle"]);
-    for (const e of envelopes) expect(await row(dedupKeyOf(e))).toMatchObject({ status: "done", messageId: e.id, attempts: 1 });
+    const records = await receiptOf(
+      env.RECEIPTS,
+      envelopes.map((e) => e.id),
+    );
+    for (const e of envelopes) expect(records.get(e.id)).toMatchObject({ status: "done", messageId: e.id, attempts: 1 });
+    // Claims hold receipts under their dedup keys; the topic messages' outcomes are kept by message id alone.
+    expect(await row(dedupKeyOf(envelopes[1]!))).toMatchObject({ status: "done" });
+    expect(await row(dedupKeyOf(envelopes[0]!))).toBeNull();
   });
 
   it("a batch with only deliveries touches no D1 at all", async () => {

@@ -136,7 +136,7 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
   const base = retryBase(env.MESSAGE_RETRY_BASE_SECONDS);
   for (const r of runnable) {
     const result = results.get(r)!;
-    const key = r.token === null ? { ...claimRequest(r), token: null } : { dedupKey: r.dedupKey, token: r.token };
+    const key = r.token === null ? { messageId: r.id, target: r.envelope.to, token: null } : { dedupKey: r.dedupKey, token: r.token };
     if (result.ok) {
       settlements.push({ ...key, outcome: "done" });
       acks.push(r.message);

@@ -7,6 +7,7 @@ import {
   type ClaimResult,
   claimRows,
   pruneRows,
+  type MessageRecord,
   type Receipt,
   RECEIPTS_TABLE,
   receiptOfKey,
@@ -15,7 +16,7 @@ import {
   settleRows,
 } from "./receipt-rows";
 
-export { CLAIM_LEASE_MS, type ClaimRequest, type ClaimResult, RECEIPT_RETENTION_MS, type Receipt, type Settlement } from "./receipt-rows";
+export { CLAIM_LEASE_MS, type ClaimRequest, type ClaimResult, type MessageRecord, RECEIPT_RETENTION_MS, type Receipt, type Settlement } from "./receipt-rows";
 
 /**
  * Receipts live in Durable Objects next to the consumer, not in D1: a batch's claims cost one call per
@@ -43,11 +44,14 @@ export function dedupKeyOf(e: { id: string; to: string; idempotencyKey?: string 
   return e.idempotencyKey ? `idem:${e.to}:${e.idempotencyKey}` : `msg:${e.id}`;
 }
 
-/** Items grouped by the shard of their dedup key, with their positions in the input. */
-function byShard<T extends { dedupKey: string }>(items: readonly T[], shards: number): Map<number, { items: T[]; positions: number[] }> {
+/** The key that places an item on a shard: its dedup key, or for an effect's outcome without a claim, its message id. */
+const shardKey = (item: { dedupKey: string } | { messageId: string }) => ("dedupKey" in item ? item.dedupKey : `msg:${item.messageId}`);
+
+/** Items grouped by the shard of their key, with their positions in the input. */
+function byShard<T extends { dedupKey: string } | { messageId: string }>(items: readonly T[], shards: number): Map<number, { items: T[]; positions: number[] }> {
   const groups = new Map<number, { items: T[]; positions: number[] }>();
   items.forEach((item, position) => {
-    const i = shardOf(item.dedupKey, shards);
+    const i = shardOf(shardKey(item), shards);
     const group = groups.get(i) ?? { items: [], positions: [] };
     group.items.push(item);
     group.positions.push(position);
@@ -79,13 +83,13 @@ export async function claimAll(store: ReceiptStore, requests: readonly ClaimRequ
   return results;
 }
 
-/** Records how claimed effects ended: one call per shard touched, in parallel; throws if any shard failed. */
+/** Records how effects ended: one call per shard touched, in parallel; throws if any shard failed. */
 export async function settleAll(store: ReceiptStore, settlements: readonly Settlement[], now = Date.now(), shards = RECEIPT_SHARDS): Promise<void> {
   await Promise.all([...byShard(settlements, shards)].map(([i, group]) => shard(store, i).settle(group.items, now)));
 }
 
-/** The receipts held by messages with these ids (any shard: an idempotency key does not name the message). */
-export async function receiptOf(store: ReceiptStore, messageIds: readonly string[], shards = RECEIPT_SHARDS): Promise<Map<string, Receipt>> {
+/** What is recorded of messages with these ids (any shard: an idempotency key does not name the message). */
+export async function receiptOf(store: ReceiptStore, messageIds: readonly string[], shards = RECEIPT_SHARDS): Promise<Map<string, MessageRecord>> {
   if (messageIds.length === 0) return new Map();
   const found = await Promise.all(Array.from({ length: shards }, (_, i) => shard(store, i).ofMessages([...messageIds])));
   return new Map(found.flat().map((r) => [r.messageId, r]));
@@ -115,7 +119,7 @@ export class ReceiptShard extends DurableObject<Env> {
     settleRows(this.ctx.storage.sql, settlements, now);
   }
 
-  ofMessages(messageIds: string[]): Receipt[] {
+  ofMessages(messageIds: string[]): MessageRecord[] {
     return receiptsOfMessages(this.ctx.storage.sql, messageIds);
   }
 
