@@ -37,7 +37,9 @@ describe("run records in batches", () => {
     const chunks = chunkRows(rows, 10_000);
     expect(chunks.length).toBeGreaterThan(1);
     expect(chunks.every((c) => new TextEncoder().encode(c).byteLength <= 10_000)).toBe(true);
-    expect(chunks.flatMap((c) => JSON.parse(c) as { id: string }[]).map((r) => r.id)).toEqual(rows.map((r) => r.id));
+    // Each row is an array of its column values; its id is the one that names it.
+    const ids = chunks.flatMap((c) => JSON.parse(c) as unknown[][]).map((r) => r.find((v) => typeof v === "string" && v.startsWith("run_chunk_")));
+    expect(ids).toEqual(rows.map((r) => r.id));
     expect(chunkRows([])).toEqual([]);
   });
 

@@ -15,14 +15,16 @@ export const MAX_STATEMENT_JSON_BYTES = 900_000;
 
 const columns = Object.entries(getTableColumns(runs)).map(([key, column]) => ({ key, name: column.name }));
 
-/** `INSERT OR IGNORE`: a record written twice (a retry after a lost answer) stays one row. */
+/**
+ * `INSERT OR IGNORE`: a record written twice (a retry after a lost answer) stays one row. Each row is a JSON array
+ * in column order, read by position (`value ->> n`): by key name, SQLite looks up 27 names in every row.
+ */
 const INSERT_SQL =
-  `INSERT OR IGNORE INTO runs (${columns.map((c) => `"${c.name}"`).join(", ")}) ` +
-  `SELECT ${columns.map((c) => `json_extract(value, '$.${c.key}')`).join(", ")} FROM json_each(?1)`;
+  `INSERT OR IGNORE INTO runs (${columns.map((c) => `"${c.name}"`).join(", ")}) ` + `SELECT ${columns.map((_, i) => `value ->> ${i}`).join(", ")} FROM json_each(?1)`;
 
-/** The JSON form json_each reads: booleans as 0/1, the json `logs` column kept as nested JSON (json_extract returns its text). */
-function jsonRow(row: RunRecord): Record<string, unknown> {
-  return { ...row, limitViolation: row.limitViolation ? 1 : 0 };
+/** The JSON form json_each reads: values in column order, booleans as 0/1, the json `logs` column as nested JSON (`->>` gives its text). */
+function jsonRow(row: RunRecord): unknown[] {
+  return columns.map(({ key }) => (key === "limitViolation" ? (row.limitViolation ? 1 : 0) : (row[key as keyof RunRecord] ?? null)));
 }
 
 const encoder = new TextEncoder();
