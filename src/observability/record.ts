@@ -11,8 +11,12 @@ import { invocationBatch } from "../invocation";
  */
 export const METRIC_SHARDS = 4;
 
-/** How long an isolate collects before it sends: requests close together share one send. */
-const BATCH_WINDOW_MS = 50;
+/**
+ * How long an isolate collects before it sends: requests close together share one send. Each send is a write to
+ * an aggregator shard, so the window sets a busy isolate's writes a second (two here; at 50 ms, twenty, which
+ * a few hundred busy isolates would have made more than four shards take). Metrics are read in seconds.
+ */
+const BATCH_WINDOW_MS = 500;
 
 let pending: MetricsBatch | undefined;
 const env = workerEnv as unknown as Env;
