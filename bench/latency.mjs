@@ -96,7 +96,7 @@ async function measure(system, floor, which) {
   const lightGet = await pacedAgainstFloor({ url: floor.url }, { url: `${system.url}/api/v1/agents/${id}`, headers });
   const lightExecute = await pacedAgainstFloor({ url: floor.url }, { url: `${system.url}/api/v1/execute`, method: "POST", headers, body });
   printRows(
-    `Latency under light load, ${which} (${PACED_RATE} requests/s over ${CONNECTIONS} connections, paced; latency from each request's scheduled time; 3 rounds in turns with the floor, medians)`,
+    `Latency under light load, ${which} (${PACED_RATE} requests/s over ${CONNECTIONS} connections, paced; latency from each request's send; 3 rounds in turns with the floor, medians)`,
     [
       ["floor: bare worker, constant response (beside GET)", lightGet.floor],
       ["GET /api/v1/agents/{id}", lightGet.result],
