@@ -246,7 +246,7 @@ export async function open(ring: KeyRing, raw: unknown, now = Date.now()): Promi
 }
 
 /** Why an envelope did not open: not an envelope by the schema, a key the ring lacks, non-canonical base64, or altered. */
-async function refusal(ring: KeyRing, raw: unknown): Promise<Opened & { ok: false }> {
+function refusal(ring: KeyRing, raw: unknown): Opened & { ok: false } {
   const parsed = envelopeSchema.safeParse(raw);
   if (!parsed.success)
     return { ok: false, reason: "malformed", detail: `envelope: ${parsed.error.issues[0]?.path.join(".") || "body"} ${parsed.error.issues[0]?.message ?? ""}`.trim() };
