@@ -107,6 +107,12 @@ describe("message envelope", () => {
     expect(await open(ring, withoutKey, at)).toMatchObject({ ok: false, reason: "tampered" });
     expect(await open(ring, { ...envelope, kid: "k9" }, at)).toMatchObject({ ok: false, reason: "unknown_key" });
     expect(await open(ring, { ...envelope, extra: 1 }, at)).toMatchObject({ ok: false, reason: "malformed" });
+    // Whitespace decodes to the same bytes but is not the canonical text: refused as malformed, not as tampered.
+    expect(await open(ring, { ...envelope, ciphertext: ` ${envelope.ciphertext}` }, at)).toMatchObject({
+      ok: false,
+      reason: "malformed",
+      detail: "iv or ciphertext is not canonical base64",
+    });
     expect(await open(ring, "not an envelope", at)).toMatchObject({ ok: false, reason: "malformed" });
     expect(await open(ring, envelope, 1_700_000_060_000)).toMatchObject({ ok: false, reason: "expired" });
   });

@@ -209,14 +209,15 @@ function candidate(ring: KeyRing, raw: unknown): { fields: Envelope; key: Crypto
   return key ? { fields, key } : null;
 }
 
-async function decrypt(key: CryptoKey, e: Envelope): Promise<ArrayBuffer | null> {
+/** The plaintext, or why there is none: GCM inputs that are not canonical base64, or a failed authentication. */
+async function decrypt(key: CryptoKey, e: Envelope): Promise<ArrayBuffer | "bad_base64" | "tampered"> {
   const iv = decodeBase64(e.iv);
   const ciphertext = decodeBase64(e.ciphertext);
-  if (iv?.byteLength !== 12 || !ciphertext) return null;
+  if (iv?.byteLength !== 12 || !ciphertext) return "bad_base64";
   try {
     return await crypto.subtle.decrypt({ name: "AES-GCM", iv, additionalData: additionalData(e) }, key, ciphertext);
   } catch {
-    return null;
+    return "tampered";
   }
 }
 
@@ -228,8 +229,9 @@ async function decrypt(key: CryptoKey, e: Envelope): Promise<ArrayBuffer | null>
  */
 export async function open(ring: KeyRing, raw: unknown, now = Date.now()): Promise<Opened> {
   const found = candidate(ring, raw);
-  const plain = found && (await decrypt(found.key, found.fields));
-  if (!found || !plain) return refusal(ring, raw);
+  if (!found) return refusal(ring, raw);
+  const plain = await decrypt(found.key, found.fields);
+  if (typeof plain === "string") return refusal(ring, raw, plain);
   const { v, id, kind, priority, to, createdAt, expiresAt, idempotencyKey, traceId, kid, iv, ciphertext } = found.fields;
   // The fields the schema would give, and no others (absent optional ones stay absent).
   const envelope: Envelope = { v, id, kind, priority, to, createdAt, kid, iv, ciphertext };
@@ -245,16 +247,17 @@ export async function open(ring: KeyRing, raw: unknown, now = Date.now()): Promi
   return { ok: true, envelope, sealed: sealed.data as Sealed };
 }
 
-/** Why an envelope did not open: not an envelope by the schema, a key the ring lacks, non-canonical base64, or altered. */
-function refusal(ring: KeyRing, raw: unknown): Opened & { ok: false } {
+/**
+ * Why an envelope did not open: not an envelope by the schema, a key the ring lacks, or (for one that went as far as
+ * decryption) non-canonical base64 or an altered field. The schema comes first, so a malformed field is named as such.
+ */
+function refusal(ring: KeyRing, raw: unknown, decryption?: "bad_base64" | "tampered"): Opened & { ok: false } {
   const parsed = envelopeSchema.safeParse(raw);
   if (!parsed.success)
     return { ok: false, reason: "malformed", detail: `envelope: ${parsed.error.issues[0]?.path.join(".") || "body"} ${parsed.error.issues[0]?.message ?? ""}`.trim() };
-  const envelope = parsed.data;
-  if (!ring.byKid.has(envelope.kid)) return { ok: false, reason: "unknown_key", detail: `no key with kid ${envelope.kid} in MESSAGE_KEYS` };
-  if (decodeBase64(envelope.iv)?.byteLength !== 12 || !decodeBase64(envelope.ciphertext)) {
-    return { ok: false, reason: "malformed", detail: "iv or ciphertext is not canonical base64" };
-  }
+  if (!ring.byKid.has(parsed.data.kid)) return { ok: false, reason: "unknown_key", detail: `no key with kid ${parsed.data.kid} in MESSAGE_KEYS` };
+  // A schema-valid envelope under a known kid is a candidate, so it reached decryption.
+  if (decryption === "bad_base64") return { ok: false, reason: "malformed", detail: "iv or ciphertext is not canonical base64" };
   return { ok: false, reason: "tampered", detail: "authentication failed: metadata, iv or ciphertext was altered" };
 }
 
