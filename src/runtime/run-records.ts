@@ -19,8 +19,8 @@ const columns = Object.entries(getTableColumns(runs)).map(([key, column]) => ({ 
  * `INSERT OR IGNORE`: a record written twice (a retry after a lost answer) stays one row. Each row is a JSON array
  * in column order, read by position (`value ->> n`): by key name, SQLite looks up 27 names in every row.
  */
-const INSERT_SQL =
-  `INSERT OR IGNORE INTO runs (${columns.map((c) => `"${c.name}"`).join(", ")}) ` + `SELECT ${columns.map((_, i) => `value ->> ${i}`).join(", ")} FROM json_each(?1)`;
+const INSERT_SQL = `INSERT OR IGNORE INTO runs (${columns.map((c) => `"${c.name}"`).join(", ")})
+  SELECT ${columns.map((_, i) => `value ->> ${i}`).join(", ")} FROM json_each(?1)`;
 
 /** The JSON form json_each reads: values in column order, booleans as 0/1, the json `logs` column as nested JSON (`->>` gives its text). */
 function jsonRow(row: RunRecord): unknown[] {
