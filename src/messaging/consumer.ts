@@ -5,7 +5,7 @@ import { type DeadLetterDraft, recordDeadLetters, storeDeadLetterBatch } from ".
 import { deliver as defaultDeliver, type Deliver, type Delivery, type EffectResult, needsClaim } from "./deliver";
 import { envelopeSchema, envelopeTraceId, type KeyRing, keyRing, open } from "./envelope";
 import { circuitDelaySeconds, MAX_CIRCUIT_DEFERRALS, MAX_YIELDS, priorityLevels, retryBase, retryDelaySeconds } from "./policy";
-import { type QueueBody, queueBodySchema } from "./producer";
+import { type QueueBody, readQueueBody } from "./producer";
 import { continueTrace } from "../observability/context";
 import { log } from "../observability/log";
 import { countMetric } from "../observability/record";
@@ -59,8 +59,8 @@ async function consumeBand(batch: MessageBatch<unknown>, env: Env, band: Band, d
   // 1. Bodies: anything that is not our shape is refused at once, without burning retries.
   const items: Item[] = [];
   for (const message of batch.messages) {
-    const body = queueBodySchema.safeParse(message.body);
-    if (body.success) items.push({ message, body: body.data });
+    const body = readQueueBody(message.body);
+    if (body) items.push({ message, body });
     else
       refuse(message, {
         ...unauthenticated(message.body, `qm_${message.id}`),

@@ -9,7 +9,7 @@ import type { TaskRequest } from "../squad/task";
 import { parseTarget, kindFor } from "./address";
 import type { Envelope, Sealed } from "./envelope";
 import { ALERT_KEY_PREFIX, DEAD_LETTER_EVENT } from "./dead-letter-alert";
-import { eventSchema } from "./events";
+import { readEvent } from "./events";
 import { keyRing, openSecret } from "./envelope";
 import { MAX_BATCH, sendMessages, type MessageDraft } from "./producer";
 import { subscribersOf, subscriptionById } from "./subscription-cache";
@@ -96,22 +96,22 @@ async function runAgent(env: Env, ref: string, d: Delivery): Promise<EffectResul
 
 /** A topic message becomes one delivery message per matching subscription, each retried on its own. */
 async function fanOut(env: Env, topic: string, d: Delivery): Promise<EffectResult> {
-  const event = eventSchema.safeParse(d.sealed.payload);
-  if (!event.success) return { ok: false, retry: false, error: "topic payload is not {type, data}" };
+  const event = readEvent(d.sealed.payload);
+  if (!event) return { ok: false, retry: false, error: "topic payload is not {type, data}" };
   const key = `subscriptions:${topic}`;
   let all = d.shared?.get(key) as Promise<SubscriptionRow[]> | undefined;
   if (!all) {
     all = subscribersOf(env.DB, topic);
     d.shared?.set(key, all);
   }
-  const subscribers = (await all).filter((s) => matchesEventType(s.eventTypes, event.data.type));
+  const subscribers = (await all).filter((s) => matchesEventType(s.eventTypes, event.type));
   if (subscribers.length === 0) return { ok: true };
-  const idempotencyKey = await deliveryKeyOf(d.envelope, event.data.type === DEAD_LETTER_EVENT);
+  const idempotencyKey = await deliveryKeyOf(d.envelope, event.type === DEAD_LETTER_EVENT);
   const now = Date.now();
   const drafts: MessageDraft[] = subscribers.map((s) => ({
     to: { subscription: s.id },
     priority: d.envelope.priority,
-    payload: { topic, event: { id: d.envelope.id, type: event.data.type, data: event.data.data, time: new Date(d.envelope.createdAt).toISOString() } },
+    payload: { topic, event: { id: d.envelope.id, type: event.type, data: event.data, time: new Date(d.envelope.createdAt).toISOString() } },
     actor: d.sealed.actor,
     // Scoped to the subscription, so a repeated fan-out of this event delivers once per subscriber.
     idempotencyKey,

@@ -238,13 +238,13 @@ export async function open(ring: KeyRing, raw: unknown, now = Date.now()): Promi
   if (expiresAt !== undefined) envelope.expiresAt = expiresAt;
   if (idempotencyKey !== undefined) envelope.idempotencyKey = idempotencyKey;
   if (traceId !== undefined) envelope.traceId = traceId;
-  const sealed = sealedSchema.safeParse(safeJson(plain));
+  const sealed = readSealed(safeJson(plain));
   // Authenticated but unreadable can only come from a producer bug; refuse it all the same.
-  if (!sealed.success) return { ok: false, reason: "malformed", detail: "sealed content is not {actor, payload}" };
+  if (!sealed) return { ok: false, reason: "malformed", detail: "sealed content is not {actor, payload}" };
   if (envelope.expiresAt !== undefined && envelope.expiresAt <= now) {
     return { ok: false, reason: "expired", detail: `expired at ${new Date(envelope.expiresAt).toISOString()}` };
   }
-  return { ok: true, envelope, sealed: sealed.data as Sealed };
+  return { ok: true, envelope, sealed };
 }
 
 /**
@@ -261,7 +261,17 @@ function refusal(ring: KeyRing, raw: unknown, decryption?: "bad_base64" | "tampe
   return { ok: false, reason: "tampered", detail: "authentication failed: metadata, iv or ciphertext was altered" };
 }
 
-const sealedSchema = z.object({ actor: z.string(), payload: z.unknown() });
+export const sealedSchema = z.object({ actor: z.string(), payload: z.unknown() });
+
+/** Sealed content as sealedSchema reads it (extra keys dropped), or null. What seal() wrote is recognised without walking the schema. */
+export function readSealed(value: unknown): Sealed | null {
+  const sealed = value as Partial<Sealed> | null;
+  if (sealed !== null && typeof sealed === "object" && !Array.isArray(sealed) && typeof sealed.actor === "string" && "payload" in sealed) {
+    return { actor: sealed.actor, payload: sealed.payload };
+  }
+  const parsed = sealedSchema.safeParse(value);
+  return parsed.success ? (parsed.data as Sealed) : null;
+}
 
 function safeJson(bytes: ArrayBuffer): unknown {
   try {

@@ -7,15 +7,29 @@ import { matchesEventType } from "./subscriptions";
 import { publishToHub } from "../observability/event-hub";
 import { GLOBAL_TOPICS } from "../observability/topics";
 
+const EVENT_TYPE = /^[a-z][a-z0-9_-]*(\.[a-z0-9_*-]+)*$/;
+const MAX_EVENT_TYPE = 100;
+
 /** What a topic message carries. */
 export const eventSchema = z.object({
-  type: z
-    .string()
-    .regex(/^[a-z][a-z0-9_-]*(\.[a-z0-9_*-]+)*$/, "must be a dotted lowercase event type")
-    .max(100),
+  type: z.string().regex(EVENT_TYPE, "must be a dotted lowercase event type").max(MAX_EVENT_TYPE),
   data: z.unknown(),
 });
 export type TopicEvent = z.infer<typeof eventSchema>;
+
+/**
+ * A topic message's payload as eventSchema reads it (extra keys dropped), or null. The usual event is recognised
+ * without walking the schema (zod cannot generate code in workerd, and a fan-out reads every message).
+ */
+export function readEvent(value: unknown): TopicEvent | null {
+  const event = value as Partial<TopicEvent> | null;
+  if (event !== null && typeof event === "object" && !Array.isArray(event) && "data" in event) {
+    const { type } = event;
+    if (typeof type === "string" && type.length <= MAX_EVENT_TYPE && EVENT_TYPE.test(type)) return { type, data: event.data };
+  }
+  const parsed = eventSchema.safeParse(value);
+  return parsed.success ? parsed.data : null;
+}
 
 /** Topic that system events go to unless a caller names another. */
 export const SYSTEM_TOPIC = "system";

@@ -5,16 +5,40 @@ import { currentTraceId } from "../observability/context";
 import { type Band, bandOf, formatTarget, kindFor, parseTarget, queueFor, type Target } from "./address";
 import { type Envelope, type EnvelopeMeta, issueMessageIds, type KeyRing, keyRing, KeyRingError, sealMeasured } from "./envelope";
 
+/** Most times a message may be put back untried; a body counting more is not ours. */
+const MAX_DEFERRALS = 1000;
+
 /** What travels on a band queue: the envelope plus delivery bookkeeping that is not part of the message. */
 export const queueBodySchema = z
   .object({
     v: z.literal(1),
     envelope: z.unknown(),
     /** Times a consumer put this message back without trying it (yielding to a higher band, open breaker). */
-    deferrals: z.number().int().min(0).max(1000).default(0),
+    deferrals: z.number().int().min(0).max(MAX_DEFERRALS).default(0),
   })
   .strict();
 export type QueueBody = z.input<typeof queueBodySchema>;
+type ReadQueueBody = z.output<typeof queueBodySchema>;
+
+const QUEUE_BODY_KEYS: ReadonlySet<string> = new Set(Object.keys(queueBodySchema.shape));
+
+/**
+ * A queue body as queueBodySchema reads it, or null where the schema refuses it. The body our producer writes is
+ * recognised without zod, which cannot generate code in workerd and walks its schema for every message of a
+ * batch; anything else (a missing field, a stray key, a bad count) goes through the schema.
+ */
+export function readQueueBody(raw: unknown): ReadQueueBody | null {
+  if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
+    const body = raw as Record<string, unknown>;
+    const { deferrals } = body;
+    const countable = deferrals === undefined || (Number.isSafeInteger(deferrals) && (deferrals as number) >= 0 && (deferrals as number) <= MAX_DEFERRALS);
+    if (body.v === 1 && "envelope" in body && countable && Object.keys(body).every((k) => QUEUE_BODY_KEYS.has(k))) {
+      return { v: 1, envelope: body.envelope, deferrals: (deferrals as number | undefined) ?? 0 };
+    }
+  }
+  const parsed = queueBodySchema.safeParse(raw);
+  return parsed.success ? parsed.data : null;
+}
 
 export interface MessageDraft {
   to: Target;
