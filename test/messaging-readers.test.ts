@@ -31,28 +31,15 @@ const nearEvent = fc.record({ type: fc.oneof(eventType, fc.anything()), data: fc
 describe("per-message readers agree with their schemas", () => {
   afterEach(() => vi.restoreAllMocks());
 
-  it("queue body", () => {
+  const readers: [string, fc.Arbitrary<unknown>, (value: unknown) => unknown, Parameters<typeof schemaAnswer>[0]][] = [
+    ["queue body", nearQueueBody, readQueueBody, queueBodySchema],
+    ["sealed content", nearSealed, readSealed, sealedSchema],
+    ["topic event", nearEvent, readEvent, eventSchema],
+  ];
+  it.each(readers)("%s", (_, near, read, schema) => {
     fc.assert(
-      fc.property(fc.oneof(nearQueueBody, fc.anything()), (value) => {
-        expect(readQueueBody(value)).toEqual(schemaAnswer(queueBodySchema, value));
-      }),
-      { numRuns: 2000 },
-    );
-  });
-
-  it("sealed content", () => {
-    fc.assert(
-      fc.property(fc.oneof(nearSealed, fc.anything()), (value) => {
-        expect(readSealed(value)).toEqual(schemaAnswer(sealedSchema, value));
-      }),
-      { numRuns: 2000 },
-    );
-  });
-
-  it("topic event", () => {
-    fc.assert(
-      fc.property(fc.oneof(nearEvent, fc.anything()), (value) => {
-        expect(readEvent(value)).toEqual(schemaAnswer(eventSchema, value));
+      fc.property(fc.oneof(near, fc.anything()), (value) => {
+        expect(read(value)).toEqual(schemaAnswer(schema, value));
       }),
       { numRuns: 2000 },
     );
