@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { decodeBase64, encodeBase64, toHex } from "../encoding";
+import { decodeBase64, encodeBase64, isRecord, toHex } from "../encoding";
 import { TRACE_ID_PATTERN } from "../observability/trace";
 
 /**
@@ -201,7 +201,7 @@ const ENVELOPE_KEYS = new Set(Object.keys(envelopeSchema.shape));
  * Its other fields are not checked here: they are the additional data, so only an envelope sealed with them decrypts.
  */
 function candidate(ring: KeyRing, raw: unknown): { fields: Envelope; key: CryptoKey } | null {
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return null;
+  if (!isRecord(raw)) return null;
   for (const name in raw) if (!ENVELOPE_KEYS.has(name)) return null;
   const fields = raw as Envelope;
   if (typeof fields.kid !== "string" || typeof fields.iv !== "string" || typeof fields.ciphertext !== "string") return null;
@@ -265,10 +265,7 @@ export const sealedSchema = z.object({ actor: z.string(), payload: z.unknown() }
 
 /** Sealed content as sealedSchema reads it (extra keys dropped), or null. What seal() wrote is recognised without walking the schema. */
 export function readSealed(value: unknown): Sealed | null {
-  const sealed = value as Partial<Sealed> | null;
-  if (sealed !== null && typeof sealed === "object" && !Array.isArray(sealed) && typeof sealed.actor === "string" && "payload" in sealed) {
-    return { actor: sealed.actor, payload: sealed.payload };
-  }
+  if (isRecord(value) && typeof value.actor === "string" && "payload" in value) return { actor: value.actor, payload: value.payload };
   const parsed = sealedSchema.safeParse(value);
   return parsed.success ? (parsed.data as Sealed) : null;
 }

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { isRecord } from "../encoding";
 import type { Env } from "../env";
 import { TOPIC_PATTERN } from "./address";
 import { sendMessage } from "./producer";
@@ -22,10 +23,9 @@ export type TopicEvent = z.infer<typeof eventSchema>;
  * without walking the schema (zod cannot generate code in workerd, and a fan-out reads every message).
  */
 export function readEvent(value: unknown): TopicEvent | null {
-  const event = value as Partial<TopicEvent> | null;
-  if (event !== null && typeof event === "object" && !Array.isArray(event) && "data" in event) {
-    const { type } = event;
-    if (typeof type === "string" && type.length <= MAX_EVENT_TYPE && EVENT_TYPE.test(type)) return { type, data: event.data };
+  if (isRecord(value) && "data" in value) {
+    const { type } = value;
+    if (typeof type === "string" && type.length <= MAX_EVENT_TYPE && EVENT_TYPE.test(type)) return { type, data: value.data };
   }
   const parsed = eventSchema.safeParse(value);
   return parsed.success ? parsed.data : null;

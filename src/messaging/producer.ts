@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { isRecord } from "../encoding";
 import type { Env } from "../env";
 import { AppError } from "../errors";
 import { currentTraceId } from "../observability/context";
@@ -28,12 +29,11 @@ const QUEUE_BODY_KEYS: ReadonlySet<string> = new Set(Object.keys(queueBodySchema
  * batch; anything else (a missing field, a stray key, a bad count) goes through the schema.
  */
 export function readQueueBody(raw: unknown): ReadQueueBody | null {
-  if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
-    const body = raw as Record<string, unknown>;
-    const { deferrals } = body;
+  if (isRecord(raw)) {
+    const { deferrals } = raw;
     const countable = deferrals === undefined || (Number.isSafeInteger(deferrals) && (deferrals as number) >= 0 && (deferrals as number) <= MAX_DEFERRALS);
-    if (body.v === 1 && "envelope" in body && countable && Object.keys(body).every((k) => QUEUE_BODY_KEYS.has(k))) {
-      return { v: 1, envelope: body.envelope, deferrals: (deferrals as number | undefined) ?? 0 };
+    if (raw.v === 1 && "envelope" in raw && countable && Object.keys(raw).every((k) => QUEUE_BODY_KEYS.has(k))) {
+      return { v: 1, envelope: raw.envelope, deferrals: (deferrals as number | undefined) ?? 0 };
     }
   }
   const parsed = queueBodySchema.safeParse(raw);
