@@ -67,9 +67,19 @@ describe("a dead letter raises an alert: an event on topic system and tdev_dead_
     );
     expect(seen.get(exhausted.id)!.event.data).toMatchObject({ reason: "max_retries", queue: DEAD_LETTER_QUEUE, target: "agent:alert-agent-1" });
     expect(seen.get(`qm_alert-q${queueIds}`)!.event.data).toMatchObject({ reason: "tampered", queue: QUEUE_NAMES.normal });
-    // The alert's delivery to the subscriber is marked, so that delivery's own dead letter would not alert again.
-    const marked = await inEveryShard(RECEIPT_SHARDS, "SELECT count(*) AS n FROM receipts WHERE dedup_key LIKE ? AND status = 'done'", `idem:subscription:%:${ALERT_KEY_PREFIX}%`);
-    expect(marked.reduce((n, r) => n + Number(r.n), 0)).toBeGreaterThanOrEqual(2);
+    // The alert's delivery to the subscriber is marked, so that delivery's own dead letter would not alert again. The
+    // webhook saw the alert during the effect; the receipt is settled after it, so wait for that.
+    await vi.waitFor(
+      async () => {
+        const marked = await inEveryShard(
+          RECEIPT_SHARDS,
+          "SELECT count(*) AS n FROM receipts WHERE dedup_key LIKE ? AND status = 'done'",
+          `idem:subscription:%:${ALERT_KEY_PREFIX}%`,
+        );
+        expect(marked.reduce((n, r) => n + Number(r.n), 0)).toBeGreaterThanOrEqual(2);
+      },
+      { timeout: 5_000, interval: 25 },
+    );
     // The alert names the dead letter; it is readable there.
     expect((await env.DB.prepare("SELECT reason FROM dead_letters WHERE id = ?").bind(exhausted.id).first())?.reason).toBe("max_retries");
     await vi.waitFor(async () => expect(await deadLettersTotal("max_retries", DEAD_LETTER_QUEUE)).toBe(retriesBefore + 1), { timeout: 5_000, interval: 25 });
