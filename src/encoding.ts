@@ -2,10 +2,10 @@
 
 const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 
-/** Lowercase hex of some bytes (ids, digests, tags: on hot paths, so a table instead of a formatter per byte). */
 /** An object with keys, as a zod object schema takes one: not null, not an array. */
 export const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === "object" && !Array.isArray(value);
 
+/** Lowercase hex of some bytes (ids, digests, tags: on hot paths, so a table instead of a formatter per byte). */
 export function toHex(bytes: ArrayBuffer | Uint8Array): string {
   const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   let out = "";
