@@ -70,7 +70,7 @@ export default async function runtimeBench({ system, floor }) {
     floorStats,
   );
   console.log(
-    `\nwarm p50 ${warm.p50} ms / floor p50 ${floorStats.p50} ms; warm runs/s ${warm.rps.toFixed(0)} = ${(warm.ratio * 100).toFixed(0)}% of floor (target 50%); cold p50 ${cold.p50} ms, p99 ${cold.p99} ms, ${cold.rps.toFixed(1)} runs/s`,
+    `\nwarm p50 ${warm.p50} ms / floor p50 ${floorStats.p50} ms; warm runs/s ${warm.rps.toFixed(0)} = ${(warm.ratio * 100).toFixed(0)}% of floor (target 50%: ${warm.ratio >= 0.5 ? "met" : "NOT met"}); cold p50 ${cold.p50} ms, p99 ${cold.p99} ms, ${cold.rps.toFixed(1)} runs/s`,
   );
 
   // The same constant answer behind the system's wrangler.toml: how much of the gap is configuration (locally,
