@@ -13,7 +13,6 @@ const schemaAnswer = (schema: { safeParse(v: unknown): { success: boolean; data?
 };
 
 const eventType = fc.oneof(fc.constantFrom("agent.published", "a", "x.y*", "Bad.Type", "a..b", "", "a".repeat(100), "a".repeat(101)), fc.string());
-const maybe = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
 
 /** Values near each shape (right keys, wrong values, extra or missing keys) and anything at all. */
 const nearQueueBody = fc.record(
