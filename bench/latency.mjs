@@ -94,47 +94,42 @@ async function prepare(system) {
   };
 }
 
-const verdict = (ratio) => (ratio <= 2 ? "within 2x" : "NOT within 2x");
-
-async function backToBack(cases, floor, which) {
-  const floorOpts = { url: floor.url, connections: CONNECTIONS };
-  const get = await againstFloor(floorOpts, { ...cases.get, connections: CONNECTIONS });
-  const execute = await againstFloor(floorOpts, { ...cases.execute, connections: CONNECTIONS });
-  printRows(`Latency at 4 connections back to back, ${which} (autocannon, saturating both cores; 3 rounds of 5 s in turns with the floor, medians)`, [
+/**
+ * One table (each case beside the floor measured in turns with it) and a p99 verdict per case. A case carries its
+ * requests/s ratio when throughput means something (back to back) and its per-round p99 ratios when paced.
+ */
+function report(title, which, mode, { get, execute }) {
+  const withRatio = (r) => (r.ratio === undefined ? r.result : { ...r.result, ratio: r.ratio });
+  printRows(title, [
     ["floor: bare worker, constant response (beside GET)", get.floor],
-    ["GET /api/v1/agents/{id}", { ...get.result, ratio: get.ratio }],
+    ["GET /api/v1/agents/{id}", withRatio(get)],
     ["floor: bare worker, constant response (beside POST /execute)", execute.floor],
-    ["warm POST /api/v1/execute", { ...execute.result, ratio: execute.ratio }],
+    ["warm POST /api/v1/execute", withRatio(execute)],
   ]);
   for (const [name, r] of [
     ["GET /agents/{id}", get],
     ["warm POST /execute", execute],
   ]) {
     const ratio = r.result.p99 / Math.max(1, r.floor.p99);
-    console.log(`${which}, ${name}, back to back: p99 ${r.result.p99} ms = ${ratio.toFixed(1)}x the floor's ${r.floor.p99} ms -> ${verdict(ratio)}`);
+    const rounds = r.rounds ? ` (rounds ${r.rounds.map((x) => `${x.toFixed(1)}x`).join(", ")})` : "";
+    const verdict = ratio <= 2 ? "within 2x" : "NOT within 2x";
+    console.log(`${which}, ${name}, ${mode}: p99 ${r.result.p99} ms = ${ratio.toFixed(1)}x the floor's ${r.floor.p99} ms${rounds} -> ${verdict}`);
   }
 }
 
+async function backToBack(cases, floor, which) {
+  const floorOpts = { url: floor.url, connections: CONNECTIONS };
+  const get = await againstFloor(floorOpts, { ...cases.get, connections: CONNECTIONS });
+  const execute = await againstFloor(floorOpts, { ...cases.execute, connections: CONNECTIONS });
+  const title = `Latency at 4 connections back to back, ${which} (autocannon, saturating both cores; 3 rounds of 5 s in turns with the floor, medians)`;
+  report(title, which, "back to back", { get, execute });
+}
+
 async function lightLoad(cases, floor, which) {
-  const lightGet = await pacedAgainstFloor({ url: floor.url }, cases.get);
-  const lightExecute = await pacedAgainstFloor({ url: floor.url }, cases.execute);
-  printRows(
-    `Latency under light load, ${which} (${PACED_RATE} requests/s over ${CONNECTIONS} connections, paced; latency from each request's send; 3 rounds in turns with the floor after one uncounted, medians)`,
-    [
-      ["floor: bare worker, constant response (beside GET)", lightGet.floor],
-      ["GET /api/v1/agents/{id}", lightGet.result],
-      ["floor: bare worker, constant response (beside POST /execute)", lightExecute.floor],
-      ["warm POST /api/v1/execute", lightExecute.result],
-    ],
-  );
-  for (const [name, r] of [
-    ["GET /agents/{id}", lightGet],
-    ["warm POST /execute", lightExecute],
-  ]) {
-    const ratio = r.result.p99 / Math.max(1, r.floor.p99);
-    const each = r.rounds.map((x) => `${x.toFixed(1)}x`).join(", ");
-    console.log(`${which}, ${name}, light load: p99 ${r.result.p99} ms = ${ratio.toFixed(1)}x the floor's ${r.floor.p99} ms (rounds ${each}) -> ${verdict(ratio)}`);
-  }
+  const get = await pacedAgainstFloor({ url: floor.url }, cases.get);
+  const execute = await pacedAgainstFloor({ url: floor.url }, cases.execute);
+  const title = `Latency under light load, ${which} (${PACED_RATE} requests/s over ${CONNECTIONS} connections, paced; latency from each request's send; 3 rounds in turns with the floor after one uncounted, medians)`;
+  report(title, which, "light load", { get, execute });
 }
 
 export default async function latencyBench({ system, floor }) {
