@@ -1,5 +1,6 @@
 import type { Env } from "../env";
-import { type Band, bandOfQueue, DEAD_LETTER_QUEUE, higherBands, queueFor } from "./address";
+import { type Band, bandOfQueue, DEAD_LETTER_QUEUE, queueFor } from "./address";
+import { higherBandsBusy, noteBacklog } from "./backlog";
 import { alertDeadLetters } from "./dead-letter-alert";
 import { type DeadLetterDraft, recordDeadLetters, storeDeadLetterBatch } from "./dead-letters";
 import { deliver as defaultDeliver, type Deliver, type Delivery, type EffectResult, needsClaim } from "./deliver";
@@ -20,6 +21,9 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env, _ctx: 
     batch.retryAll({ delaySeconds: 60 });
     return;
   }
+  // The batch says how much its queue holds behind it: a lower band's consumer in this isolate needs not ask.
+  const backlog = batch.metadata?.metrics?.backlogCount;
+  if (typeof backlog === "number") noteBacklog(band, backlog);
   await consumeBand(batch, env, band, deliver);
 }
 
@@ -232,19 +236,6 @@ function unauthenticated(raw: unknown, fallbackId: string | undefined): Pick<Dea
   const loose = envelopeSchema.partial().safeParse(raw);
   const e = loose.success ? loose.data : {};
   return { id: fallbackId ?? e.id ?? "unknown", target: e.to ?? null, kind: e.kind ?? null, priority: e.priority ?? null, envelope: raw };
-}
-
-async function higherBandsBusy(env: Env, band: Band): Promise<boolean> {
-  const above = higherBands(band);
-  if (above.length === 0) return false;
-  try {
-    const metrics = await Promise.all(above.map((b) => queueFor(env, b).metrics()));
-    return metrics.some((m) => m.backlogCount > 0);
-  } catch (error) {
-    // Metrics are an optimisation; without them the bands simply run side by side.
-    console.warn(JSON.stringify({ at: "higherBandsBusy", error: String(error) }));
-    return false;
-  }
 }
 
 /** Puts messages back on their band with one more deferral; false if the send failed. */

@@ -4,6 +4,7 @@ import type { Env } from "../env";
 import { AppError } from "../errors";
 import { currentTraceId } from "../observability/context";
 import { type Band, bandOf, formatTarget, kindFor, parseTarget, queueFor, type Target } from "./address";
+import { noteSent } from "./backlog";
 import { type Envelope, type EnvelopeMeta, issueMessageIds, type KeyRing, keyRing, KeyRingError, sealMeasured } from "./envelope";
 
 /** Most times a message may be put back untried; a body counting more is not ours. */
@@ -113,5 +114,10 @@ export async function enqueueEnvelopes(env: Env, envelopes: readonly { priority:
     list.push({ body: { v: 1, envelope, deferrals: opts.deferrals ?? 0 }, delaySeconds: opts.delaySeconds });
     byBand.set(band, list);
   }
-  await Promise.all([...byBand].map(([band, messages]) => queueFor(env, band).sendBatch(messages)));
+  await Promise.all(
+    [...byBand].map(async ([band, messages]) => {
+      await queueFor(env, band).sendBatch(messages);
+      if (!opts.delaySeconds) noteSent(band, messages.length);
+    }),
+  );
 }
