@@ -21,7 +21,7 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env, _ctx: 
     batch.retryAll({ delaySeconds: 60 });
     return;
   }
-  // The batch says how much its queue holds behind it: a lower band's consumer in this isolate needs not ask.
+  // The batch says how much its queue holds behind it: a lower band's consumer in this isolate need not ask.
   const backlog = batch.metadata?.metrics?.backlogCount;
   if (typeof backlog === "number") noteBacklog(band, backlog);
   await consumeBand(batch, env, band, deliver);
