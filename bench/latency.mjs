@@ -121,7 +121,7 @@ async function backToBack(cases, floor, which) {
   const floorOpts = { url: floor.url, connections: CONNECTIONS };
   const get = await againstFloor(floorOpts, { ...cases.get, connections: CONNECTIONS });
   const execute = await againstFloor(floorOpts, { ...cases.execute, connections: CONNECTIONS });
-  const title = `Latency at 4 connections back to back, ${which} (autocannon, saturating both cores; 3 rounds of 5 s in turns with the floor, medians)`;
+  const title = `Latency at ${CONNECTIONS} connections back to back, ${which} (autocannon, saturating both cores; 3 rounds of 5 s in turns with the floor, medians)`;
   report(title, which, "back to back", { get, execute });
 }
 

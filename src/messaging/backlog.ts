@@ -45,8 +45,9 @@ export function forgetBacklogReadings(): void {
 export async function higherBandsBusy(env: Env, band: Band): Promise<boolean> {
   const now = Date.now();
   const above = higherBands(band);
-  if (above.some((b) => recentReading(b, now) === true)) return true;
-  const unknown = above.filter((b) => recentReading(b, now) === undefined);
+  const known = above.map((b) => recentReading(b, now));
+  if (known.includes(true)) return true;
+  const unknown = above.filter((_, i) => known[i] === undefined);
   if (unknown.length === 0) return false;
   try {
     const metrics = await Promise.all(unknown.map((b) => queueFor(env, b).metrics()));
