@@ -103,22 +103,29 @@ export async function load(opts) {
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
- * The case and the floor measured in turns (floor, case, floor, case, …), so both see the same machine: on a
- * shared 2-core host the speed drifts by a third within minutes, and a floor measured once at the start
- * would carry that drift into the ratio. Returns the case's median round and the median of the per-round ratios.
+ * The cases and the floor measured in turns (floor, each case, floor, each case, …), so all see the same machine:
+ * on a shared 2-core host the speed drifts by a third within minutes, and a floor measured once at the start
+ * would carry that drift into the ratios. Returns the floor's median round and, per case, its median round
+ * and the median of its per-round ratios to the same round's floor.
  */
-export async function againstFloor(floorOpts, caseOpts, { rounds = 3, duration = 5 } = {}) {
+export async function inTurns(floorOpts, casesOpts, { rounds = 3, duration = 5 } = {}) {
   const floors = [];
-  const cases = [];
+  const cases = casesOpts.map(() => []);
   for (let i = 0; i < rounds; i++) {
     floors.push(await load({ duration, ...floorOpts }));
-    cases.push(await load({ duration, ...caseOpts }));
+    for (const [k, opts] of casesOpts.entries()) cases[k].push(await load({ duration, ...opts }));
   }
   const pick = (runs) => {
     const middle = median(runs.map((r) => r.rps));
     return { ...runs.find((r) => r.rps === middle), p99: median(runs.map((r) => r.p99)) };
   };
-  return { floor: pick(floors), result: pick(cases), ratio: median(cases.map((r, i) => r.rps / floors[i].rps)) };
+  return { floor: pick(floors), cases: cases.map((runs) => ({ result: pick(runs), ratio: median(runs.map((r, i) => r.rps / floors[i].rps)) })) };
+}
+
+/** One case against the floor, in turns (inTurns). */
+export async function againstFloor(floorOpts, caseOpts, options) {
+  const { floor, cases } = await inTurns(floorOpts, [caseOpts], options);
+  return { floor, ...cases[0] };
 }
 
 /** CPU seconds used so far by each process of the given `wrangler dev` workers and by this one (the load generator). */

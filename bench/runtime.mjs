@@ -1,7 +1,8 @@
 // Issue 3 figures: code-agent runs through POST /api/v1/execute, warm (cached isolate) and cold
 // (a new version, so a new isolate, per run), against the bare-worker floor measured in the same
-// run; and, inside workerd, the cost of turning a stored spec into a runnable handle when cached.
-import { againstFloor, authHeaders, loadWithCpu, printCpu, printRows, startConfiguredFloor, startWorker } from "./lib.mjs";
+// run; step by step from the bare floor's GET to a warm run (the same POST on the bare floor, the floor behind the
+// system's configuration); and, inside workerd, the cost of turning a stored spec into a runnable handle when cached.
+import { againstFloor, authHeaders, inTurns, loadWithCpu, printCpu, printRows, startConfiguredFloor, startWorker } from "./lib.mjs";
 
 const TRIVIAL = "export default { async run(input) { return input; } };";
 const COLD_RUNS = 120;
@@ -78,11 +79,29 @@ export default async function runtimeBench({ system, floor }) {
   const configured = await startConfiguredFloor();
   try {
     const configuredUrl = `${configured.url}/api/floor`;
-    const bare = await againstFloor({ url: floor.url }, { url: configuredUrl });
-    const vsConfigured = await againstFloor({ url: configuredUrl }, warmOpts);
+    // Step by step from the bare floor's GET to a warm run, in turns: what carrying the run's POST costs a bare
+    // worker, what the configuration adds, and what is left for our code. The target stays against the bare GET.
+    const samePost = { method: "POST", headers: authHeaders, body: warmBody };
+    const steps = [
+      ["bare floor, the same POST as a warm run (body and headers)", { url: floor.url, ...samePost }],
+      ["floor with the system's configuration, GET", { url: configuredUrl }],
+      ["floor with the system's configuration, the same POST", { url: configuredUrl, ...samePost }],
+      ["warm POST /execute", warmOpts],
+    ];
+    const stepped = await inTurns(
+      { url: floor.url },
+      steps.map(([, opts]) => opts),
+    );
+    printRows(
+      "Runtime: from the bare floor to a warm run, in turns (3 rounds of 5 s, medians; ratios to the bare floor's GET)",
+      [["floor: bare worker, GET", stepped.floor], ...steps.map(([name], k) => [name, { ...stepped.cases[k].result, ratio: stepped.cases[k].ratio }])],
+      stepped.floor,
+    );
+    const [barePost, configuredGet, configuredPost, warmStep] = stepped.cases;
+    const pct = (ratio) => `${(ratio * 100).toFixed(0)}%`;
     console.log(
-      `floor with the system's configuration: ${bare.result.rps.toFixed(0)} req/s = ${(bare.ratio * 100).toFixed(0)}% of the bare floor; ` +
-        `warm POST /execute = ${(vsConfigured.ratio * 100).toFixed(0)}% of it`,
+      `\nthe same POST on the bare floor: ${pct(barePost.ratio)} of its GET; the configured floor: ${pct(configuredGet.ratio)} (GET), ${pct(configuredPost.ratio)} (POST); ` +
+        `warm POST /execute: ${pct(warmStep.ratio)}, that is ${pct(warmStep.ratio / configuredGet.ratio)} of the configured GET and ${pct(warmStep.ratio / configuredPost.ratio)} of the configured POST`,
     );
     const workers = [system, floor, configured];
     printCpu("Where a warm run's CPU goes (ms of CPU per request, by process; 5 s each)", [
