@@ -44,7 +44,9 @@ export default async function runtimeBench({ system, floor }) {
 
   const warmBody = JSON.stringify({ agent: "bench-trivial", input: { n: 1 } });
   await post(`${system.url}/api/v1/execute`, { agent: "bench-trivial", input: { n: 0 } }); // build the isolate once
-  const warmOpts = { url: `${system.url}/api/v1/execute`, method: "POST", headers: authHeaders, body: warmBody };
+  // The warm run's request, sent as it is to the floors too (the step-by-step table below).
+  const warmRequest = { method: "POST", headers: authHeaders, body: warmBody };
+  const warmOpts = { url: `${system.url}/api/v1/execute`, ...warmRequest };
   const paired = await againstFloor({ url: floor.url }, warmOpts);
   const [floorStats, warm] = [paired.floor, { ...paired.result, ratio: paired.ratio }];
 
@@ -81,11 +83,10 @@ export default async function runtimeBench({ system, floor }) {
     const configuredUrl = `${configured.url}/api/floor`;
     // Step by step from the bare floor's GET to a warm run, in turns: what carrying the run's POST costs a bare
     // worker, what the configuration adds, and what is left for our code. The target stays against the bare GET.
-    const samePost = { method: "POST", headers: authHeaders, body: warmBody };
     const steps = [
-      ["bare floor, the same POST as a warm run (body and headers)", { url: floor.url, ...samePost }],
+      ["bare floor, the same POST as a warm run (body and headers)", { url: floor.url, ...warmRequest }],
       ["floor with the system's configuration, GET", { url: configuredUrl }],
-      ["floor with the system's configuration, the same POST", { url: configuredUrl, ...samePost }],
+      ["floor with the system's configuration, the same POST", { url: configuredUrl, ...warmRequest }],
       ["warm POST /execute", warmOpts],
     ];
     const stepped = await inTurns(
