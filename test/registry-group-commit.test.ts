@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { GroupCommit, type Statement } from "../src/registry/group-commit";
 import { agentSpecSchema } from "../src/registry/spec";
-import { agentChannels, createAgent, deploymentHistory, findAgent, registryDb } from "../src/registry/store";
+import { createAgent } from "../src/registry/publish";
+import { agentChannels, deploymentHistory, findAgent, registryDb } from "../src/registry/store";
 import { countingD1 } from "./counting-d1";
 import { api, codeSpec } from "./helpers";
 

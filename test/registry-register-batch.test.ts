@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { refuseCycles } from "../src/registry/dependencies";
 import { agentSpecSchema } from "../src/registry/spec";
-import { createAgent, findAgent, publishVersion, registryDb } from "../src/registry/store";
+import { createAgent, publishVersion } from "../src/registry/publish";
+import { findAgent, registryDb } from "../src/registry/store";
 import { countingD1 } from "./counting-d1";
 import { codeSpec } from "./helpers";
 

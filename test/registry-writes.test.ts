@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { agentSpecSchema } from "../src/registry/spec";
-import { agentChannels, createAgent, deploymentHistory, findAgent, findVersion, publishVersion, registryDb } from "../src/registry/store";
+import { createAgent, publishVersion } from "../src/registry/publish";
+import { agentChannels, deploymentHistory, findAgent, findVersion, registryDb } from "../src/registry/store";
 import { codeSpec } from "./helpers";
 
 const spec = (name: string, version: string, extra: Record<string, unknown> = {}) => agentSpecSchema.parse(codeSpec(name, version, extra));

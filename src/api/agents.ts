@@ -7,18 +7,17 @@ import { agentSpecSchema, refuseInternalHosts, semverString } from "../registry/
 import {
   agentDetail,
   agentView,
-  createAgent,
   deploymentHistory,
   findAgent,
   getVersion,
   listAgents,
   listVersions,
   moveChannel,
-  publishVersion,
   registryDb,
   retireAgent,
   updateDescription,
 } from "../registry/store";
+import { createAgent, publishVersion } from "../registry/publish";
 import { newRouter } from "./factory";
 import { requireScope } from "./middleware/auth";
 import { bearer, commonErrors, conflict, json, jsonBody, notFound, pageOf, pageQuery } from "./openapi-common";
