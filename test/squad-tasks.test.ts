@@ -54,6 +54,10 @@ describe("squad lifecycle", () => {
     expect((await api("POST", "/api/v1/squads", { token, body: { name: "x", members: [{ agent: "echo-a" }] } })).status).toBe(403);
     expect((await api("GET", "/api/v1/squads", { token })).status).toBe(200);
     expect((await api("GET", "/api/v1/squads", { token: null })).status).toBe(401);
+    // The same scopes hold on the routers mounted inside squads (runs, events and streams).
+    expect((await api("POST", "/api/v1/squads/sqd_nope/runs", { token, body: { workflow: "w", input: 1 } })).status).toBe(403);
+    expect((await api("GET", "/api/v1/squads/sqd_nope/runs", { token })).status).toBe(404);
+    expect((await api("GET", "/api/v1/squads/sqd_nope/events", { token })).status).toBe(404);
   });
 });
 
