@@ -59,3 +59,6 @@ export function unwrap<T>(outcome: Outcome<T>): T {
   if (outcome.ok) return outcome.value;
   throw new AppError(outcome.code, outcome.detail, outcome.errors ? { errors: outcome.errors } : {});
 }
+
+/** Whether a D1 write failed on a unique key: the row exists already (a repeat, or a concurrent writer that won). */
+export const isUniqueViolation = (err: unknown): boolean => /UNIQUE constraint failed/i.test(String((err as Error)?.message ?? err));

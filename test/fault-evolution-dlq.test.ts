@@ -1,7 +1,8 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createPendingEvaluation, suiteForAgent, suiteOf } from "../src/evaluation/store";
+import { createPendingEvaluation } from "../src/evaluation/store";
+import { suiteForAgent, suiteOf } from "../src/evaluation/suite-store";
 import { EVOLUTION_DEAD_LETTER_QUEUE } from "../src/evolution/messages";
 import worker from "../src/index";
 import { DEAD_LETTER_EVENT } from "../src/messaging/dead-letter-alert";

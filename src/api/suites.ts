@@ -2,19 +2,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { runSuite, summarize } from "../evaluation/evaluate";
 import { bedrockJudge, sandboxRunner } from "../evaluation/runner";
 import { SYNC_CASE_LIMIT } from "../evaluation/pending";
-import {
-  createPendingEvaluation,
-  createSuite,
-  evaluationView,
-  findSuite,
-  getEvaluation,
-  listSuites,
-  saveEvaluation,
-  scoreHistory,
-  suiteForAgent,
-  suiteOf,
-  suiteView,
-} from "../evaluation/store";
+import { createPendingEvaluation, evaluationView, getEvaluation, saveEvaluation, scoreHistory } from "../evaluation/store";
+import { createSuite, findSuite, listSuites, suiteForAgent, suiteOf, suiteView } from "../evaluation/suite-store";
 import { caseSchema, judgeConfigSchema, suiteInputSchema } from "../evaluation/suite";
 import { semverString } from "../registry/spec";
 import { findAgent, findVersion, getVersion, registryDb } from "../registry/store";

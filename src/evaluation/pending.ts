@@ -3,7 +3,8 @@ import { agentSpecSchema } from "../registry/spec";
 import { findAgent, findVersion, registryDb } from "../registry/store";
 import { runSuite, summarize } from "./evaluate";
 import { bedrockJudge, sandboxRunner } from "./runner";
-import { completePendingEvaluation, findEvaluation, suiteForAgent, suiteOf } from "./store";
+import { completePendingEvaluation, findEvaluation } from "./store";
+import { suiteForAgent, suiteOf } from "./suite-store";
 
 /** Suites longer than this are evaluated on the queue: POST …/evaluate answers 202 with an id to poll. */
 export const SYNC_CASE_LIMIT = 200;

@@ -1,6 +1,6 @@
 import { eq } from "drizzle-orm";
 import { AppError, type FieldError } from "../errors";
-import { suiteForAgent } from "../evaluation/store";
+import { suiteForAgent } from "../evaluation/suite-store";
 import type { AgentRow } from "../registry/schema";
 import { agentChannels, getVersion, type Db } from "../registry/store";
 import { isRangeGene, plannedEvaluations, type EvolutionPolicy } from "./policy";

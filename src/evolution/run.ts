@@ -1,7 +1,7 @@
 import { and, count, eq, inArray } from "drizzle-orm";
 import type { Env } from "../env";
 import { AppError } from "../errors";
-import { suiteOf, suiteForAgent } from "../evaluation/store";
+import { suiteOf, suiteForAgent } from "../evaluation/suite-store";
 import type { Suite } from "../evaluation/suite";
 import { fnv1a } from "../evaluation/split";
 import { currentTraceId } from "../observability/context";

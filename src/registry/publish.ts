@@ -1,6 +1,6 @@
 import { and, eq } from "drizzle-orm";
 import semver from "semver";
-import { AppError } from "../errors";
+import { AppError, isUniqueViolation } from "../errors";
 import { newId } from "../ids";
 import { candidateVersions, reachableEdges, refuseCycles, resolveDependencies, type ResolvedDependency } from "./dependencies";
 import { registryCommits } from "./group-commit";
@@ -11,8 +11,6 @@ import { type Db, findVersion } from "./store";
 import { insertAgent, insertChannel, insertDeployment, insertEdges, insertVersion, updateAgentAfterPublish } from "./writes";
 
 /** Registering agents and publishing versions: each a checked write of immutable version rows, in one D1 batch. */
-
-const isUniqueViolation = (err: unknown) => /UNIQUE constraint failed/i.test(String((err as Error)?.message ?? err));
 
 export interface PublishResult {
   created: boolean;

@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gt, sql } from "drizzle-orm";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
-import { AppError } from "../errors";
+import { AppError, isUniqueViolation } from "../errors";
 import { newId } from "../ids";
 import { canonicalJson, sha256Hex } from "../registry/canonical";
 import { decodeCursor, type Page, toPage } from "../registry/cursor";
@@ -42,8 +42,6 @@ export function workflowDetail(r: WorkflowRow): WorkflowDetail {
   const definition = workflowSchema.parse(JSON.parse(r.definition));
   return { ...summary(r), definition, levels: planWorkflow(definition).levels };
 }
-
-const isUniqueViolation = (err: unknown) => /UNIQUE constraint failed/i.test(String((err as Error)?.message ?? err));
 
 async function latest(db: Db, name: string): Promise<WorkflowRow | undefined> {
   const [row] = await db.select().from(workflows).where(eq(workflows.name, name)).orderBy(desc(workflows.version)).limit(1);
