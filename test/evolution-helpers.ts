@@ -4,6 +4,8 @@ import specJson from "../examples/sentiment/spec.json";
 import suiteJson from "../examples/sentiment/suite.json";
 import { expect } from "vitest";
 import { api } from "./helpers";
+import type { ReflectiveCase } from "../src/evolution/reflect";
+import { agentSpecSchema, type AgentSpec } from "../src/registry/spec";
 
 export { agentCode, policyJson, specJson, suiteJson };
 
@@ -70,3 +72,32 @@ export async function evolveWithLiveTraffic(agent: string, suite: string, inputs
   }
   return runs;
 }
+
+/** The agents and the failing case shared by evolution-rewrite-request and evolution-rewrite-propose. */
+type LlmSpec = Extract<AgentSpec, { kind: "llm" }>;
+export const llm = (over: Record<string, unknown> = {}): LlmSpec =>
+  agentSpecSchema.parse({
+    name: "sentiment",
+    version: "1.0.0",
+    kind: "llm",
+    description: "Labels a review positive or negative",
+    model: "rule-task",
+    prompt: "Label the sentiment of the text as positive or negative.\n- otherwise answer positive\nText: {{input.text}}",
+    params: { temperature: 0 },
+    ...over,
+  }) as LlmSpec;
+export const code = agentSpecSchema.parse({
+  name: "coder",
+  version: "1.0.0",
+  kind: "code",
+  code: "export default { async run(input) { return { label: 'positive' }; } };",
+  params: { threshold: 0.5 },
+});
+
+export const failing: ReflectiveCase = {
+  caseId: "refund",
+  input: { text: "I want a refund" },
+  output: '"positive"',
+  score: 0,
+  feedback: ['expected "negative", got "positive"', "latency 12 ms within 500"],
+};
