@@ -1,12 +1,9 @@
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { splitCases } from "../src/evaluation/split";
 import { seededRng } from "../src/evolution/prng";
+import { control } from "./bedrock-control";
 import { api } from "./helpers";
 import { evolveWithLiveTraffic, liveScore } from "./evolution-helpers";
-
-const fixture = inject("bedrockUrl");
-const control = async (path: string, body?: unknown) =>
-  (await fetch(`${fixture}/__control/${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body) })).json() as Promise<any>;
 
 // A review classifier this project never tuned for: its label hangs on one of 24 words.
 const POSITIVE = ["delightful", "superb", "reliable", "sturdy", "gorgeous", "flawless", "handy", "cozy", "brilliant", "speedy", "charming", "elegant"];

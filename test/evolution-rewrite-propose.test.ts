@@ -1,6 +1,6 @@
 // proposeRewrite and proposeMerge against the local Bedrock fixture, and end to end through the sandbox runner.
 import { env } from "cloudflare:workers";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Env } from "../src/env";
 import { runSuite } from "../src/evaluation/evaluate";
 import { sandboxRunner } from "../src/evaluation/runner";
@@ -10,16 +10,11 @@ import { seededRng } from "../src/evolution/prng";
 import { casesWon, reflectiveCases, selectReflectiveCases, type ReflectiveCase } from "../src/evolution/reflect";
 import { proposeMerge, proposeRewrite } from "../src/evolution/rewrite";
 import type { AgentSpec } from "../src/registry/spec";
+import { control, requestsFor } from "./bedrock-control";
 import { code, failing, llm } from "./evolution-helpers";
 
-const fixture = inject("bedrockUrl");
 const workerEnv = env as unknown as Env;
 
-async function control(path: string, body?: unknown) {
-  const res = await fetch(`${fixture}/__control/${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body) });
-  return res.json() as Promise<any>;
-}
-const requestsFor = (id: string): Promise<{ signature: string; body: any }[]> => control(`requests?id=${encodeURIComponent(id)}`);
 const userText = (body: any): string =>
   body.messages
     .at(-1)

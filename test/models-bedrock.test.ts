@@ -1,19 +1,12 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, inject, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { Env } from "../src/env";
 import { AppError } from "../src/errors";
 import { breakerSnapshots } from "../src/models/breaker";
 import { bedrockProblemType } from "../src/models/client";
 import { converse } from "../src/models/converse";
 import { invokeAgent } from "../src/models/invoke-agent";
-
-const fixture = inject("bedrockUrl");
-
-async function control(path: string, body?: unknown) {
-  const res = await fetch(`${fixture}/__control/${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body) });
-  return res.json() as Promise<any>;
-}
-const requestsFor = (id: string): Promise<{ signature: string; body: any }[]> => control(`requests?id=${encodeURIComponent(id)}`);
+import { control, requestsFor } from "./bedrock-control";
 
 const withEnv = (overrides: Partial<Env>): Env => ({ ...(env as unknown as Env), ...overrides });
 const ask = (modelId: string, e: Env = env as unknown as Env) => converse(e, { modelId, messages: [{ role: "user", content: "hello there bedrock" }], maxTokens: 50 });

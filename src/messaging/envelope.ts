@@ -278,8 +278,6 @@ function safeJson(bytes: ArrayBuffer): unknown {
   }
 }
 
-// ---- base64 --------------------------------------------------------------------
-
 // ---- small secrets at rest (webhook signing secrets) -------------------------------
 
 /** Seals a short secret under the current key as `kid.iv.ciphertext`, bound to `context` (e.g. the subscription id). */
