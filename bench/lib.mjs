@@ -106,7 +106,7 @@ export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length
  * The cases and the floor measured in turns (floor, each case, floor, each case, …), so all see the same machine:
  * on a shared 2-core host the speed drifts by a third within minutes, and a floor measured once at the start
  * would carry that drift into the ratios. Returns the floor's median round and, per case, its median round
- * and the median of its per-round ratios to the same round's floor.
+ * and the median of its per-round ratios to the same round's floor (and those ratios, to pool with other runs).
  */
 export async function inTurns(floorOpts, casesOpts, { rounds = 3, duration = 5 } = {}) {
   const floors = [];
@@ -119,7 +119,13 @@ export async function inTurns(floorOpts, casesOpts, { rounds = 3, duration = 5 }
     const middle = median(runs.map((r) => r.rps));
     return { ...runs.find((r) => r.rps === middle), p99: median(runs.map((r) => r.p99)) };
   };
-  return { floor: pick(floors), cases: cases.map((runs) => ({ result: pick(runs), ratio: median(runs.map((r, i) => r.rps / floors[i].rps)) })) };
+  return {
+    floor: pick(floors),
+    cases: cases.map((runs) => {
+      const ratios = runs.map((r, i) => r.rps / floors[i].rps);
+      return { result: pick(runs), ratio: median(ratios), ratios };
+    }),
+  };
 }
 
 /** One case against the floor, in turns (inTurns). */
