@@ -58,6 +58,11 @@ describe("squad lifecycle", () => {
     expect((await api("POST", "/api/v1/squads/sqd_nope/runs", { token, body: { workflow: "w", input: 1 } })).status).toBe(403);
     expect((await api("GET", "/api/v1/squads/sqd_nope/runs", { token })).status).toBe(404);
     expect((await api("GET", "/api/v1/squads/sqd_nope/events", { token })).status).toBe(404);
+    // Only POST …/{id}/stream-token is a read among the writes: a change whose last segment says so is not.
+    expect((await api("POST", "/api/v1/squads/sqd_nope/stream-token", { token })).status).toBe(404);
+    expect((await api("DELETE", "/api/v1/squads/sqd_nope/tasks/stream-token", { token })).status).toBe(403);
+    expect((await api("PUT", "/api/v1/squads/stream-token", { token, body: { name: "x", members: [{ agent: "echo-a" }] } })).status).toBe(403);
+    expect((await api("DELETE", "/api/v1/squads/stream-token", { token })).status).toBe(403);
   });
 });
 

@@ -18,10 +18,13 @@ import { squadStreamsRouter } from "./squad-streams";
  */
 export const squadsRouter = newRouter();
 
+/** `POST …/squads/{id}/stream-token`: taking a token to read a stream is a read, though it is a POST. Exactly that path. */
+const STREAM_TOKEN_PATH = /\/squads\/[^/]+\/stream-token$/;
+
 squadsRouter.use("*", async (c, next) => {
   // A browser stream upgrade carrying ?token= instead of a bearer header: the squad verifies the token itself.
   if (viaStreamToken(c)) return next();
-  const readOnly = c.req.method === "GET" || c.req.path.endsWith("/stream-token");
+  const readOnly = c.req.method === "GET" || (c.req.method === "POST" && STREAM_TOKEN_PATH.test(c.req.path));
   return requireScope(readOnly ? "agents:read" : "squads:run")(c, next);
 });
 
