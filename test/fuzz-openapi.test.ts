@@ -10,6 +10,13 @@ import { createSquad, register } from "./squad-helpers";
  * every 4xx is problem+json with its status; a refused request changes nothing the list endpoints show.
  * `npm test` runs a bounded number of cases; `npm run fuzz` (FUZZ_RUNS, FUZZ_SEED, FUZZ_PATH) runs more or
  * replays one. A failure is written to test/fuzz/failures/<seed>.json; fixed ones go to regressions.json.
+ *
+ * One run's length is bounded by the test pool, not the app: @cloudflare/vitest-pool-workers 0.15 wraps the
+ * entrypoint wrapper's prototype in one more Proxy each time it is constructed, once per `exports.default.fetch`
+ * (cloudflare/workers-sdk#15092; the fixed versions need a wrangler newer than Node 20 allows). So after enough
+ * requests in one file every request overflows the stack inside the pool ("Maximum call stack size exceeded"
+ * at `new Class`): FUZZ_RUNS=3000 stays well inside, FUZZ_RUNS=10000 met it (2026-12-03). Run more cases as
+ * several seeds instead.
  */
 
 /** Routes left out, and why: WebSocket upgrades; whole-database streams and restores; routes that start Workflows and AWS pushes in the background. */
