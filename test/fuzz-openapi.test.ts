@@ -1,8 +1,11 @@
+import { createExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { bodyArbitrary, paramArbitrary, type FuzzRequest, type OpenApiDoc, type Operation } from "./fuzz/arbitraries";
+import { bodyArbitrary, encodePathSegment, paramArbitrary, type FuzzRequest, type OpenApiDoc, type Operation } from "./fuzz/arbitraries";
 import regressions from "./fuzz/regressions.json";
-import { api, codeSpec } from "./helpers";
+import { buildApp } from "../src/api/app";
+import { apiVia, codeSpec } from "./helpers";
 import { createSquad, register } from "./squad-helpers";
 
 /**
@@ -11,12 +14,10 @@ import { createSquad, register } from "./squad-helpers";
  * `npm test` runs a bounded number of cases; `npm run fuzz` (FUZZ_RUNS, FUZZ_SEED, FUZZ_PATH) runs more or
  * replays one. A failure is written to test/fuzz/failures/<seed>.json; fixed ones go to regressions.json.
  *
- * One run's length is bounded by the test pool, not the app: @cloudflare/vitest-pool-workers 0.15 wraps the
- * entrypoint wrapper's prototype in one more Proxy each time it is constructed, once per `exports.default.fetch`
- * (cloudflare/workers-sdk#15092; the fixed versions need a wrangler newer than Node 20 allows). So after enough
- * requests in one file every request overflows the stack inside the pool ("Maximum call stack size exceeded"
- * at `new Class`): FUZZ_RUNS=3000 stays well inside, FUZZ_RUNS=10000 met it (2026-12-03). Run more cases as
- * several seeds instead.
+ * Requests go to the app's fetch handler directly (the Worker's fetch is that handler), not through
+ * `exports.default`: @cloudflare/vitest-pool-workers 0.15 wraps its entrypoint wrapper's prototype in one more
+ * Proxy on every such call (cloudflare/workers-sdk#15092, fixed in versions that need a newer Node than 20), and
+ * a file's requests slow down until they overflow the stack inside the pool (a fuzz run did at its ~330th case).
  */
 
 /** Routes left out, and why: WebSocket upgrades; whole-database streams and restores; routes that start Workflows and AWS pushes in the background. */
@@ -32,6 +33,8 @@ const SKIPPED = new Set([
 ]);
 
 const budget = inject("fuzz");
+const app = buildApp();
+const api = apiVia((request) => app.fetch(request, env, createExecutionContext()));
 /** A request that hangs is a bug too (a client would time out). */
 const ANSWER_WITHIN_MS = 10_000;
 const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -72,7 +75,7 @@ function requestArbitrary(method: string, template: string, op: Operation): fc.A
     .map(({ path, query, body, contentType }) => {
       let url = template;
       pathParams.forEach((p, i) => {
-        url = url.replace(`{${p.name}}`, encodeURIComponent(path[i]!));
+        url = url.replace(`{${p.name}}`, encodePathSegment(path[i]!));
       });
       const search = new URLSearchParams();
       queryParams.forEach((p, i) => {

@@ -3,8 +3,17 @@ import type { RunRecord } from "../src/runtime/run-records";
 
 export const ADMIN_KEY = "test-admin-key";
 
+type ApiOptions = { body?: unknown; token?: string | null; headers?: Record<string, string>; raw?: BodyInit };
+
 /** Calls the worker's own fetch handler, as a client would. */
-export async function api(method: string, path: string, opts: { body?: unknown; token?: string | null; headers?: Record<string, string>; raw?: BodyInit } = {}) {
+export const api = apiVia((request) => exports.default.fetch(request));
+
+/** `api` through another fetch handler (the fuzz calls the app itself: see fuzz-openapi.test.ts). */
+export function apiVia(fetcher: (request: Request) => Response | Promise<Response>) {
+  return (method: string, path: string, opts: ApiOptions = {}) => send(fetcher, method, path, opts);
+}
+
+async function send(fetcher: (request: Request) => Response | Promise<Response>, method: string, path: string, opts: ApiOptions) {
   const headers: Record<string, string> = { ...opts.headers };
   const token = opts.token === undefined ? ADMIN_KEY : opts.token;
   if (token) headers.authorization = `Bearer ${token}`;
@@ -13,7 +22,7 @@ export async function api(method: string, path: string, opts: { body?: unknown; 
     body = JSON.stringify(opts.body);
     headers["content-type"] ??= "application/json";
   }
-  const res = await exports.default.fetch(new Request(`http://localhost${path}`, { method, headers, body }));
+  const res = await fetcher(new Request(`http://localhost${path}`, { method, headers, body }));
   const text = await res.text();
   let json: any;
   try {

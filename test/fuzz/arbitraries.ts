@@ -89,6 +89,28 @@ function stringOf(schema: Schema): fc.Arbitrary<string> {
   return fc.string({ minLength, maxLength });
 }
 
+/**
+ * A path segment as a client puts it on the wire. encodeURIComponent throws on a lone surrogate, which no UTF-8
+ * text holds; a hostile client sends its three bytes anyway (%ED%A0%80 for U+D800), so that is what goes.
+ */
+export function encodePathSegment(text: string): string {
+  let out = "";
+  let run = "";
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    const pair = unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length && text.charCodeAt(i + 1) >= 0xdc00 && text.charCodeAt(i + 1) <= 0xdfff;
+    if (pair) {
+      run += text.slice(i, i + 2);
+      i++;
+    } else if (unit >= 0xd800 && unit <= 0xdfff) {
+      const bytes = [0xe0 | (unit >> 12), 0x80 | ((unit >> 6) & 0x3f), 0x80 | (unit & 0x3f)];
+      out += encodeURIComponent(run) + bytes.map((b) => `%${b.toString(16).toUpperCase()}`).join("");
+      run = "";
+    } else run += text[i];
+  }
+  return out + encodeURIComponent(run);
+}
+
 /** Strings a hostile client sends where a name or id goes. */
 export const hostileString = fc.oneof(
   fc.string({ unit: "binary", maxLength: 40 }),
