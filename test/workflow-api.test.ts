@@ -57,6 +57,16 @@ describe("workflow definitions", () => {
     expect((await api("GET", "/api/v1/workflows/nope")).status).toBe(404);
   });
 
+  it("needs squads:run to store and agents:read to read or validate", async () => {
+    const key = await api("POST", "/api/v1/keys", { body: { name: "workflow reader", scopes: ["agents:read"] } });
+    if (key.status !== 201) return expect.fail(`could not create a key: ${key.status} ${key.text}`);
+    const token = key.json.key as string;
+    const body = { name: "scoped", steps: [{ id: "a", capability: "echo" }] };
+    expect((await api("POST", "/api/v1/workflows/validate", { token, body })).status).toBe(200);
+    expect((await api("GET", "/api/v1/workflows", { token })).status).toBe(200);
+    expect((await api("POST", "/api/v1/workflows", { token, body })).status).toBe(403);
+  });
+
   it("validates without storing and returns the plan", async () => {
     const res = await api("POST", "/api/v1/workflows/validate", yaml(diamondYaml.replace("name: diamond", "name: never-stored")));
     expect(res.status).toBe(200);

@@ -4,7 +4,7 @@ import { squadConfigSchema } from "../squad/config";
 import { createSquad, findSquad, listSquads, reconfigureSquad, removeSquad, squadView } from "../squad/directory";
 import { TASK_STATUSES, taskRequestSchema, taskViewSchema } from "../squad/task";
 import { newRouter } from "./factory";
-import { requireScope } from "./middleware/auth";
+import { requireReadOrRun } from "./middleware/auth";
 import { viaStreamToken } from "./middleware/access";
 import { bearer, commonErrors, conflict, json, jsonBody, notFound, pageOf, pageQuery } from "./openapi-common";
 import { idParam, stub, tags } from "./squad-common";
@@ -18,15 +18,11 @@ import { squadStreamsRouter } from "./squad-streams";
  */
 export const squadsRouter = newRouter();
 
-/** `POST …/squads/{id}/stream-token`: taking a token to read a stream is a read, though it is a POST. Exactly that path. */
-const STREAM_TOKEN_PATH = /\/squads\/[^/]+\/stream-token$/;
+/** Taking a token to read a stream (`POST …/squads/{id}/stream-token`) is a read, though it is a POST. */
+const squadScopes = requireReadOrRun(/\/squads\/[^/]+\/stream-token$/);
 
-squadsRouter.use("*", async (c, next) => {
-  // A browser stream upgrade carrying ?token= instead of a bearer header: the squad verifies the token itself.
-  if (viaStreamToken(c)) return next();
-  const readOnly = c.req.method === "GET" || (c.req.method === "POST" && STREAM_TOKEN_PATH.test(c.req.path));
-  return requireScope(readOnly ? "agents:read" : "squads:run")(c, next);
-});
+// A browser stream upgrade carrying ?token= instead of a bearer header: the squad verifies the token itself.
+squadsRouter.use("*", async (c, next) => (viaStreamToken(c) ? next() : squadScopes(c, next)));
 
 const squadSchema = z
   .object({

@@ -6,13 +6,13 @@ import { workflowSchema, type Workflow } from "../workflow/definition";
 import { isYamlContentType, parseWorkflow, parseYamlDocument } from "../workflow/parse";
 import { getWorkflow, listWorkflows, listWorkflowVersions, saveWorkflow, workflowDb, workflowDetail } from "../workflow/store";
 import { newRouter } from "./factory";
-import { requireScope } from "./middleware/auth";
+import { requireReadOrRun } from "./middleware/auth";
 import { bearer, commonErrors, json, notFound, pageOf, pageQuery } from "./openapi-common";
 
 /** Workflow definitions (JSON or YAML). Scopes: squads:run to store one; agents:read to read or validate. */
 export const workflowsRouter = newRouter();
 
-workflowsRouter.use("*", async (c, next) => requireScope(c.req.method === "GET" || c.req.path.endsWith("/validate") ? "agents:read" : "squads:run")(c, next));
+workflowsRouter.use("*", requireReadOrRun(/\/workflows\/validate$/));
 
 const tags = ["workflows"];
 

@@ -32,6 +32,16 @@ export const requireAuth = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 });
 
+/**
+ * agents:read for GETs and for the POSTs that only read (`readingPosts`, matched against the whole path: exactly
+ * those routes, so a write whose path merely ends like one is not mistaken for it); squads:run for every other method.
+ */
+export const requireReadOrRun = (readingPosts: RegExp) => {
+  const read = requireScope("agents:read");
+  const run = requireScope("squads:run");
+  return createMiddleware<AppEnv>(async (c, next) => (c.req.method === "GET" || (c.req.method === "POST" && readingPosts.test(c.req.path)) ? read : run)(c, next));
+};
+
 export const requireScope = (scope: Scope) =>
   createMiddleware<AppEnv>(async (c, next) => {
     if (!c.get("principal").scopes.has(scope)) {
