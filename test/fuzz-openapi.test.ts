@@ -16,7 +16,7 @@ import { createSquad, register } from "./squad-helpers";
  *
  * Requests go to the app's fetch handler directly (the Worker's fetch is that handler), not through
  * `exports.default`: @cloudflare/vitest-pool-workers 0.15 wraps its entrypoint wrapper's prototype in one more
- * Proxy on every such call (cloudflare/workers-sdk#15092, fixed in versions that need a newer Node than 20), and
+ * Proxy on every such call (cloudflare/workers-sdk#15092; the pool release with the fix needs a wrangler past the line npm resolves for Node 20), and
  * a file's requests slow down until they overflow the stack inside the pool (a fuzz run did at its ~330th case).
  */
 

@@ -10,27 +10,25 @@ export const api = apiVia((request) => exports.default.fetch(request));
 
 /** `api` through another fetch handler (the fuzz calls the app itself: see fuzz-openapi.test.ts). */
 export function apiVia(fetcher: (request: Request) => Response | Promise<Response>) {
-  return (method: string, path: string, opts: ApiOptions = {}) => send(fetcher, method, path, opts);
-}
-
-async function send(fetcher: (request: Request) => Response | Promise<Response>, method: string, path: string, opts: ApiOptions) {
-  const headers: Record<string, string> = { ...opts.headers };
-  const token = opts.token === undefined ? ADMIN_KEY : opts.token;
-  if (token) headers.authorization = `Bearer ${token}`;
-  let body: BodyInit | undefined = opts.raw;
-  if (opts.body !== undefined) {
-    body = JSON.stringify(opts.body);
-    headers["content-type"] ??= "application/json";
-  }
-  const res = await fetcher(new Request(`http://localhost${path}`, { method, headers, body }));
-  const text = await res.text();
-  let json: any;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, json, text };
+  return async (method: string, path: string, opts: ApiOptions = {}) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    const token = opts.token === undefined ? ADMIN_KEY : opts.token;
+    if (token) headers.authorization = `Bearer ${token}`;
+    let body: BodyInit | undefined = opts.raw;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers["content-type"] ??= "application/json";
+    }
+    const res = await fetcher(new Request(`http://localhost${path}`, { method, headers, body }));
+    const text = await res.text();
+    let json: any;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, headers: res.headers, json, text };
+  };
 }
 
 export function codeSpec(name: string, version = "1.0.0", extra: Record<string, unknown> = {}) {
