@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { hostAllowed } from "../src/runtime/host";
 import { AgentSyntaxError, instrumentModule } from "../src/runtime/instrument";
-import { effectiveTimeout, parseOutput, MAX_OUTPUT_BYTES } from "../src/runtime/limits";
+import { boundedLogs, effectiveTimeout, MAX_LOG_CHARS, MAX_LOG_ENTRIES, parseOutput, MAX_OUTPUT_BYTES } from "../src/runtime/limits";
 import { fillTemplate } from "../src/runtime/template";
 import { checkInput } from "../src/runtime/input-schema";
 
@@ -46,6 +46,17 @@ describe("limits", () => {
     expect(parseOutput(`"${"x".repeat(MAX_OUTPUT_BYTES)}"`)).toMatchObject({ ok: false, reason: "too_large" });
     expect(parseOutput("{nope")).toMatchObject({ ok: false, reason: "bad_output" });
     expect(parseOutput(undefined)).toMatchObject({ ok: false, reason: "bad_output" });
+  });
+
+  it("bounds the log lines a sandbox reports, whatever it sends", () => {
+    expect(boundedLogs(undefined)).toEqual([]);
+    expect(boundedLogs({ 0: "a", length: 1 })).toEqual([]);
+    const many = boundedLogs(Array.from({ length: MAX_LOG_ENTRIES * 3 }, (_, i) => `line ${i}`));
+    expect(many).toHaveLength(MAX_LOG_ENTRIES);
+    expect(many.at(-1)).toBe(`line ${MAX_LOG_ENTRIES - 1}`);
+    const [long, other, number] = boundedLogs(["x".repeat(MAX_LOG_CHARS * 5), { a: 1 }, 7]);
+    expect(long).toBe(`${"x".repeat(MAX_LOG_CHARS)}…`);
+    expect([other, number]).toEqual(["[object Object]", "7"]);
   });
 });
 

@@ -3,7 +3,7 @@ import type { Env } from "../env";
 import { canonicalJson, sha256Hex } from "../registry/canonical";
 import type { AgentSpec } from "../registry/spec";
 import type { RunHost } from "./host";
-import { parseOutput } from "./limits";
+import { boundedLogs, parseOutput } from "./limits";
 import { SANDBOX_REVISION, sandboxModules, type SandboxReply, type SandboxRequest } from "./sandbox-modules";
 
 type CodeSpec = Extract<AgentSpec, { kind: "code" }>;
@@ -13,12 +13,14 @@ const SANDBOX_COMPATIBILITY_DATE = "2026-04-20";
 /** Extra wall-clock time the host waits past the sandbox's own deadline before giving up on it. */
 const HOST_GRACE_MS = 250;
 
-export type CodeRunOutcome =
+/** How a code run ended, with the lines it logged (none when the sandbox never answered). */
+export type CodeRunOutcome = { logs: string[] } & (
   | { ok: true; output: unknown; isolate: string }
-  | { ok: false; reason: "threw" | "timeout" | "bad_output" | "too_large" | "bad_module"; detail: string; isolate?: string };
+  | { ok: false; reason: "threw" | "timeout" | "bad_output" | "too_large" | "bad_module"; detail: string; isolate?: string }
+);
 
 interface SandboxStub {
-  run(request: SandboxRequest, host: RunHost): Promise<SandboxReply>;
+  run(request: SandboxRequest, host: RunHost | undefined): Promise<SandboxReply>;
 }
 
 interface EgressFactory {
@@ -87,36 +89,37 @@ export async function runCodeAgent(env: Env, spec: CodeSpec, run: { runId: strin
   });
   const started = Date.now();
   let reply: SandboxReply | "timeout";
-  const call = sandbox.run(request, run.host);
+  // The host is an RPC target only a run that may call a model needs; passing it costs every run an export and its release.
+  const call = sandbox.run(request, request.models ? run.host : undefined);
   try {
     reply = await Promise.race([call, hostTimeout]);
   } catch (err) {
     const message = String((err as Error)?.message ?? err);
     // A promise that can never settle is detected by the runtime, which cancels the call.
     if (/hung|never generate a response/i.test(message))
-      return { ok: false, reason: "timeout", detail: `The run never finished (it awaited something that can never settle); its limit was ${run.timeoutMs} ms.` };
+      return { ok: false, reason: "timeout", detail: `The run never finished (it awaited something that can never settle); its limit was ${run.timeoutMs} ms.`, logs: [] };
     // A module that fails at load (a missing import such as node:fs, a top-level throw or loop) rejects the call itself.
     if (/Failed to start Worker|No such module/i.test(message)) {
-      return { ok: false, reason: "bad_module", detail: `The agent module could not be loaded: ${message.replace(/^Failed to start Worker:\s*/i, "").slice(0, 1000)}` };
+      return { ok: false, reason: "bad_module", detail: `The agent module could not be loaded: ${message.replace(/^Failed to start Worker:\s*/i, "").slice(0, 1000)}`, logs: [] };
     }
-    return { ok: false, reason: "threw", detail: message.slice(0, 2000) };
+    return { ok: false, reason: "threw", detail: message.slice(0, 2000), logs: [] };
   } finally {
     if (timer !== undefined) clearTimeout(timer);
     run.host.close();
     // A reply to a call that was passed a stub (the host) keeps it alive until disposed. Undisposed,
     // thousands pile up in one long invocation (an evolution Workflow) and workerd warns, then crashes.
-    void call.then(disposeReply, () => undefined);
+    if (request.models) void call.then(disposeReply, () => undefined);
   }
-  if (reply === "timeout" || Date.now() - started > run.timeoutMs + HOST_GRACE_MS) {
-    return { ok: false, reason: "timeout", detail: `The run did not finish within ${run.timeoutMs} ms.` };
-  }
-  if (!reply || typeof reply !== "object") return { ok: false, reason: "bad_output", detail: "The sandbox answered nothing." };
+  if (reply === "timeout") return { ok: false, reason: "timeout", detail: `The run did not finish within ${run.timeoutMs} ms.`, logs: [] };
+  const logs = boundedLogs(reply?.logs);
+  if (Date.now() - started > run.timeoutMs + HOST_GRACE_MS) return { ok: false, reason: "timeout", detail: `The run did not finish within ${run.timeoutMs} ms.`, logs };
+  if (!reply || typeof reply !== "object") return { ok: false, reason: "bad_output", detail: "The sandbox answered nothing.", logs };
   if (!reply.ok) {
     const reason = (["threw", "timeout", "bad_output", "too_large", "bad_module"] as const).find((r) => r === reply.kind) ?? "threw";
     const detail = reason === "timeout" ? `The run did not finish within ${run.timeoutMs} ms.` : String(reply.message).slice(0, 2000);
-    return { ok: false, reason, detail, isolate: String(reply.isolate) };
+    return { ok: false, reason, detail, isolate: String(reply.isolate), logs };
   }
   const parsed = parseOutput(reply.json);
-  if (!parsed.ok) return { ok: false, reason: parsed.reason, detail: parsed.detail };
-  return { ok: true, output: parsed.value, isolate: String(reply.isolate) };
+  if (!parsed.ok) return { ok: false, reason: parsed.reason, detail: parsed.detail, logs };
+  return { ok: true, output: parsed.value, isolate: String(reply.isolate), logs };
 }

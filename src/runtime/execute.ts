@@ -143,7 +143,7 @@ async function runCode(env: Env, spec: Extract<AgentSpec, { kind: "code" }>, run
     modelId: last?.modelId,
     stopReason: last?.stopReason,
     modelLatencyMs: host.calls.length ? host.calls.reduce((t, c) => t + c.latencyMs, 0) : undefined,
-    logs: host.logs,
+    logs: outcome.logs,
     limitViolation: host.violations.length > 0,
   };
   if (outcome.ok) return { output: outcome.output, ...shared };

@@ -4,7 +4,6 @@ import type { Env } from "../env";
 import { AppError } from "../errors";
 import { converse, type RunUsage } from "../models/converse";
 import type { AgentSpec } from "../registry/spec";
-import { boundedLog } from "./limits";
 
 const modelRequest = z
   .object({
@@ -33,12 +32,11 @@ export interface ModelCallRecord {
 }
 
 /**
- * The host side of one code-agent run, handed to the sandbox as an RPC argument: its methods are
- * what ctx.model and ctx.log call. Limits live here, not in the sandbox: whatever the agent does to
- * its own ctx, only models its permissions name are called and its token budget holds.
+ * The host side of one code-agent run that may call a model, handed to the sandbox as an RPC argument: its
+ * method is what ctx.model calls. Limits live here, not in the sandbox: whatever the agent does to its own
+ * ctx, only models its permissions name are called and its token budget holds.
  */
 export class RunHost extends RpcTarget {
-  readonly logs: string[] = [];
   readonly calls: ModelCallRecord[] = [];
   readonly violations: string[] = [];
   /** Bedrock failures behind ctx.model calls, so a run that dies of one reports it (e.g. circuit_open). */
@@ -57,11 +55,6 @@ export class RunHost extends RpcTarget {
   /** After the run the sandbox may still hold this stub; nothing it calls afterwards has any effect. */
   close(): void {
     this.closed = true;
-  }
-
-  log(entries: unknown): void {
-    if (this.closed) return;
-    this.logs.push(...boundedLog(entries, this.logs.length));
   }
 
   /**

@@ -36,9 +36,11 @@ export function parseOutput(json: unknown): { ok: true; value: unknown } | { ok:
   }
 }
 
-/** Bounds one ctx.log call's entries. */
-export function boundedLog(entries: unknown, already: number): string[] {
-  if (!Array.isArray(entries) || already >= MAX_LOG_ENTRIES) return [];
-  const line = entries.map((e) => (typeof e === "string" ? e : String(e))).join(" ");
-  return [line.length > MAX_LOG_CHARS ? `${line.slice(0, MAX_LOG_CHARS)}…` : line];
+/** A run's log lines as its sandbox reported them, bounded whatever it sent: MAX_LOG_ENTRIES strings of MAX_LOG_CHARS. */
+export function boundedLogs(lines: unknown): string[] {
+  if (!Array.isArray(lines)) return [];
+  return lines.slice(0, MAX_LOG_ENTRIES).map((entry) => {
+    const line = typeof entry === "string" ? entry : String(entry);
+    return line.length > MAX_LOG_CHARS ? `${line.slice(0, MAX_LOG_CHARS)}…` : line;
+  });
 }

@@ -1,5 +1,5 @@
 import { AgentSyntaxError, instrumentModule } from "./instrument";
-import { MAX_OUTPUT_BYTES, SYSTEM_MAX_TIMEOUT_MS } from "./limits";
+import { MAX_LOG_CHARS, MAX_LOG_ENTRIES, MAX_OUTPUT_BYTES, SYSTEM_MAX_TIMEOUT_MS } from "./limits";
 
 /**
  * The modules of one code agent's Dynamic Worker:
@@ -7,12 +7,13 @@ import { MAX_OUTPUT_BYTES, SYSTEM_MAX_TIMEOUT_MS } from "./limits";
  *   code can patch them, and keeps the per-run deadlines the tick checks;
  * - a tick module re-exporting only `tick`, which the instrumented agent imports;
  * - the agent module, instrumented;
- * - the main module: a WorkerEntrypoint `AgentSandbox` with one RPC method `run(request, host)`.
+ * - the main module: a WorkerEntrypoint `AgentSandbox` with one RPC method `run(request, host)`; `host` is
+ *   passed only to runs that may call a model, and a run's log lines travel back in its reply.
  * Module names carry a random suffix so agent code cannot import the state or main module by name.
  */
 
 /** Bumped whenever the generated modules change, so no isolate built by older code is reused. */
-export const SANDBOX_REVISION = "5";
+export const SANDBOX_REVISION = "6";
 
 /** Operations a run may perform per millisecond of its timeout: a backstop where the clock does not advance during execution. */
 const FUEL_PER_MS = 1_000_000;
@@ -28,9 +29,11 @@ export interface SandboxRequest {
   models: boolean;
 }
 
-export type SandboxReply =
+/** Every reply carries the run's ctx.log lines, so a run that failed or timed out still shows what it logged. */
+export type SandboxReply = { logs?: unknown } & (
   | { ok: true; json: string; isolate: string }
-  | { ok: false; kind: "threw" | "timeout" | "bad_output" | "too_large" | "bad_module"; message: string; isolate: string };
+  | { ok: false; kind: "threw" | "timeout" | "bad_output" | "too_large" | "bad_module"; message: string; isolate: string }
+);
 
 const stateModule = `
 const now = Date.now;
@@ -39,6 +42,9 @@ const freeze = Object.freeze;
 const SafeError = Error;
 const encoder = new TextEncoder();
 const SafeMap = Map;
+const SafePromise = Promise;
+const race = Promise.race.bind(Promise);
+const later = setTimeout, cancel = clearTimeout;
 const mapGet = Map.prototype.get, mapSet = Map.prototype.set, mapDelete = Map.prototype.delete, mapValues = Map.prototype.values;
 // Thrown by tick: a frozen plain object, so it carries no stack naming this module.
 const LIMIT = freeze({ name: "CpuLimitExceeded", message: "The run exceeded its time limit." });
@@ -68,6 +74,13 @@ export function timedOut(id, err) {
   const r = mapGet.call(runs, id);
   return err === LIMIT || expired || (r !== undefined && now() > r.deadline);
 }
+// Rejects with the time limit once the run's timeout passes: a run awaiting slow I/O or a promise that never
+// settles still answers in time, with what it logged.
+export async function withinDeadline(work, timeoutMs) {
+  let timer;
+  const limit = new SafePromise((_, reject) => { timer = later(() => reject(LIMIT), Math.min(Math.max(0, +timeoutMs || 0), ${SYSTEM_MAX_TIMEOUT_MS})); });
+  try { return await race([work, limit]); } finally { cancel(timer); }
+}
 // ctx.model: the host answers { ok: false, code, detail } instead of throwing across RPC; the agent sees a rejection.
 export async function askModel(host, req) {
   const reply = await host.model(req);
@@ -80,37 +93,46 @@ export { stringify, freeze, encoder };
 const tickModule = (stateName: string) => `export { tick } from "./${stateName}";\n`;
 
 const mainModule = (stateName: string, isolate: string) => `
-import { enter, leave, timedOut, askModel, stringify, freeze, encoder } from "./${stateName}";
+import { enter, leave, timedOut, withinDeadline, askModel, stringify, freeze, encoder } from "./${stateName}";
 import { WorkerEntrypoint } from "cloudflare:workers";
 import * as agentModule from "./agent.js";
 const ISOLATE = ${JSON.stringify(isolate)};
+// What ctx.log returns: agents written when each line was a call to the host may still await it.
+const SETTLED = Promise.resolve();
 const describe = (e) => {
   try {
     if (e && typeof e === "object" && typeof e.message === "string") return String((e.name ? e.name + ": " : "") + e.message).slice(0, 2000);
     return String(e).slice(0, 2000);
   } catch { return "an unprintable value"; }
 };
-const fail = (kind, message) => ({ ok: false, kind, message, isolate: ISOLATE });
 const logArg = (a) => { try { return typeof a === "string" ? a : stringify(a) ?? String(a); } catch { return describe(a); } };
+// One ctx.log call's line, cut as the host would cut it (the host bounds what arrives again, whatever this sends).
+const logLine = (args) => {
+  let line = "";
+  for (let i = 0; i < args.length; i++) line += (i ? " " : "") + logArg(args[i]);
+  return line.length > ${MAX_LOG_CHARS} ? line.slice(0, ${MAX_LOG_CHARS}) + "\u2026" : line;
+};
 
 export class AgentSandbox extends WorkerEntrypoint {
   async run(request, host) {
     const { runId, input, params, timeoutMs, models } = request;
+    // Lines collect here and go back with the reply: no call to the host per line. Nothing is kept after the reply.
+    const logs = [];
+    let open = true;
+    const answer = (reply) => { open = false; reply.logs = logs; return reply; };
+    const fail = (kind, message) => answer({ ok: false, kind, message, isolate: ISOLATE });
     enter(runId, timeoutMs);
     try {
       const agent = agentModule.default;
       if (!agent || typeof agent.run !== "function") return fail("bad_module", "The module's default export has no run(input, ctx) function.");
-      // Log calls are RPCs to the host; the run answers only once they have all arrived.
-      const pending = [];
       const ctx = freeze({
         params: freeze(params),
-        log: (...args) => { const p = host.log(args.map(logArg)); pending.push(p); return p; },
+        log: (...args) => { if (open && logs.length < ${MAX_LOG_ENTRIES}) logs[logs.length] = logLine(args); return SETTLED; },
         model: models ? (req) => askModel(host, req) : undefined,
       });
       let output;
       try {
-        output = await agent.run(input, ctx);
-        await Promise.allSettled(pending);
+        output = await withinDeadline(agent.run(input, ctx), timeoutMs);
       } catch (err) {
         if (timedOut(runId, err)) return fail("timeout", "The run exceeded its time limit.");
         return fail("threw", describe(err));
@@ -126,8 +148,9 @@ export class AgentSandbox extends WorkerEntrypoint {
       if (typeof json !== "string") return fail("bad_output", "The output is not JSON-serialisable.");
       const bytes = encoder.encode(json).byteLength;
       if (bytes > ${MAX_OUTPUT_BYTES}) return fail("too_large", "The output is " + bytes + " bytes; the limit is ${MAX_OUTPUT_BYTES}.");
-      return { ok: true, json, isolate: ISOLATE };
+      return answer({ ok: true, json, isolate: ISOLATE });
     } finally {
+      open = false;
       leave(runId);
     }
   }
