@@ -12,6 +12,8 @@ type CodeSpec = Extract<AgentSpec, { kind: "code" }>;
 const SANDBOX_COMPATIBILITY_DATE = "2026-04-20";
 /** Extra wall-clock time the host waits past the sandbox's own deadline before giving up on it. */
 const HOST_GRACE_MS = 250;
+/** How long the host waits for the lines of a run it gave up on; a sandbox still busy answers none. */
+const ABANDON_WAIT_MS = 100;
 
 /** How a code run ended, with the lines it logged (none when the sandbox never answered). */
 export type CodeRunOutcome = { logs: string[] } & (
@@ -21,6 +23,7 @@ export type CodeRunOutcome = { logs: string[] } & (
 
 interface SandboxStub {
   run(request: SandboxRequest, host: RunHost | undefined): Promise<SandboxReply>;
+  abandon(runId: string): Promise<unknown>;
 }
 
 interface EgressFactory {
@@ -78,6 +81,21 @@ export function workerCode(spec: CodeSpec): WorkerLoaderWorkerCode {
 
 const disposeReply = (reply: unknown) => (reply as Partial<Disposable> | null | undefined)?.[Symbol.dispose]?.();
 
+/** What a run the host stopped waiting for had logged: asked of its sandbox once, briefly, never thrown. */
+async function abandonedLogs(sandbox: SandboxStub, runId: string): Promise<string[]> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const giveUp = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ABANDON_WAIT_MS);
+  });
+  try {
+    return boundedLogs(await Promise.race([sandbox.abandon(runId), giveUp]));
+  } catch {
+    return [];
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
 /** Runs one code agent in its Dynamic Worker; every way it can go wrong becomes a reason, never a throw. */
 export async function runCodeAgent(env: Env, spec: CodeSpec, run: { runId: string; input: unknown; timeoutMs: number; host: RunHost }): Promise<CodeRunOutcome> {
   const worker = env.LOADER.get(isolateId(hashBySpec.get(spec) ?? (await codeHash(spec))), () => workerCode(spec));
@@ -96,8 +114,10 @@ export async function runCodeAgent(env: Env, spec: CodeSpec, run: { runId: strin
   } catch (err) {
     const message = String((err as Error)?.message ?? err);
     // A promise that can never settle is detected by the runtime, which cancels the call.
-    if (/hung|never generate a response/i.test(message))
-      return { ok: false, reason: "timeout", detail: `The run never finished (it awaited something that can never settle); its limit was ${run.timeoutMs} ms.`, logs: [] };
+    if (/hung|never generate a response/i.test(message)) {
+      const detail = `The run never finished (it awaited something that can never settle); its limit was ${run.timeoutMs} ms.`;
+      return { ok: false, reason: "timeout", detail, logs: await abandonedLogs(sandbox, run.runId) };
+    }
     // A module that fails at load (a missing import such as node:fs, a top-level throw or loop) rejects the call itself.
     if (/Failed to start Worker|No such module/i.test(message)) {
       return { ok: false, reason: "bad_module", detail: `The agent module could not be loaded: ${message.replace(/^Failed to start Worker:\s*/i, "").slice(0, 1000)}`, logs: [] };
@@ -110,7 +130,7 @@ export async function runCodeAgent(env: Env, spec: CodeSpec, run: { runId: strin
     // thousands pile up in one long invocation (an evolution Workflow) and workerd warns, then crashes.
     if (request.models) void call.then(disposeReply, () => undefined);
   }
-  if (reply === "timeout") return { ok: false, reason: "timeout", detail: `The run did not finish within ${run.timeoutMs} ms.`, logs: [] };
+  if (reply === "timeout") return { ok: false, reason: "timeout", detail: `The run did not finish within ${run.timeoutMs} ms.`, logs: await abandonedLogs(sandbox, run.runId) };
   const logs = boundedLogs(reply?.logs);
   if (Date.now() - started > run.timeoutMs + HOST_GRACE_MS) return { ok: false, reason: "timeout", detail: `The run did not finish within ${run.timeoutMs} ms.`, logs };
   if (!reply || typeof reply !== "object") return { ok: false, reason: "bad_output", detail: "The sandbox answered nothing.", logs };

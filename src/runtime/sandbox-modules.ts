@@ -7,8 +7,9 @@ import { MAX_LOG_CHARS, MAX_LOG_ENTRIES, MAX_OUTPUT_BYTES, SYSTEM_MAX_TIMEOUT_MS
  *   code can patch them, and keeps the per-run deadlines the tick checks;
  * - a tick module re-exporting only `tick`, which the instrumented agent imports;
  * - the agent module, instrumented;
- * - the main module: a WorkerEntrypoint `AgentSandbox` with one RPC method `run(request, host)`; `host` is
- *   passed only to runs that may call a model, and a run's log lines travel back in its reply.
+ * - the main module: a WorkerEntrypoint `AgentSandbox` with the RPC method `run(request, host)`, whose reply
+ *   carries the run's log lines (`host` is passed only to runs that may call a model), and `abandon(runId)`,
+ *   which hands over the lines of a run the host stopped waiting for.
  * Module names carry a random suffix so agent code cannot import the state or main module by name.
  */
 
@@ -29,7 +30,7 @@ export interface SandboxRequest {
   models: boolean;
 }
 
-/** Every reply carries the run's ctx.log lines, so a run that failed or timed out still shows what it logged. */
+/** Every reply carries the run's ctx.log lines, so a run that failed still shows what it logged. */
 export type SandboxReply = { logs?: unknown } & (
   | { ok: true; json: string; isolate: string }
   | { ok: false; kind: "threw" | "timeout" | "bad_output" | "too_large" | "bad_module"; message: string; isolate: string }
@@ -42,9 +43,6 @@ const freeze = Object.freeze;
 const SafeError = Error;
 const encoder = new TextEncoder();
 const SafeMap = Map;
-const SafePromise = Promise;
-const race = Promise.race.bind(Promise);
-const later = setTimeout, cancel = clearTimeout;
 const mapGet = Map.prototype.get, mapSet = Map.prototype.set, mapDelete = Map.prototype.delete, mapValues = Map.prototype.values;
 // Thrown by tick: a frozen plain object, so it carries no stack naming this module.
 const LIMIT = freeze({ name: "CpuLimitExceeded", message: "The run exceeded its time limit." });
@@ -63,23 +61,23 @@ export function tick() {
   if (expired) throw LIMIT;
   if ((++ticks & 1023) === 0 && (ticks > fuelLimit || now() > deadline)) { expired = true; throw LIMIT; }
 }
-export function enter(id, timeoutMs) {
+export function enter(id, timeoutMs, logs) {
   const ms = Math.min(Math.max(0, +timeoutMs || 0), ${SYSTEM_MAX_TIMEOUT_MS});
-  mapSet.call(runs, id, { deadline: now() + ms, fuel: ticks + ms * ${FUEL_PER_MS} });
+  mapSet.call(runs, id, { deadline: now() + ms, fuel: ticks + ms * ${FUEL_PER_MS}, logs });
   expired = false;
   recompute();
 }
 export function leave(id) { mapDelete.call(runs, id); recompute(); }
+// A run the host gave up on (timed out awaiting, or cancelled as hung, so its finally never ran): its lines, once.
+export function abandon(id) {
+  const r = mapGet.call(runs, id);
+  if (r === undefined) return [];
+  leave(id);
+  return r.logs;
+}
 export function timedOut(id, err) {
   const r = mapGet.call(runs, id);
   return err === LIMIT || expired || (r !== undefined && now() > r.deadline);
-}
-// Rejects with the time limit once the run's timeout passes: a run awaiting slow I/O or a promise that never
-// settles still answers in time, with what it logged.
-export async function withinDeadline(work, timeoutMs) {
-  let timer;
-  const limit = new SafePromise((_, reject) => { timer = later(() => reject(LIMIT), Math.min(Math.max(0, +timeoutMs || 0), ${SYSTEM_MAX_TIMEOUT_MS})); });
-  try { return await race([work, limit]); } finally { cancel(timer); }
 }
 // ctx.model: the host answers { ok: false, code, detail } instead of throwing across RPC; the agent sees a rejection.
 export async function askModel(host, req) {
@@ -93,7 +91,7 @@ export { stringify, freeze, encoder };
 const tickModule = (stateName: string) => `export { tick } from "./${stateName}";\n`;
 
 const mainModule = (stateName: string, isolate: string) => `
-import { enter, leave, timedOut, withinDeadline, askModel, stringify, freeze, encoder } from "./${stateName}";
+import { enter, leave, abandon, timedOut, askModel, stringify, freeze, encoder } from "./${stateName}";
 import { WorkerEntrypoint } from "cloudflare:workers";
 import * as agentModule from "./agent.js";
 const ISOLATE = ${JSON.stringify(isolate)};
@@ -116,12 +114,12 @@ const logLine = (args) => {
 export class AgentSandbox extends WorkerEntrypoint {
   async run(request, host) {
     const { runId, input, params, timeoutMs, models } = request;
-    // Lines collect here and go back with the reply: no call to the host per line. Nothing is kept after the reply.
+    // Lines collect here and go back with the reply (or to abandon): no call to the host per line, none kept after.
     const logs = [];
     let open = true;
     const answer = (reply) => { open = false; reply.logs = logs; return reply; };
     const fail = (kind, message) => answer({ ok: false, kind, message, isolate: ISOLATE });
-    enter(runId, timeoutMs);
+    enter(runId, timeoutMs, logs);
     try {
       const agent = agentModule.default;
       if (!agent || typeof agent.run !== "function") return fail("bad_module", "The module's default export has no run(input, ctx) function.");
@@ -132,7 +130,7 @@ export class AgentSandbox extends WorkerEntrypoint {
       });
       let output;
       try {
-        output = await withinDeadline(agent.run(input, ctx), timeoutMs);
+        output = await agent.run(input, ctx);
       } catch (err) {
         if (timedOut(runId, err)) return fail("timeout", "The run exceeded its time limit.");
         return fail("threw", describe(err));
@@ -153,6 +151,10 @@ export class AgentSandbox extends WorkerEntrypoint {
       open = false;
       leave(runId);
     }
+  }
+
+  abandon(runId) {
+    return abandon(runId);
   }
 }
 export default { fetch() { return new Response("agent sandbox: call the AgentSandbox entrypoint", { status: 404 }); } };
