@@ -58,4 +58,14 @@ describe("a code run's logs", () => {
     expect(await storedLogs(a.runId)).toEqual(["a", "a again"]);
     expect(await storedLogs(b.runId)).toEqual(["b"]);
   });
+
+  it("hands every run the same settled promise from ctx.log, which no run can alter for the next", async () => {
+    const code =
+      "if (input.tamper) { try { ctx.log('tampering').then = () => {}; } catch {} return 'tried'; } await new Promise((resolve) => ctx.log('awaited').then(resolve)); return 'done';";
+    const spec = agentSpecSchema.parse({ name: "shared-settled", version: "1.0.0", kind: "code", code: `export default { async run(input, ctx) { ${code} } };` });
+    const tamper = await runSpec(env, spec, { tamper: true }, { actor: "test", source: "test" });
+    const after = await runSpec(env, spec, {}, { actor: "test", source: "test", timeoutMs: 500 });
+    expect([tamper.output, after.output]).toEqual(["tried", "done"]);
+    expect(await storedLogs(after.runId)).toEqual(["awaited"]);
+  });
 });

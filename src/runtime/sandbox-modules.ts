@@ -95,8 +95,8 @@ import { enter, leave, abandon, timedOut, askModel, stringify, freeze, encoder }
 import { WorkerEntrypoint } from "cloudflare:workers";
 import * as agentModule from "./agent.js";
 const ISOLATE = ${JSON.stringify(isolate)};
-// What ctx.log returns: agents written when each line was a call to the host may still await it.
-const SETTLED = Promise.resolve();
+// What ctx.log returns (agents written when each line was a call to the host may still await it); frozen, as it is shared.
+const SETTLED = freeze(Promise.resolve());
 const describe = (e) => {
   try {
     if (e && typeof e === "object" && typeof e.message === "string") return String((e.name ? e.name + ": " : "") + e.message).slice(0, 2000);
