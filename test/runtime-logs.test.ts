@@ -5,17 +5,12 @@ import { runSpec } from "../src/runtime/execute";
 import { MAX_LOG_CHARS, MAX_LOG_ENTRIES } from "../src/runtime/limits";
 import { getRun } from "../src/runtime/runs";
 
-const run = (name: string, body: string, timeoutMs?: number) =>
-  runSpec(
-    env,
-    agentSpecSchema.parse({ name, version: "1.0.0", kind: "code", code: `export default { async run(input, ctx) { ${body} } };` }),
-    {},
-    {
-      actor: "test",
-      source: "test",
-      timeoutMs,
-    },
-  );
+const run = (name: string, body: string, timeoutMs?: number, input: unknown = {}) =>
+  runSpec(env, agentSpecSchema.parse({ name, version: "1.0.0", kind: "code", code: `export default { async run(input, ctx) { ${body} } };` }), input, {
+    actor: "test",
+    source: "test",
+    timeoutMs,
+  });
 
 const storedLogs = async (runId: string) => (await getRun(env.DB, runId)).logs;
 
@@ -62,9 +57,8 @@ describe("a code run's logs", () => {
   it("hands every run the same settled promise from ctx.log, which no run can alter for the next", async () => {
     const code =
       "if (input.tamper) { try { ctx.log('tampering').then = () => {}; } catch {} return 'tried'; } await new Promise((resolve) => ctx.log('awaited').then(resolve)); return 'done';";
-    const spec = agentSpecSchema.parse({ name: "shared-settled", version: "1.0.0", kind: "code", code: `export default { async run(input, ctx) { ${code} } };` });
-    const tamper = await runSpec(env, spec, { tamper: true }, { actor: "test", source: "test" });
-    const after = await runSpec(env, spec, {}, { actor: "test", source: "test", timeoutMs: 500 });
+    const tamper = await run("shared-settled", code, undefined, { tamper: true });
+    const after = await run("shared-settled", code, 500);
     expect([tamper.output, after.output]).toEqual(["tried", "done"]);
     expect(await storedLogs(after.runId)).toEqual(["awaited"]);
   });

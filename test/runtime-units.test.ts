@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { hostAllowed } from "../src/runtime/host";
 import { AgentSyntaxError, instrumentModule } from "../src/runtime/instrument";
-import { boundedLogs, effectiveTimeout, MAX_LOG_CHARS, MAX_LOG_ENTRIES, parseOutput, MAX_OUTPUT_BYTES } from "../src/runtime/limits";
+import { boundedLogs, effectiveTimeout, MAX_LOG_CHARS, MAX_LOG_ENTRIES, parseOutput, MAX_OUTPUT_BYTES, settledWithin } from "../src/runtime/limits";
 import { fillTemplate } from "../src/runtime/template";
 import { checkInput } from "../src/runtime/input-schema";
 
@@ -46,6 +46,14 @@ describe("limits", () => {
     expect(parseOutput(`"${"x".repeat(MAX_OUTPUT_BYTES)}"`)).toMatchObject({ ok: false, reason: "too_large" });
     expect(parseOutput("{nope")).toMatchObject({ ok: false, reason: "bad_output" });
     expect(parseOutput(undefined)).toMatchObject({ ok: false, reason: "bad_output" });
+  });
+
+  it("waits for a promise at most so long, passing its value or its rejection through", async () => {
+    const later = (ms: number, value: string) => new Promise<string>((resolve) => setTimeout(() => resolve(value), ms));
+    await expect(settledWithin(later(5, "value"), 500)).resolves.toBe("value");
+    await expect(settledWithin(later(500, "too late"), 20)).resolves.toBe("timeout");
+    await expect(settledWithin(new Promise<never>(() => {}), 20)).resolves.toBe("timeout");
+    await expect(settledWithin(Promise.reject(new Error("refused")), 500)).rejects.toThrow("refused");
   });
 
   it("bounds the log lines a sandbox reports, whatever it sends", () => {

@@ -3,7 +3,7 @@ import type { Env } from "../env";
 import { canonicalJson, sha256Hex } from "../registry/canonical";
 import type { AgentSpec } from "../registry/spec";
 import type { RunHost } from "./host";
-import { boundedLogs, parseOutput } from "./limits";
+import { boundedLogs, parseOutput, settledWithin } from "./limits";
 import { SANDBOX_REVISION, sandboxModules, type SandboxReply, type SandboxRequest } from "./sandbox-modules";
 
 type CodeSpec = Extract<AgentSpec, { kind: "code" }>;
@@ -83,16 +83,10 @@ const disposeReply = (reply: unknown) => (reply as Partial<Disposable> | null | 
 
 /** What a run the host stopped waiting for had logged: asked of its sandbox once, briefly, never thrown. */
 async function abandonedLogs(sandbox: SandboxStub, runId: string): Promise<string[]> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const giveUp = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ABANDON_WAIT_MS);
-  });
   try {
-    return boundedLogs(await Promise.race([sandbox.abandon(runId), giveUp]));
+    return boundedLogs(await settledWithin(sandbox.abandon(runId), ABANDON_WAIT_MS));
   } catch {
     return [];
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
   }
 }
 
@@ -101,16 +95,12 @@ export async function runCodeAgent(env: Env, spec: CodeSpec, run: { runId: strin
   const worker = env.LOADER.get(isolateId(hashBySpec.get(spec) ?? (await codeHash(spec))), () => workerCode(spec));
   const sandbox = worker.getEntrypoint("AgentSandbox") as unknown as SandboxStub;
   const request: SandboxRequest = { runId: run.runId, input: run.input, params: spec.params, timeoutMs: run.timeoutMs, models: spec.permissions.models.length > 0 };
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const hostTimeout = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), run.timeoutMs + HOST_GRACE_MS);
-  });
   const started = Date.now();
   let reply: SandboxReply | "timeout";
   // The host is an RPC target only a run that may call a model needs; passing it costs every run an export and its release.
   const call = sandbox.run(request, request.models ? run.host : undefined);
   try {
-    reply = await Promise.race([call, hostTimeout]);
+    reply = await settledWithin(call, run.timeoutMs + HOST_GRACE_MS);
   } catch (err) {
     const message = String((err as Error)?.message ?? err);
     // A promise that can never settle is detected by the runtime, which cancels the call.
@@ -124,7 +114,6 @@ export async function runCodeAgent(env: Env, spec: CodeSpec, run: { runId: strin
     }
     return { ok: false, reason: "threw", detail: message.slice(0, 2000), logs: [] };
   } finally {
-    if (timer !== undefined) clearTimeout(timer);
     run.host.close();
     // A reply to a call that was passed a stub (the host) keeps it alive until disposed. Undisposed,
     // thousands pile up in one long invocation (an evolution Workflow) and workerd warns, then crashes.

@@ -44,3 +44,16 @@ export function boundedLogs(lines: unknown): string[] {
     return line.length > MAX_LOG_CHARS ? `${line.slice(0, MAX_LOG_CHARS)}…` : line;
   });
 }
+
+/** `work`'s value, or "timeout" once `ms` pass first; a rejection of `work` passes through, and the timer ends with the race. */
+export async function settledWithin<T>(work: Promise<T>, ms: number): Promise<T | "timeout"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}

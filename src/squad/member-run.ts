@@ -2,6 +2,7 @@ import type { Env } from "../env";
 import { AppError } from "../errors";
 import { continueTrace } from "../observability/context";
 import { executeAgent, type RunSink } from "../runtime/execute";
+import { settledWithin } from "../runtime/limits";
 import type { MemberOutcome } from "./attempts";
 import type { TaskRow } from "./store";
 import type { TaskError } from "./task";
@@ -23,14 +24,7 @@ export const attemptBudget = (task: Pick<TaskRow, "timeoutMs" | "deadline">, pol
 export async function runMember(env: Env, opts: { member: string; task: TaskRow; squadId: string; budget: number; sink: RunSink }): Promise<MemberOutcome> {
   const { member, task, budget } = opts;
   const started = Date.now();
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const timedOut = new Promise<MemberOutcome>((resolve) => {
-      timer = setTimeout(
-        () => resolve({ ok: false, error: { code: "agent_timeout", detail: `No answer from ${member} within ${budget} ms.` }, durationMs: Date.now() - started }),
-        budget + TIMEOUT_GRACE_MS,
-      );
-    });
     // The run joins the task's trace (AsyncLocalStorage does not cross the RPC that submitted it).
     const request = { agent: member, input: task.input, actor: task.actor, source: `squad:${opts.squadId}`, sessionId: task.id, timeoutMs: budget };
     const run = continueTrace(task.traceId, () => executeAgent(env, request, opts.sink)).then<MemberOutcome>((r) =>
@@ -38,10 +32,10 @@ export async function runMember(env: Env, opts: { member: string; task: TaskRow;
         ? { ok: true, output: r.output ?? null, durationMs: Date.now() - started }
         : { ok: false, error: { code: r.error?.code ?? "agent_failed", detail: r.error?.detail ?? "The agent run failed." }, durationMs: Date.now() - started },
     );
-    return await Promise.race([run, timedOut]);
+    const outcome = await settledWithin(run, budget + TIMEOUT_GRACE_MS);
+    if (outcome !== "timeout") return outcome;
+    return { ok: false, error: { code: "agent_timeout", detail: `No answer from ${member} within ${budget} ms.` }, durationMs: Date.now() - started };
   } catch (err) {
     return { ok: false, error: errorOf(err), durationMs: Date.now() - started };
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
   }
 }
